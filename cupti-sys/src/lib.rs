@@ -1,0 +1,3 @@
+//! Raw bindings to NVIDIA CUPTI, loaded at run time.
+
+#![deny(missing_docs)]

@@ -1,0 +1,5 @@
+//! cutrace: a CUDA GPU tracer. This root crate holds the command line, the injection
+//! library and the C ABI; the work is done by `cupti-sys`, `cutrace-tracer` and
+//! `cutrace-exporter`.
+
+#![deny(missing_docs)]
