@@ -1,0 +1,629 @@
+//! Turns events and top-level keys, as parsed, into a [`Trace`].
+//!
+//! Times are kept as read (nanoseconds on the file's own scale) until the whole file
+//! is seen, because `baseTimeNanoseconds` may come after `traceEvents`;
+//! [`Builder::finish`] then makes them absolute.
+
+use std::collections::{HashMap, HashSet};
+
+use cutrace_tracer::model::{
+    ApiCall, ApiKind, ConfigId, Device, GraphLaunch, HostRange, Iteration, Kernel, LaunchConfig,
+    Memcpy, Memset, Overhead, RangeKind, Synchronization, ThreadName, Trace,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::event::{Args, Id, Number, OwnedText, RawEvent, micros_to_ns};
+use super::gpu_names::{parse_memcpy, parse_memset, parse_sync};
+use super::scan::strip_trailing_commas;
+
+/// What an `X` event's category makes of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Category {
+    Kernel,
+    Memcpy,
+    Memset,
+    Runtime,
+    Driver,
+    Sync,
+    CpuOp,
+    UserAnnotation,
+    GraphLaunch,
+    Overhead,
+    /// Data a writer derives from other events (GPU projections of host ranges).
+    Derived,
+    /// Any other host slice.
+    Other,
+}
+
+/// Categories by name, compared without case: older Kineto versions wrote
+/// `Kernel`, `Memcpy`, `Runtime`, `Operator`.
+const CATEGORIES: [(&str, Category); 17] = [
+    ("kernel", Category::Kernel),
+    ("gpu_memcpy", Category::Memcpy),
+    ("memcpy", Category::Memcpy),
+    ("gpu_memset", Category::Memset),
+    ("memset", Category::Memset),
+    ("cuda_runtime", Category::Runtime),
+    ("runtime", Category::Runtime),
+    ("cuda_driver", Category::Driver),
+    ("driver", Category::Driver),
+    ("cuda_sync", Category::Sync),
+    ("cpu_op", Category::CpuOp),
+    ("operator", Category::CpuOp),
+    ("user_annotation", Category::UserAnnotation),
+    ("cuda_graph", Category::GraphLaunch),
+    ("overhead", Category::Overhead),
+    ("gpu_user_annotation", Category::Derived),
+    ("ac2g", Category::Derived),
+];
+
+fn category(cat: &str) -> Category {
+    CATEGORIES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(cat))
+        .map_or(Category::Other, |&(_, c)| c)
+}
+
+/// Top-level keys whose values the model keeps.
+const WANTED_KEYS: [&str; 7] = [
+    "baseTimeNanoseconds",
+    "deviceProperties",
+    "distributedInfo",
+    "cupti_version",
+    "cuda_driver_version",
+    "cuda_runtime_version",
+    "host_name",
+];
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawDevice {
+    id: Number,
+    name: OwnedText,
+    total_global_mem: Number,
+    compute_major: Number,
+    compute_minor: Number,
+    max_threads_per_block: Number,
+    max_threads_per_multiprocessor: Number,
+    regs_per_block: Number,
+    warp_size: Number,
+    shared_mem_per_block: Number,
+    num_sms: Number,
+    regs_per_multiprocessor: Number,
+    shared_mem_per_block_optin: Number,
+    shared_mem_per_multiprocessor: Number,
+}
+
+impl RawDevice {
+    fn into_device(self) -> Device {
+        let u32_of = |n: Number| n.as_u32().unwrap_or(0);
+        let u64_of = |n: Number| n.as_u64().unwrap_or(0);
+        Device {
+            id: u32_of(self.id),
+            name: self.name.0.unwrap_or_default(),
+            total_global_mem: u64_of(self.total_global_mem),
+            compute_major: u32_of(self.compute_major),
+            compute_minor: u32_of(self.compute_minor),
+            max_threads_per_block: u32_of(self.max_threads_per_block),
+            max_threads_per_multiprocessor: u32_of(self.max_threads_per_multiprocessor),
+            regs_per_block: u32_of(self.regs_per_block),
+            warp_size: u32_of(self.warp_size),
+            shared_mem_per_block: u64_of(self.shared_mem_per_block),
+            num_sms: u32_of(self.num_sms),
+            regs_per_multiprocessor: u32_of(self.regs_per_multiprocessor),
+            shared_mem_per_block_optin: u64_of(self.shared_mem_per_block_optin),
+            shared_mem_per_multiprocessor: u64_of(self.shared_mem_per_multiprocessor),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawDistributedInfo {
+    rank: Number,
+    world_size: Number,
+}
+
+/// Parses `json`, retrying once without trailing commas.
+fn parse_lenient<T: DeserializeOwned>(json: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(json).or_else(|err| {
+        let fixed = strip_trailing_commas(json);
+        if fixed.len() == json.len() {
+            return Err(err);
+        }
+        serde_json::from_slice(&fixed).map_err(|_| err)
+    })
+}
+
+/// Accumulates one file's events into a [`Trace`].
+#[derive(Default)]
+pub(crate) struct Builder {
+    trace: Trace,
+    base_time_ns: Option<i64>,
+    min_ts: Option<i64>,
+    configs: HashMap<LaunchConfig, ConfigId>,
+    process_labels: HashMap<u32, String>,
+    process_names: HashMap<u32, String>,
+    thread_names: Vec<ThreadName>,
+    gpu_pids: HashSet<u32>,
+    /// Numbers handed to pids and tids that are not numbers, counting down from
+    /// `u32::MAX` so they stay clear of real ones.
+    synthetic_ids: HashMap<String, u32>,
+}
+
+impl Builder {
+    /// A builder for a trace whose worker name is `worker_name`.
+    pub(crate) fn new(worker_name: String) -> Self {
+        let mut builder = Builder::default();
+        builder.trace.info.worker_name = worker_name;
+        builder
+    }
+
+    /// Whether the top-level key `key` holds something the model keeps.
+    pub(crate) fn wants(key: &str) -> bool {
+        WANTED_KEYS.contains(&key)
+    }
+
+    /// Takes the value of a wanted top-level key.
+    pub(crate) fn top_level(&mut self, key: &str, json: &[u8]) -> Result<(), String> {
+        let number = |json: &[u8]| parse_lenient::<Number>(json).map_err(|e| e.to_string());
+        let info = &mut self.trace.info;
+        match key {
+            "baseTimeNanoseconds" => {
+                let base = number(json)?.as_i64();
+                self.base_time_ns = Some(base.ok_or("not an integer number of nanoseconds")?);
+            }
+            "deviceProperties" => {
+                let devices: Vec<RawDevice> = parse_lenient(json).map_err(|e| e.to_string())?;
+                self.trace.devices = devices.into_iter().map(RawDevice::into_device).collect();
+            }
+            "distributedInfo" => {
+                let dist: RawDistributedInfo = parse_lenient(json).map_err(|e| e.to_string())?;
+                info.rank = dist.rank.as_u32().unwrap_or(0);
+                info.world_size = dist.world_size.as_u32().unwrap_or(0);
+            }
+            "cupti_version" => info.cupti_version = number(json)?.as_u32().unwrap_or(0),
+            "cuda_driver_version" => info.cuda_driver_version = number(json)?.as_u32().unwrap_or(0),
+            "cuda_runtime_version" => {
+                info.cuda_runtime_version = number(json)?.as_u32().unwrap_or(0);
+            }
+            "host_name" => {
+                let name: OwnedText = parse_lenient(json).map_err(|e| e.to_string())?;
+                info.host_name = name.0.unwrap_or_default();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Takes one event, given as its JSON bytes.
+    pub(crate) fn event(&mut self, json: &[u8]) -> Result<(), String> {
+        match serde_json::from_slice::<RawEvent>(json) {
+            Ok(event) => self.add(event),
+            Err(err) => {
+                let fixed = strip_trailing_commas(json);
+                match serde_json::from_slice::<RawEvent>(&fixed) {
+                    Ok(event) if fixed.len() < json.len() => self.add(event),
+                    _ => Err(err.to_string()),
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, event: RawEvent) -> Result<(), String> {
+        match event.ph.as_str() {
+            "X" => self.complete(event),
+            "M" => {
+                self.metadata(event);
+                Ok(())
+            }
+            // Flows, instants, counters: nothing the model holds.
+            _ => Ok(()),
+        }
+    }
+
+    fn metadata(&mut self, event: RawEvent) {
+        let Some(pid) = event.pid.as_ref().and_then(Id::as_u32) else {
+            return;
+        };
+        let args = event.args.unwrap_or_default();
+        let value = args.name.as_str().to_owned();
+        match event.name.as_str() {
+            "process_name" => {
+                self.process_names.insert(pid, value);
+            }
+            "process_labels" => {
+                self.process_labels
+                    .insert(pid, args.labels.as_str().to_owned());
+            }
+            "thread_name" => {
+                if let Some(tid) = event.tid.as_ref().and_then(Id::as_u32) {
+                    self.thread_names.push(ThreadName {
+                        pid,
+                        tid,
+                        name: value,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn complete(&mut self, event: RawEvent) -> Result<(), String> {
+        let start = time(event.ts, "ts")?.ok_or("a complete event (\"ph\": \"X\") without ts")?;
+        let dur = time(event.dur, "dur")?.unwrap_or(0).max(0);
+        let end = start.saturating_add(dur);
+        let cat = event.cat.as_str();
+        let category = category(cat);
+        let args = event.args.unwrap_or_default();
+        let pid = event.pid.as_ref();
+        let tid = event.tid.as_ref();
+        let name = event.name.as_str();
+        match category {
+            Category::Kernel => {
+                let config = LaunchConfig {
+                    grid: args.grid.0,
+                    block: args.block.0,
+                    registers_per_thread: args.registers_per_thread.as_u32().unwrap_or(0),
+                    // Kineto writes static plus dynamic as one number.
+                    static_shared_memory: args.shared_memory.as_u32().unwrap_or(0),
+                    dynamic_shared_memory: 0,
+                };
+                let config = self.config_id(config);
+                let kernel = Kernel {
+                    start,
+                    end,
+                    queued: args.queued.as_i64().unwrap_or(0),
+                    graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
+                    correlation: args.correlation.as_u64().unwrap_or(0),
+                    name: self.trace.names.intern(name),
+                    config,
+                    stream: stream(&args, tid),
+                    context: args.context.as_u32().unwrap_or(0),
+                    graph_id: args.graph_id.as_u32().unwrap_or(0),
+                    device: self.device(&args, pid),
+                };
+                self.trace.kernels.push(kernel);
+            }
+            Category::Memcpy => {
+                let (kind, src_kind, dst_kind) = parse_memcpy(name);
+                let device = self.device(&args, pid);
+                let memcpy = Memcpy {
+                    start,
+                    end,
+                    bytes: args.bytes.as_u64().unwrap_or(0),
+                    correlation: args.correlation.as_u64().unwrap_or(0),
+                    kind,
+                    src_kind,
+                    dst_kind,
+                    device,
+                    src_device: device,
+                    dst_device: device,
+                    context: args.context.as_u32().unwrap_or(0),
+                    stream: stream(&args, tid),
+                    graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
+                };
+                self.trace.memcpys.push(memcpy);
+            }
+            Category::Memset => {
+                let memset = Memset {
+                    start,
+                    end,
+                    bytes: args.bytes.as_u64().unwrap_or(0),
+                    correlation: args.correlation.as_u64().unwrap_or(0),
+                    memory_kind: parse_memset(name),
+                    device: self.device(&args, pid),
+                    context: args.context.as_u32().unwrap_or(0),
+                    stream: stream(&args, tid),
+                    graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
+                };
+                self.trace.memsets.push(memset);
+            }
+            Category::Runtime | Category::Driver => {
+                let pid = self.host_pid(pid);
+                let call = ApiCall {
+                    start,
+                    end,
+                    correlation: args.correlation.as_u64().unwrap_or(0),
+                    external_id: args.external_id.as_u64().unwrap_or(0),
+                    name: self.trace.names.intern(name),
+                    kind: if category == Category::Runtime {
+                        ApiKind::Runtime
+                    } else {
+                        ApiKind::Driver
+                    },
+                    cbid: args.cbid.as_u32().unwrap_or(0),
+                    pid,
+                    tid: self.host_tid(pid, tid),
+                };
+                self.trace.api_calls.push(call);
+            }
+            Category::Sync => {
+                // Kineto puts syncs on the device's track; `finish` moves each to the
+                // thread of the API call that waited.
+                let sync = Synchronization {
+                    start,
+                    end,
+                    correlation: args.correlation.as_u64().unwrap_or(0),
+                    kind: parse_sync(name),
+                    stream: args.stream.as_u32().unwrap_or(u32::MAX),
+                    context: args.context.as_u32().unwrap_or(0),
+                    device: args
+                        .device
+                        .as_u32()
+                        .or_else(|| pid.and_then(Id::as_u32))
+                        .unwrap_or(0),
+                    cuda_event: args.wait_on_cuda_event_id.as_u32().unwrap_or(0),
+                    pid: pid.and_then(Id::as_u32).unwrap_or(0),
+                    tid: tid.and_then(Id::as_u32).unwrap_or(0),
+                };
+                self.trace.syncs.push(sync);
+            }
+            Category::CpuOp | Category::UserAnnotation | Category::Other => {
+                let kind = match category {
+                    Category::CpuOp => RangeKind::CpuOp,
+                    Category::UserAnnotation => RangeKind::UserAnnotation,
+                    _ => RangeKind::Other,
+                };
+                // Other slices on a pid that is no number are the profiler's own
+                // spans (`"pid": "Spans"`), not host work.
+                if kind == RangeKind::Other && pid.and_then(Id::as_u32).is_none() {
+                    return Ok(());
+                }
+                if kind == RangeKind::UserAnnotation {
+                    if let Some(number) = name
+                        .strip_prefix("ProfilerStep#")
+                        .and_then(|n| n.parse().ok())
+                    {
+                        self.trace.iterations.push(Iteration { number, start, end });
+                    }
+                }
+                let pid = self.host_pid(pid);
+                let range = HostRange {
+                    start,
+                    end,
+                    name: self.trace.names.intern(name),
+                    category: self.trace.names.intern(cat),
+                    kind,
+                    external_id: args.external_id.as_u64().unwrap_or(0),
+                    pid,
+                    tid: self.host_tid(pid, tid),
+                };
+                self.trace.ranges.push(range);
+            }
+            Category::GraphLaunch => {
+                let launch = GraphLaunch {
+                    start,
+                    end,
+                    correlation: args.correlation.as_u64().unwrap_or(0),
+                    graph_id: args.graph_id.as_u32().unwrap_or(0),
+                    device: self.device(&args, pid),
+                    context: args.context.as_u32().unwrap_or(0),
+                    stream: stream(&args, tid),
+                };
+                self.trace.graph_launches.push(launch);
+            }
+            Category::Overhead => {
+                let pid = self.host_pid(pid);
+                let overhead = Overhead {
+                    start,
+                    end,
+                    name: self.trace.names.intern(name),
+                    pid,
+                    tid: self.host_tid(pid, tid),
+                };
+                self.trace.overheads.push(overhead);
+            }
+            Category::Derived => return Ok(()),
+        }
+        self.min_ts = Some(self.min_ts.map_or(start, |t| t.min(start)));
+        Ok(())
+    }
+
+    fn config_id(&mut self, config: LaunchConfig) -> ConfigId {
+        let trace = &mut self.trace;
+        *self
+            .configs
+            .entry(config)
+            .or_insert_with(|| trace.intern_config(config))
+    }
+
+    /// Device of a GPU event: `args.device`, else the pid (Kineto's device track).
+    fn device(&mut self, args: &Args, pid: Option<&Id>) -> u32 {
+        let pid = pid.and_then(Id::as_u32);
+        if let Some(pid) = pid {
+            self.gpu_pids.insert(pid);
+        }
+        args.device.as_u32().or(pid).unwrap_or(0)
+    }
+
+    fn synthetic_id(&mut self, text: String) -> (u32, bool) {
+        let next = u32::MAX - u32::try_from(self.synthetic_ids.len()).unwrap_or(u32::MAX);
+        let mut fresh = false;
+        let id = *self.synthetic_ids.entry(text).or_insert_with(|| {
+            fresh = true;
+            next
+        });
+        (id, fresh)
+    }
+
+    fn host_pid(&mut self, pid: Option<&Id>) -> u32 {
+        match pid {
+            None => 0,
+            Some(id) => match id.as_u32() {
+                Some(n) => n,
+                None => self.synthetic_id(format!("pid {}", id.to_text())).0,
+            },
+        }
+    }
+
+    /// A host thread id; one that is not a `u32` gets a stand-in number and keeps its
+    /// text as the thread's name.
+    fn host_tid(&mut self, pid: u32, tid: Option<&Id>) -> u32 {
+        match tid {
+            None => 0,
+            Some(id) => match id.as_u32() {
+                Some(n) => n,
+                None => {
+                    let text = id.to_text();
+                    let (tid, fresh) = self.synthetic_id(format!("tid {pid} {text}"));
+                    if fresh {
+                        self.thread_names.push(ThreadName {
+                            pid,
+                            tid,
+                            name: text,
+                        });
+                    }
+                    tid
+                }
+            },
+        }
+    }
+
+    /// The finished trace, with absolute times.
+    pub(crate) fn finish(mut self) -> Trace {
+        let (offset, base) = match self.base_time_ns {
+            Some(base) => (base, base),
+            None => (0, self.min_ts.map_or(0, |t| t.div_euclid(1000) * 1000)),
+        };
+        self.trace.base_time_ns = base;
+        if offset != 0 {
+            shift_times(&mut self.trace, offset);
+        }
+
+        let waiting_threads: HashMap<u64, (u32, u32)> = self
+            .trace
+            .api_calls
+            .iter()
+            .filter(|c| c.correlation != 0)
+            .map(|c| (c.correlation, (c.pid, c.tid)))
+            .collect();
+        for sync in &mut self.trace.syncs {
+            if let Some(&(pid, tid)) = waiting_threads.get(&sync.correlation) {
+                sync.pid = pid;
+                sync.tid = tid;
+            }
+        }
+
+        let labelled = |pid: &u32, prefix: &str| {
+            self.process_labels
+                .get(pid)
+                .is_some_and(|l| l.starts_with(prefix))
+        };
+        let device_pids: HashSet<u32> = self
+            .gpu_pids
+            .iter()
+            .chain(self.process_labels.keys())
+            .copied()
+            .filter(|pid| !labelled(pid, "CPU"))
+            .filter(|pid| self.gpu_pids.contains(pid) || labelled(pid, "GPU"))
+            .collect();
+        self.trace
+            .ranges
+            .retain(|r| r.kind != RangeKind::Other || !device_pids.contains(&r.pid));
+
+        let mut seen = HashSet::new();
+        for thread in self.thread_names {
+            if device_pids.contains(&thread.pid) || !seen.insert((thread.pid, thread.tid)) {
+                continue;
+            }
+            let name = strip_thread_label(thread.tid, &thread.name).to_owned();
+            self.trace.threads.push(ThreadName { name, ..thread });
+        }
+
+        let host_pid = self
+            .process_labels
+            .iter()
+            .filter(|(_, label)| label.as_str() == "CPU")
+            .map(|(&pid, _)| pid)
+            .min()
+            .or_else(|| self.trace.api_calls.first().map(|c| c.pid))
+            .or_else(|| self.trace.ranges.first().map(|r| r.pid));
+        if let Some(pid) = host_pid {
+            self.trace.info.pid = pid;
+            if let Some(name) = self.process_names.remove(&pid) {
+                self.trace.info.process_name = name;
+            }
+        }
+        self.trace.iterations.sort_by_key(|i| (i.start, i.number));
+        self.trace
+    }
+}
+
+/// The nanoseconds of an optional `ts`/`dur` field.
+fn time(value: Option<&RawValue>, field: &str) -> Result<Option<i64>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if value.get() == "null" {
+        return Ok(None);
+    }
+    micros_to_ns(value.get())
+        .map(Some)
+        .ok_or_else(|| format!("{field} {} is not a number of microseconds", value.get()))
+}
+
+/// Stream of a GPU event: `args.stream`, else the tid (`7` or `"stream 7"`).
+fn stream(args: &Args, tid: Option<&Id>) -> u32 {
+    args.stream
+        .as_u32()
+        .or_else(|| {
+            let tid = tid?;
+            tid.as_u32().or_else(|| match tid {
+                Id::Text(text) => text.split_whitespace().last()?.parse().ok(),
+                Id::Int(_) => None,
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// Kineto names host threads `thread <tid> (<name>)`; the model keeps `<name>`.
+fn strip_thread_label(tid: u32, name: &str) -> &str {
+    name.strip_prefix("thread ")
+        .and_then(|rest| rest.strip_prefix(tid.to_string().as_str()))
+        .and_then(|rest| rest.strip_prefix(" ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or(name)
+}
+
+fn shift_times(trace: &mut Trace, offset: i64) {
+    let shift = |t: &mut i64| *t = t.saturating_add(offset);
+    for k in &mut trace.kernels {
+        shift(&mut k.start);
+        shift(&mut k.end);
+    }
+    for m in &mut trace.memcpys {
+        shift(&mut m.start);
+        shift(&mut m.end);
+    }
+    for m in &mut trace.memsets {
+        shift(&mut m.start);
+        shift(&mut m.end);
+    }
+    for c in &mut trace.api_calls {
+        shift(&mut c.start);
+        shift(&mut c.end);
+    }
+    for s in &mut trace.syncs {
+        shift(&mut s.start);
+        shift(&mut s.end);
+    }
+    for r in &mut trace.ranges {
+        shift(&mut r.start);
+        shift(&mut r.end);
+    }
+    for g in &mut trace.graph_launches {
+        shift(&mut g.start);
+        shift(&mut g.end);
+    }
+    for o in &mut trace.overheads {
+        shift(&mut o.start);
+        shift(&mut o.end);
+    }
+    for i in &mut trace.iterations {
+        shift(&mut i.start);
+        shift(&mut i.end);
+    }
+}

@@ -1,0 +1,389 @@
+//! Key averages as torch computes them: every event grouped by kind and name, with
+//! CPU times from the nesting of host events on each thread and CUDA times from the
+//! GPU work each host range launched.
+//!
+//! Host events (ranges, API calls, syncs) form one forest per thread, built the way
+//! torch's `_populate_cpu_children` does: sorted by start (longest first), a child
+//! lies inside `[start, end)` of its parent, partial overlaps make no link. A range
+//! whose only child has its name absorbs that child (`_remove_dup_nodes`). GPU work
+//! is attributed through its correlation id to the API call that launched it and from
+//! there to the enclosing ranges.
+
+use std::collections::HashMap;
+
+use cutrace_tracer::model::{ApiKind, CopyKind, MemoryKind, NameId, RangeKind, SyncKind, Trace};
+
+/// What a row of the table counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowKind {
+    /// GPU kernels.
+    Kernel,
+    /// GPU memory copies.
+    Memcpy,
+    /// GPU memsets.
+    Memset,
+    /// Whole CUDA graph launches (graph-level tracing).
+    Graph,
+    /// CUDA runtime API calls.
+    Runtime,
+    /// CUDA driver API calls.
+    Driver,
+    /// Host waits on the GPU.
+    Sync,
+    /// cutrace annotations.
+    Annotation,
+    /// NVTX ranges.
+    Nvtx,
+    /// Framework operators (torch's `cpu_op`).
+    CpuOp,
+    /// Framework user annotations (torch's `user_annotation`).
+    UserAnnotation,
+    /// Other host slices read from a file (`python_function`, ...).
+    Other,
+}
+
+impl RowKind {
+    /// The kind's name in `cutrace report --format json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowKind::Kernel => "kernel",
+            RowKind::Memcpy => "memcpy",
+            RowKind::Memset => "memset",
+            RowKind::Graph => "graph",
+            RowKind::Runtime => "runtime",
+            RowKind::Driver => "driver",
+            RowKind::Sync => "sync",
+            RowKind::Annotation => "annotation",
+            RowKind::Nvtx => "nvtx",
+            RowKind::CpuOp => "cpu_op",
+            RowKind::UserAnnotation => "user_annotation",
+            RowKind::Other => "other",
+        }
+    }
+
+    /// Whether the row is GPU work, whose time makes up `Self CUDA time total`.
+    pub fn is_device(self) -> bool {
+        matches!(
+            self,
+            RowKind::Kernel | RowKind::Memcpy | RowKind::Memset | RowKind::Graph
+        )
+    }
+
+    fn of_range(kind: RangeKind) -> Self {
+        match kind {
+            RangeKind::Annotation => RowKind::Annotation,
+            RangeKind::Nvtx => RowKind::Nvtx,
+            RangeKind::CpuOp => RowKind::CpuOp,
+            RangeKind::UserAnnotation => RowKind::UserAnnotation,
+            RangeKind::Other => RowKind::Other,
+        }
+    }
+}
+
+/// One row: the events of one kind and name, summed. Times in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Event name.
+    pub name: String,
+    /// Event kind.
+    pub kind: RowKind,
+    /// Number of events.
+    pub calls: u64,
+    /// Host time not spent in nested host events.
+    pub self_cpu_ns: i64,
+    /// Host time.
+    pub cpu_total_ns: i64,
+    /// GPU time of the row's own work: its duration for GPU rows, the work launched
+    /// directly inside a range for ranges.
+    pub self_cuda_ns: i64,
+    /// GPU time including the work of nested ranges.
+    pub cuda_total_ns: i64,
+}
+
+/// Memcpy name as Kineto writes it: `Memcpy HtoD (Pageable -> Device)`.
+pub(crate) fn memcpy_name(kind: CopyKind, src: MemoryKind, dst: MemoryKind) -> String {
+    format!(
+        "Memcpy {} ({} -> {})",
+        kind.as_str(),
+        src.as_str(),
+        dst.as_str()
+    )
+}
+
+/// Memset name as Kineto writes it: `Memset (Device)`.
+pub(crate) fn memset_name(kind: MemoryKind) -> String {
+    format!("Memset ({})", kind.as_str())
+}
+
+/// What makes two events land in the same row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Named(RowKind, NameId),
+    Memcpy(CopyKind, MemoryKind, MemoryKind),
+    Memset(MemoryKind),
+    Sync(SyncKind),
+    Graph(u32),
+}
+
+/// Rows in the making, in order of creation.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<Row>,
+    first_start: Vec<i64>,
+    index: HashMap<Key, usize>,
+}
+
+impl Rows {
+    fn get(&mut self, trace: &Trace, key: Key, start: i64) -> usize {
+        if let Some(&i) = self.index.get(&key) {
+            self.first_start[i] = self.first_start[i].min(start);
+            return i;
+        }
+        let (kind, name) = match key {
+            Key::Named(kind, id) => (kind, trace.names.get(id).to_owned()),
+            Key::Memcpy(kind, src, dst) => (RowKind::Memcpy, memcpy_name(kind, src, dst)),
+            Key::Memset(kind) => (RowKind::Memset, memset_name(kind)),
+            Key::Sync(kind) => (RowKind::Sync, kind.as_str().to_owned()),
+            Key::Graph(id) => (RowKind::Graph, format!("Graph {id}")),
+        };
+        self.rows.push(Row {
+            name,
+            kind,
+            calls: 0,
+            self_cpu_ns: 0,
+            cpu_total_ns: 0,
+            self_cuda_ns: 0,
+            cuda_total_ns: 0,
+        });
+        self.first_start.push(start);
+        self.index.insert(key, self.rows.len() - 1);
+        self.rows.len() - 1
+    }
+
+    /// The rows in order of their first event.
+    fn into_sorted(self) -> Vec<Row> {
+        let mut order: Vec<usize> = (0..self.rows.len()).collect();
+        order.sort_by_key(|&i| (self.first_start[i], i));
+        let mut rows: Vec<Option<Row>> = self.rows.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| rows[i].take()).collect()
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// A host event: a node of its thread's forest.
+struct HostNode {
+    start: i64,
+    end: i64,
+    pid: u32,
+    tid: u32,
+    row: usize,
+    is_range: bool,
+}
+
+/// The rows of `trace`, in order of their first event.
+pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
+    let mut rows = Rows::default();
+    let mut nodes =
+        Vec::with_capacity(trace.ranges.len() + trace.api_calls.len() + trace.syncs.len());
+    for r in &trace.ranges {
+        let row = rows.get(
+            trace,
+            Key::Named(RowKind::of_range(r.kind), r.name),
+            r.start,
+        );
+        nodes.push(HostNode {
+            start: r.start,
+            end: r.end,
+            pid: r.pid,
+            tid: r.tid,
+            row,
+            is_range: true,
+        });
+    }
+    let mut launch_nodes = HashMap::with_capacity(trace.api_calls.len());
+    for c in &trace.api_calls {
+        let kind = match c.kind {
+            ApiKind::Runtime => RowKind::Runtime,
+            ApiKind::Driver => RowKind::Driver,
+        };
+        let row = rows.get(trace, Key::Named(kind, c.name), c.start);
+        if c.correlation != 0 {
+            launch_nodes.insert(c.correlation, nodes.len() as u32);
+        }
+        nodes.push(HostNode {
+            start: c.start,
+            end: c.end,
+            pid: c.pid,
+            tid: c.tid,
+            row,
+            is_range: false,
+        });
+    }
+    for s in &trace.syncs {
+        let row = rows.get(trace, Key::Sync(s.kind), s.start);
+        nodes.push(HostNode {
+            start: s.start,
+            end: s.end,
+            pid: s.pid,
+            tid: s.tid,
+            row,
+            is_range: false,
+        });
+    }
+
+    let forest = Forest::new(&nodes, &rows.rows);
+
+    let mut self_cuda = vec![0i64; nodes.len()];
+    let mut cuda_total = vec![0i64; nodes.len()];
+    let mut add_gpu = |rows: &mut Rows, key: Key, start: i64, end: i64, correlation: u64| {
+        let dur = end - start;
+        let row = rows.get(trace, key, start);
+        let row = &mut rows.rows[row];
+        row.calls += 1;
+        row.self_cuda_ns += dur;
+        row.cuda_total_ns += dur;
+        let Some(&launch) = launch_nodes.get(&correlation) else {
+            return;
+        };
+        let mut innermost = true;
+        let mut node = forest.parent[launch as usize];
+        while node != NONE {
+            if nodes[node as usize].is_range {
+                if innermost {
+                    self_cuda[node as usize] += dur;
+                    innermost = false;
+                }
+                cuda_total[node as usize] += dur;
+            }
+            node = forest.parent[node as usize];
+        }
+    };
+    for k in &trace.kernels {
+        add_gpu(
+            &mut rows,
+            Key::Named(RowKind::Kernel, k.name),
+            k.start,
+            k.end,
+            k.correlation,
+        );
+    }
+    for m in &trace.memcpys {
+        let key = Key::Memcpy(m.kind, m.src_kind, m.dst_kind);
+        add_gpu(&mut rows, key, m.start, m.end, m.correlation);
+    }
+    for m in &trace.memsets {
+        add_gpu(
+            &mut rows,
+            Key::Memset(m.memory_kind),
+            m.start,
+            m.end,
+            m.correlation,
+        );
+    }
+    for g in &trace.graph_launches {
+        add_gpu(
+            &mut rows,
+            Key::Graph(g.graph_id),
+            g.start,
+            g.end,
+            g.correlation,
+        );
+    }
+
+    for (i, node) in nodes.iter().enumerate() {
+        if forest.absorbed[i] {
+            continue;
+        }
+        let row = &mut rows.rows[node.row];
+        row.calls += 1;
+        row.cpu_total_ns += node.end - node.start;
+        row.self_cpu_ns += node.end - node.start - forest.children_time[i];
+        row.self_cuda_ns += self_cuda[i];
+        row.cuda_total_ns += cuda_total[i];
+    }
+    rows.into_sorted()
+}
+
+/// Parent links between the host events of each thread.
+struct Forest {
+    /// Parent of each node, `NONE` for a root; absorbed nodes are skipped.
+    parent: Vec<u32>,
+    /// Whether the node was folded into a parent of the same name.
+    absorbed: Vec<bool>,
+    /// Summed durations of each node's direct children.
+    children_time: Vec<i64>,
+}
+
+impl Forest {
+    fn new(nodes: &[HostNode], rows: &[Row]) -> Self {
+        let n = nodes.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by_key(|&i| {
+            let node = &nodes[i as usize];
+            (
+                node.pid,
+                node.tid,
+                node.start,
+                std::cmp::Reverse(node.end),
+                i,
+            )
+        });
+
+        let mut parent = vec![NONE; n];
+        let mut child_count = vec![0u32; n];
+        let mut stack: Vec<u32> = Vec::new();
+        let mut thread = None;
+        for &i in &order {
+            let node = &nodes[i as usize];
+            if thread != Some((node.pid, node.tid)) {
+                thread = Some((node.pid, node.tid));
+                stack.clear();
+            }
+            while let Some(&top) = stack.last() {
+                let candidate = &nodes[top as usize];
+                if node.start >= candidate.end || node.end > candidate.end {
+                    stack.pop();
+                } else {
+                    parent[i as usize] = top;
+                    child_count[top as usize] += 1;
+                    break;
+                }
+            }
+            stack.push(i);
+        }
+
+        // Parents come before their children in `order`, so a parent's fate is
+        // settled when its children are visited, and one step resolves an absorbed
+        // parent to the node that absorbed it.
+        let mut absorbed = vec![false; n];
+        for &i in &order {
+            let i = i as usize;
+            let mut p = parent[i];
+            if p != NONE && absorbed[p as usize] {
+                p = parent[p as usize];
+                parent[i] = p;
+            }
+            if p == NONE {
+                continue;
+            }
+            let p = p as usize;
+            if child_count[p] == 1 && rows[nodes[p].row].name == rows[nodes[i].row].name {
+                absorbed[i] = true;
+                child_count[p] = child_count[i];
+            }
+        }
+
+        let mut children_time = vec![0i64; n];
+        for i in 0..n {
+            if !absorbed[i] && parent[i] != NONE {
+                children_time[parent[i] as usize] += nodes[i].end - nodes[i].start;
+            }
+        }
+        Forest {
+            parent,
+            absorbed,
+            children_time,
+        }
+    }
+}

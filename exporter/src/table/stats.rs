@@ -1,0 +1,332 @@
+//! What `cutrace report` prints after torch's table: how kernel durations spread,
+//! how busy each stream kept the GPU, and the GPU time of each iteration.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cutrace_tracer::Trace;
+
+use super::format::{Columns, format_time, truncate_name, us};
+
+/// Duration spread of one kernel name. Times in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Kernel name.
+    pub name: String,
+    /// Launches.
+    pub calls: u64,
+    /// Summed duration.
+    pub total_ns: i64,
+    /// Shortest launch.
+    pub min_ns: i64,
+    /// Median launch (the mean of the middle two for an even count, rounded down).
+    pub median_ns: i64,
+    /// Longest launch.
+    pub max_ns: i64,
+}
+
+/// How long one stream had GPU work. Times in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamBusy {
+    /// Device index.
+    pub device: u32,
+    /// CUDA stream id.
+    pub stream: u32,
+    /// Kernels, copies, memsets and graph launches on it.
+    pub events: u64,
+    /// Length of the union of their intervals.
+    pub busy_ns: i64,
+}
+
+/// GPU time launched in one iteration. Times in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IterationTime {
+    /// Iteration number.
+    pub number: u64,
+    /// Wall time of the iteration.
+    pub duration_ns: i64,
+    /// Summed duration of the GPU work launched in it.
+    pub gpu_ns: i64,
+    /// Number of those GPU events.
+    pub gpu_events: u64,
+}
+
+/// The figures of a trace that torch's table does not show.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TraceStats {
+    /// Kernels by name, most total time first.
+    pub kernels: Vec<KernelStats>,
+    /// Streams by device and id.
+    pub streams: Vec<StreamBusy>,
+    /// From the start of the first GPU event to the end of the last, ns.
+    pub gpu_span_ns: i64,
+    /// Iterations in order.
+    pub iterations: Vec<IterationTime>,
+}
+
+/// One GPU event reduced to what the statistics need.
+struct GpuWork {
+    start: i64,
+    end: i64,
+    device: u32,
+    stream: u32,
+    correlation: u64,
+}
+
+fn gpu_work(trace: &Trace) -> Vec<GpuWork> {
+    let kernels = trace
+        .kernels
+        .iter()
+        .map(|k| (k.start, k.end, k.device, k.stream, k.correlation));
+    let memcpys = trace
+        .memcpys
+        .iter()
+        .map(|m| (m.start, m.end, m.device, m.stream, m.correlation));
+    let memsets = trace
+        .memsets
+        .iter()
+        .map(|m| (m.start, m.end, m.device, m.stream, m.correlation));
+    let graphs = trace
+        .graph_launches
+        .iter()
+        .map(|g| (g.start, g.end, g.device, g.stream, g.correlation));
+    kernels
+        .chain(memcpys)
+        .chain(memsets)
+        .chain(graphs)
+        .map(|(start, end, device, stream, correlation)| GpuWork {
+            start,
+            end,
+            device,
+            stream,
+            correlation,
+        })
+        .collect()
+}
+
+fn kernel_stats(trace: &Trace) -> Vec<KernelStats> {
+    let mut durations: HashMap<_, Vec<i64>> = HashMap::new();
+    for k in &trace.kernels {
+        durations.entry(k.name).or_default().push(k.end - k.start);
+    }
+    let mut stats: Vec<KernelStats> = durations
+        .into_iter()
+        .map(|(name, mut d)| {
+            d.sort_unstable();
+            let mid = d.len() / 2;
+            let median = if d.len() % 2 == 0 {
+                (d[mid - 1] + d[mid]).div_euclid(2)
+            } else {
+                d[mid]
+            };
+            KernelStats {
+                name: trace.names.get(name).to_owned(),
+                calls: d.len() as u64,
+                total_ns: d.iter().sum(),
+                min_ns: d[0],
+                median_ns: median,
+                max_ns: d[d.len() - 1],
+            }
+        })
+        .collect();
+    stats.sort_by(|a, b| {
+        b.total_ns
+            .cmp(&a.total_ns)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    stats
+}
+
+fn stream_busy(work: &[GpuWork]) -> Vec<StreamBusy> {
+    let mut by_stream: BTreeMap<(u32, u32), Vec<(i64, i64)>> = BTreeMap::new();
+    for w in work {
+        by_stream
+            .entry((w.device, w.stream))
+            .or_default()
+            .push((w.start, w.end));
+    }
+    by_stream
+        .into_iter()
+        .map(|((device, stream), mut intervals)| {
+            intervals.sort_unstable();
+            let mut busy = 0;
+            let mut covered_to = i64::MIN;
+            for (start, end) in &intervals {
+                let start = (*start).max(covered_to);
+                if *end > start {
+                    busy += end - start;
+                    covered_to = *end;
+                }
+            }
+            StreamBusy {
+                device,
+                stream,
+                events: intervals.len() as u64,
+                busy_ns: busy,
+            }
+        })
+        .collect()
+}
+
+fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
+    let launches: HashMap<u64, i64> = trace
+        .api_calls
+        .iter()
+        .filter(|c| c.correlation != 0)
+        .map(|c| (c.correlation, c.start))
+        .collect();
+    let mut times: Vec<IterationTime> = trace
+        .iterations
+        .iter()
+        .map(|i| IterationTime {
+            number: i.number,
+            duration_ns: i.end - i.start,
+            gpu_ns: 0,
+            gpu_events: 0,
+        })
+        .collect();
+    for w in work {
+        // Work belongs to the iteration that launched it; without a known launch,
+        // to the one it ran in.
+        let at = launches.get(&w.correlation).copied().unwrap_or(w.start);
+        let after = trace.iterations.partition_point(|i| i.start <= at);
+        if let Some(k) = after
+            .checked_sub(1)
+            .filter(|&k| at < trace.iterations[k].end)
+        {
+            times[k].gpu_ns += w.end - w.start;
+            times[k].gpu_events += 1;
+        }
+    }
+    times
+}
+
+impl TraceStats {
+    /// The figures of `trace`.
+    pub fn from_trace(trace: &Trace) -> Self {
+        let work = gpu_work(trace);
+        let gpu_span_ns = match (
+            work.iter().map(|w| w.start).min(),
+            work.iter().map(|w| w.end).max(),
+        ) {
+            (Some(first), Some(last)) => last - first,
+            _ => 0,
+        };
+        TraceStats {
+            kernels: kernel_stats(trace),
+            streams: stream_busy(&work),
+            gpu_span_ns,
+            iterations: iteration_times(trace, &work),
+        }
+    }
+
+    /// The figures as text: one table each, kernels cut to `row_limit` (`None`:
+    /// all); a table with nothing to show is left out.
+    pub fn text(&self, row_limit: Option<usize>) -> String {
+        let mut out = String::new();
+        if !self.kernels.is_empty() {
+            let kernels = &self.kernels[..self.kernels.len().min(row_limit.unwrap_or(usize::MAX))];
+            let rows = kernels.iter().map(|k| {
+                vec![
+                    truncate_name(&k.name),
+                    k.calls.to_string(),
+                    format_time(us(k.total_ns)),
+                    format_time(us(k.min_ns)),
+                    format_time(us(k.median_ns)),
+                    format_time(us(k.max_ns)),
+                ]
+            });
+            let columns =
+                Columns::with_name_column(self.kernels.iter().map(|k| k.name.as_str()), 5);
+            section(
+                &mut out,
+                "Kernel durations",
+                &columns,
+                &["Name", "# of Calls", "Total", "Min", "Median", "Max"],
+                rows,
+            );
+        }
+        if !self.streams.is_empty() {
+            let labels: Vec<String> = self
+                .streams
+                .iter()
+                .map(|s| format!("device {} stream {}", s.device, s.stream))
+                .collect();
+            let rows = self.streams.iter().zip(&labels).map(|(s, label)| {
+                let share = if self.gpu_span_ns > 0 {
+                    format!("{:.2}%", s.busy_ns as f64 * 100.0 / self.gpu_span_ns as f64)
+                } else {
+                    "NaN".to_owned()
+                };
+                vec![
+                    label.clone(),
+                    s.events.to_string(),
+                    format_time(us(s.busy_ns)),
+                    share,
+                ]
+            });
+            let columns = Columns::with_name_column(labels.iter().map(String::as_str), 3);
+            let title = format!(
+                "Stream busy time (share of the GPU span, {})",
+                format_time(us(self.gpu_span_ns))
+            );
+            section(
+                &mut out,
+                &title,
+                &columns,
+                &["Stream", "Events", "Busy", "Busy %"],
+                rows,
+            );
+        }
+        if !self.iterations.is_empty() {
+            let labels: Vec<String> = self
+                .iterations
+                .iter()
+                .map(|i| i.number.to_string())
+                .collect();
+            let rows = self.iterations.iter().zip(&labels).map(|(i, label)| {
+                vec![
+                    label.clone(),
+                    format_time(us(i.duration_ns)),
+                    format_time(us(i.gpu_ns)),
+                    i.gpu_events.to_string(),
+                ]
+            });
+            let columns = Columns::with_name_column(
+                labels.iter().map(String::as_str).chain(["Iteration"]),
+                3,
+            );
+            section(
+                &mut out,
+                "GPU time per iteration (work launched in it)",
+                &columns,
+                &["Iteration", "Duration", "GPU time", "GPU events"],
+                rows,
+            );
+        }
+        out
+    }
+}
+
+/// Appends a blank line, `title`, and a table in torch's layout.
+fn section(
+    out: &mut String,
+    title: &str,
+    columns: &Columns,
+    headers: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) {
+    let separator = columns.separator();
+    out.push('\n');
+    out.push_str(title);
+    out.push('\n');
+    for line in [&separator, &columns.line(headers), &separator] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    for row in rows {
+        out.push_str(&columns.line(&row));
+        out.push('\n');
+    }
+    out.push_str(&separator);
+    out.push('\n');
+}
