@@ -394,3 +394,439 @@ fn parse_events<R: BufRead>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use cutrace_tracer::model::{ApiKind, CopyKind, MemoryKind, RangeKind, SyncKind};
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    use super::*;
+
+    fn read(bytes: &[u8]) -> Result<Trace, ReadError> {
+        read_trace_from(
+            bytes,
+            Path::new("dir/host_42.1700000000000000000.pt.trace.json.gz"),
+        )
+    }
+
+    fn gzip(parts: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in parts {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+            encoder.write_all(part).unwrap();
+            out.extend(encoder.finish().unwrap());
+        }
+        out
+    }
+
+    const EVENTS: &str = r#"
+        {"ph": "M", "name": "process_labels", "pid": 7, "tid": 0, "args": {"labels": "CPU"}},
+        {"ph": "M", "name": "process_name", "pid": 7, "tid": 0, "args": {"name": "python3"}},
+        {"ph": "M", "name": "process_labels", "pid": 0, "tid": 0, "args": {"labels": "GPU 0"}},
+        {"ph": "M", "name": "thread_name", "pid": 7, "tid": 8, "args": {"name": "thread 8 (python3)"}},
+        {"ph": "M", "name": "thread_name", "pid": 0, "tid": 9, "args": {"name": "stream 9 "}},
+        {"ph": "X", "cat": "user_annotation", "name": "ProfilerStep#3", "pid": 7, "tid": 8, "ts": 10.5, "dur": 100},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": 7, "tid": 8, "ts": 11, "dur": 20,
+         "args": {"External id": 5}},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 7, "tid": 8,
+         "ts": "12.25", "dur": "3", "args": {"cbid": 211, "correlation": 77, "External id": 5}},
+        {"ph": "X", "cat": "cuda_driver", "name": "cuLaunchKernel", "pid": 7, "tid": 8, "ts": 16, "dur": 1,
+         "args": {"cbid": 307, "correlation": 78}},
+        {"ph": "s", "id": 77, "pid": 7, "tid": 8, "ts": 12.25, "cat": "ac2g", "name": "ac2g"},
+        {"ph": "X", "cat": "kernel", "name": "gemm", "pid": 0, "tid": 9, "ts": 20.001, "dur": 5.5,
+         "args": {"device": 0, "context": 1, "stream": 9, "correlation": 77, "registers per thread": 32,
+                  "shared memory": 1024, "grid": [4, 2, 1], "block": [128, 1, 1],
+                  "graph id": 3, "graph node id": 12}},
+        {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoH (Device -> Pinned)", "pid": 0, "tid": 9,
+         "ts": 30, "dur": 2, "args": {"device": 0, "stream": 9, "correlation": 79, "bytes": 4096}},
+        {"ph": "X", "cat": "gpu_memset", "name": "Memset (Device)", "pid": 0, "tid": 9,
+         "ts": 33, "dur": 1, "args": {"device": 0, "stream": 9, "correlation": 80, "bytes": 64}},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaStreamSynchronize", "pid": 7, "tid": 8, "ts": 40, "dur": 10,
+         "args": {"correlation": 81}},
+        {"ph": "X", "cat": "cuda_sync", "name": "Stream Sync", "pid": 0, "tid": 9, "ts": 41, "dur": 8,
+         "args": {"correlation": 81, "stream": 9, "device": 0}},
+        {"ph": "X", "cat": "gpu_user_annotation", "name": "ProfilerStep#3", "pid": 0, "tid": 9, "ts": 20, "dur": 14},
+        {"ph": "X", "cat": "python_function", "name": "train.py(10): step", "pid": 7, "tid": 8, "ts": 10.6, "dur": 90},
+        {"ph": "X", "cat": "cuda_profiler_range", "name": "gemm", "pid": 0, "tid": 0, "ts": 20, "dur": 6},
+        {"ph": "X", "cat": "Trace", "name": "PyTorch Profiler (0)", "pid": "Spans", "tid": "PyTorch Profiler", "ts": 1, "dur": 200},
+        {"ph": "i", "name": "Record Window End", "pid": "", "tid": "", "ts": 300, "s": "g"}
+    "#;
+
+    fn object_trace(base: &str) -> String {
+        format!(
+            r#"{{"schemaVersion": 1, "deviceProperties": [{{"id": 0, "name": "NVIDIA H100", "totalGlobalMem": 85000000000,
+                "computeMajor": 9, "computeMinor": 0, "numSms": 132, "warpSize": 32}}],
+              "distributedInfo": {{"backend": "nccl", "rank": 3, "world_size": 8}},
+              "cupti_version": 24, "host_name": "node1",
+              "traceEvents": [{EVENTS}],
+              "traceName": "x"{base}}}"#
+        )
+    }
+
+    /// Checks the trace read from [`EVENTS`], whose times are `base` + the file's.
+    fn assert_example(trace: &Trace, base: i64) {
+        let name = |id| trace.names.get(id);
+        assert_eq!(trace.info.rank, 3);
+        assert_eq!(trace.info.world_size, 8);
+        assert_eq!(trace.info.cupti_version, 24);
+        assert_eq!(trace.info.host_name, "node1");
+        assert_eq!(trace.info.pid, 7);
+        assert_eq!(trace.info.process_name, "python3");
+        assert_eq!(trace.info.worker_name, "host_42");
+        assert_eq!(trace.devices.len(), 1);
+        assert_eq!(trace.devices[0].name, "NVIDIA H100");
+        assert_eq!(trace.devices[0].num_sms, 132);
+
+        let [kernel] = trace.kernels[..] else {
+            panic!("{:?}", trace.kernels)
+        };
+        assert_eq!(name(kernel.name), "gemm");
+        assert_eq!((kernel.start, kernel.end), (base + 20_001, base + 25_501));
+        assert_eq!((kernel.device, kernel.stream, kernel.context), (0, 9, 1));
+        assert_eq!(
+            (kernel.correlation, kernel.graph_id, kernel.graph_node_id),
+            (77, 3, 12)
+        );
+        let config = trace.config(kernel.config);
+        assert_eq!(config.grid, [4, 2, 1]);
+        assert_eq!(config.block, [128, 1, 1]);
+        assert_eq!(
+            (config.registers_per_thread, config.static_shared_memory),
+            (32, 1024)
+        );
+
+        let [memcpy] = trace.memcpys[..] else {
+            panic!()
+        };
+        assert_eq!(
+            (memcpy.kind, memcpy.src_kind, memcpy.dst_kind),
+            (CopyKind::DtoH, MemoryKind::Device, MemoryKind::Pinned)
+        );
+        assert_eq!(
+            (memcpy.bytes, memcpy.correlation, memcpy.start),
+            (4096, 79, base + 30_000)
+        );
+        let [memset] = trace.memsets[..] else {
+            panic!()
+        };
+        assert_eq!((memset.memory_kind, memset.bytes), (MemoryKind::Device, 64));
+
+        let apis: Vec<_> = trace
+            .api_calls
+            .iter()
+            .map(|c| (name(c.name), c.kind, c.correlation, c.cbid))
+            .collect();
+        assert_eq!(
+            apis,
+            [
+                ("cudaLaunchKernel", ApiKind::Runtime, 77, 211),
+                ("cuLaunchKernel", ApiKind::Driver, 78, 307),
+                ("cudaStreamSynchronize", ApiKind::Runtime, 81, 0),
+            ]
+        );
+        assert_eq!(trace.api_calls[0].external_id, 5);
+        assert_eq!(
+            (trace.api_calls[0].start, trace.api_calls[0].end),
+            (base + 12_250, base + 15_250)
+        );
+
+        let [sync] = trace.syncs[..] else { panic!() };
+        assert_eq!(sync.kind, SyncKind::StreamSync);
+        assert_eq!(
+            (sync.pid, sync.tid, sync.stream),
+            (7, 8, 9),
+            "moved to the waiting thread"
+        );
+
+        let ranges: Vec<_> = trace
+            .ranges
+            .iter()
+            .map(|r| (name(r.name), r.kind, name(r.category)))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                (
+                    "ProfilerStep#3",
+                    RangeKind::UserAnnotation,
+                    "user_annotation"
+                ),
+                ("aten::mm", RangeKind::CpuOp, "cpu_op"),
+                ("train.py(10): step", RangeKind::Other, "python_function"),
+            ]
+        );
+        assert_eq!(trace.ranges[1].external_id, 5);
+        assert_eq!(trace.iterations.len(), 1);
+        assert_eq!(trace.iterations[0].number, 3);
+        assert_eq!(
+            (trace.iterations[0].start, trace.iterations[0].end),
+            (base + 10_500, base + 110_500)
+        );
+        assert_eq!(trace.threads.len(), 1);
+        assert_eq!((trace.threads[0].pid, trace.threads[0].tid), (7, 8));
+        assert_eq!(trace.threads[0].name, "python3");
+    }
+
+    #[test]
+    fn object_format_with_base_time() {
+        let text = object_trace(r#", "baseTimeNanoseconds": 1700000000000000000"#);
+        let trace = read(text.as_bytes()).unwrap();
+        assert_eq!(trace.base_time_ns, 1_700_000_000_000_000_000);
+        assert_example(&trace, 1_700_000_000_000_000_000);
+    }
+
+    #[test]
+    fn without_base_time_the_earliest_event_is_the_base() {
+        let trace = read(object_trace("").as_bytes()).unwrap();
+        // Earliest kept event: ProfilerStep#3 at 10.5 µs, rounded down to 10 µs.
+        assert_eq!(trace.base_time_ns, 10_000);
+        assert_example(&trace, 0);
+    }
+
+    #[test]
+    fn array_format_gzip_and_lenient_endings_read_the_same() {
+        let base = r#", "baseTimeNanoseconds": "1700000000000000000""#;
+        let object = object_trace(base);
+        let (head, tail) = object.split_at(object.len() / 2);
+        let variants: Vec<Vec<u8>> = vec![
+            gzip(&[object.as_bytes()]),
+            // Members split in the middle of an event.
+            gzip(&[head.as_bytes(), tail.as_bytes()]),
+            object_trace(&format!("{base},")).into_bytes(),
+        ];
+        for bytes in &variants {
+            let trace = read(bytes).unwrap();
+            assert_eq!(trace.base_time_ns, 1_700_000_000_000_000_000);
+            assert_example(&trace, 1_700_000_000_000_000_000);
+        }
+        let array = format!("[{EVENTS}]");
+        let arrays = [
+            array.clone(),
+            format!("[{EVENTS},]"),
+            format!("[{EVENTS}"),
+            format!("[{EVENTS},\n"),
+            array.replace(r#""bytes": 64}}"#, r#""bytes": 64,},}"#),
+        ];
+        for text in &arrays {
+            let trace = read(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(trace.kernels.len(), 1);
+            assert_eq!(trace.memsets.len(), 1);
+            assert_eq!(trace.ranges.len(), 3);
+            assert_eq!(trace.base_time_ns, 10_000);
+        }
+        let gz = read(&gzip(&[format!("[{EVENTS}").as_bytes()])).unwrap();
+        assert_eq!(gz.api_calls.len(), 3);
+    }
+
+    #[test]
+    fn string_ids_get_stand_in_numbers_and_names() {
+        let text = r#"[
+            {"ph": "X", "cat": "cpu_op", "name": "a", "pid": "1234", "tid": "worker", "ts": 1, "dur": 2},
+            {"ph": "X", "cat": "cpu_op", "name": "b", "pid": 1234, "tid": "worker", "ts": 1.5, "dur": 1},
+            {"ph": "X", "cat": "cpu_op", "name": "c", "pid": 1234, "tid": 99999999999, "ts": 2, "dur": 1},
+            {"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": "stream 7", "ts": 3, "dur": 1}
+        ]"#;
+        let trace = read(text.as_bytes()).unwrap();
+        let tids: Vec<u32> = trace.ranges.iter().map(|r| r.tid).collect();
+        assert_eq!(tids[0], tids[1], "one thread, one number");
+        assert_ne!(tids[0], tids[2]);
+        assert!(tids[0] > u32::MAX - 10 && tids[2] > u32::MAX - 10);
+        assert!(trace.ranges.iter().all(|r| r.pid == 1234));
+        let worker = trace.threads.iter().find(|t| t.tid == tids[0]).unwrap();
+        assert_eq!((worker.pid, worker.name.as_str()), (1234, "worker"));
+        assert_eq!(trace.kernels[0].stream, 7);
+    }
+
+    fn error_of(bytes: &[u8]) -> ReadError {
+        match read(bytes) {
+            Ok(trace) => panic!(
+                "read {} events from {:?}",
+                trace.event_count(),
+                String::from_utf8_lossy(&bytes[..bytes.len().min(80)])
+            ),
+            Err(e) => {
+                let text = e.to_string();
+                assert!(text.starts_with("dir/host_42."), "{text}");
+                assert!(!text.contains('\n'), "{text}");
+                e
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_inputs_are_one_line_errors() {
+        assert!(matches!(error_of(b"").kind(), ReadErrorKind::Empty));
+        assert!(matches!(error_of(b" \n\t ").kind(), ReadErrorKind::Empty));
+        assert!(matches!(
+            error_of(&gzip(&[b""])).kind(),
+            ReadErrorKind::Empty
+        ));
+        assert!(matches!(
+            error_of(b"\x00\x01binary").kind(),
+            ReadErrorKind::NotJson { found: 0 }
+        ));
+        assert!(matches!(
+            error_of(b"hello").kind(),
+            ReadErrorKind::NotJson { found: b'h' }
+        ));
+        assert!(matches!(
+            error_of(&vec![b'['; 200_000]).kind(),
+            ReadErrorKind::TooDeep { .. }
+        ));
+        assert!(matches!(
+            error_of(&vec![b'{'; 200_000]).kind(),
+            ReadErrorKind::Syntax { .. }
+        ));
+        let deep_event = format!(
+            r#"{{"traceEvents": [{{"args": {}}}]}}"#,
+            "[".repeat(100_000)
+        );
+        assert!(matches!(
+            error_of(deep_event.as_bytes()).kind(),
+            ReadErrorKind::TooDeep { .. }
+        ));
+        assert!(matches!(
+            error_of(br#"{"traceEvents": [{"ph": "X", "ts": 1}"#).kind(),
+            ReadErrorKind::Truncated { .. }
+        ));
+        assert!(matches!(
+            error_of(br#"{"traceEvents": [{"ph": "X", "ts": 1"#).kind(),
+            ReadErrorKind::Truncated { .. }
+        ));
+        assert!(matches!(
+            error_of(br#"[{"ph": "X", "ts": 1"#).kind(),
+            ReadErrorKind::Truncated { .. }
+        ));
+        assert!(matches!(
+            error_of(br#"{"traceEvents": []} x"#).kind(),
+            ReadErrorKind::Syntax { .. }
+        ));
+        assert!(matches!(
+            error_of(br#"{"traceEvents": [] "a": 1}"#).kind(),
+            ReadErrorKind::Syntax { .. }
+        ));
+        assert!(matches!(
+            error_of(br#"{"traceEvents": {}}"#).kind(),
+            ReadErrorKind::Syntax { .. }
+        ));
+        assert!(matches!(
+            error_of(br#"{1: 2}"#).kind(),
+            ReadErrorKind::Syntax { .. }
+        ));
+        assert!(
+            matches!(error_of(br#"{"baseTimeNanoseconds": "soon"}"#).kind(), ReadErrorKind::Field { key, .. } if key == "baseTimeNanoseconds")
+        );
+        assert!(matches!(
+            error_of(br#"{"deviceProperties": 5}"#).kind(),
+            ReadErrorKind::Field { .. }
+        ));
+        match error_of(br#"[{"ph": "X", "ts": 1}, 17]"#).kind() {
+            ReadErrorKind::Event {
+                index: 1,
+                offset: 23,
+                message,
+            } => assert!(message.contains("trace event object"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        match error_of(br#"[{"ph": "X", "cat": "kernel", "ts": "soon"}]"#).kind() {
+            ReadErrorKind::Event {
+                index: 0, message, ..
+            } => assert!(message.contains("ts \"soon\""), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            error_of(br#"[{"ph": "X", "name": "no ts"}]"#).kind(),
+            ReadErrorKind::Event { .. }
+        ));
+        assert!(matches!(
+            error_of(b"[{\"name\": \"\xff\"}]").kind(),
+            ReadErrorKind::Event { .. }
+        ));
+
+        let mut corrupt = gzip(&[object_trace("").as_bytes()]);
+        let middle = corrupt.len() / 2;
+        corrupt[middle..middle + 8].copy_from_slice(b"garbage!");
+        let error = error_of(&corrupt);
+        assert!(
+            matches!(
+                error.kind(),
+                ReadErrorKind::Read { gzip: true, .. }
+                    | ReadErrorKind::Syntax { .. }
+                    | ReadErrorKind::Event { .. }
+            ),
+            "{error}"
+        );
+        let whole = gzip(&[object_trace("").as_bytes()]);
+        let cut = error_of(&whole[..whole.len() - 20]);
+        assert!(
+            matches!(cut.kind(), ReadErrorKind::Read { gzip: true, .. }),
+            "{cut}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_an_open_error() {
+        let error = read_trace(Path::new("/nonexistent/trace.json")).unwrap_err();
+        assert!(matches!(error.kind(), ReadErrorKind::Open(_)));
+        assert_eq!(error.path(), Path::new("/nonexistent/trace.json"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("/nonexistent/trace.json: cannot open: "),
+            "{error}"
+        );
+    }
+
+    /// xorshift: reproducible bytes without a dependency.
+    fn noise(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    #[test]
+    fn random_and_mutated_inputs_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        let valid = object_trace("").into_bytes();
+        let alphabet = b"{}[]\",:0123456789.-eE \\tnrufalsX";
+        for round in 0..2000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                let len = (noise(&mut seed) % 300) as usize;
+                (0..len)
+                    .map(|_| {
+                        let r = noise(&mut seed);
+                        if r % 4 == 0 {
+                            r as u8
+                        } else {
+                            alphabet[(r >> 8) as usize % alphabet.len()]
+                        }
+                    })
+                    .collect()
+            } else {
+                let mut bytes = valid.clone();
+                for _ in 0..1 + noise(&mut seed) % 4 {
+                    let at = (noise(&mut seed) as usize) % bytes.len();
+                    bytes[at] = alphabet[(noise(&mut seed) as usize) % alphabet.len()];
+                }
+                bytes
+            };
+            let _ = read(&bytes);
+            let _ = read(&gzip(&[&bytes]));
+        }
+    }
+
+    #[test]
+    fn worker_names_come_from_torch_file_names() {
+        assert_eq!(
+            worker_name(Path::new("/t/node_12.1718000000000000000.pt.trace.json.gz")),
+            "node_12"
+        );
+        assert_eq!(worker_name(Path::new("alexnet.json.gz")), "alexnet");
+        assert_eq!(worker_name(Path::new("a.b.json")), "a.b");
+        assert_eq!(worker_name(Path::new("trace")), "trace");
+    }
+}

@@ -387,3 +387,241 @@ impl Forest {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use cutrace_tracer::model::{ApiCall, HostRange, Kernel, Memcpy, Synchronization};
+
+    use super::*;
+
+    /// Builds traces event by event; times in nanoseconds.
+    #[derive(Default)]
+    pub(crate) struct TraceBuilder {
+        pub(crate) trace: Trace,
+    }
+
+    impl TraceBuilder {
+        pub(crate) fn range(
+            &mut self,
+            kind: RangeKind,
+            name: &str,
+            tid: u32,
+            start: i64,
+            end: i64,
+        ) -> &mut Self {
+            let name = self.trace.names.intern(name);
+            self.trace.ranges.push(HostRange {
+                start,
+                end,
+                name,
+                kind,
+                pid: 1,
+                tid,
+                ..Default::default()
+            });
+            self
+        }
+
+        pub(crate) fn op(&mut self, name: &str, start: i64, end: i64) -> &mut Self {
+            self.range(RangeKind::CpuOp, name, 1, start, end)
+        }
+
+        pub(crate) fn api(
+            &mut self,
+            name: &str,
+            tid: u32,
+            start: i64,
+            end: i64,
+            correlation: u64,
+        ) -> &mut Self {
+            let name = self.trace.names.intern(name);
+            self.trace.api_calls.push(ApiCall {
+                start,
+                end,
+                correlation,
+                name,
+                pid: 1,
+                tid,
+                ..Default::default()
+            });
+            self
+        }
+
+        pub(crate) fn kernel(
+            &mut self,
+            name: &str,
+            stream: u32,
+            start: i64,
+            end: i64,
+            correlation: u64,
+        ) -> &mut Self {
+            let name = self.trace.names.intern(name);
+            self.trace.kernels.push(Kernel {
+                start,
+                end,
+                correlation,
+                name,
+                stream,
+                ..Default::default()
+            });
+            self
+        }
+    }
+
+    /// The rows of `trace` as (name, calls, self CPU, CPU total, self CUDA, CUDA total).
+    fn table(trace: &Trace) -> Vec<(String, u64, i64, i64, i64, i64)> {
+        aggregate(trace)
+            .into_iter()
+            .map(|r| {
+                (
+                    r.name,
+                    r.calls,
+                    r.self_cpu_ns,
+                    r.cpu_total_ns,
+                    r.self_cuda_ns,
+                    r.cuda_total_ns,
+                )
+            })
+            .collect()
+    }
+
+    fn row(
+        name: &str,
+        calls: u64,
+        self_cpu: i64,
+        cpu: i64,
+        self_cuda: i64,
+        cuda: i64,
+    ) -> (String, u64, i64, i64, i64, i64) {
+        (name.to_owned(), calls, self_cpu, cpu, self_cuda, cuda)
+    }
+
+    #[test]
+    fn times_follow_nesting_and_launches() {
+        let mut b = TraceBuilder::default();
+        b.range(RangeKind::UserAnnotation, "step", 1, 0, 1000)
+            .op("op", 100, 500)
+            .api("cudaLaunchKernel", 1, 150, 200, 1)
+            .api("cudaLaunchKernel", 1, 300, 350, 2)
+            .op("op", 600, 900)
+            .op("inner", 610, 800)
+            .api("cudaMemcpyAsync", 1, 620, 700, 3)
+            .api("cudaDeviceSynchronize", 1, 950, 990, 4)
+            .kernel("k", 7, 1000, 1100, 1)
+            .kernel("k", 7, 1100, 1300, 2)
+            .kernel("orphan", 7, 1400, 1410, 99);
+        b.trace.memcpys.push(Memcpy {
+            start: 1300,
+            end: 1350,
+            correlation: 3,
+            kind: CopyKind::HtoD,
+            src_kind: MemoryKind::Pageable,
+            dst_kind: MemoryKind::Device,
+            ..Default::default()
+        });
+        b.trace.syncs.push(Synchronization {
+            start: 955,
+            end: 985,
+            correlation: 4,
+            kind: SyncKind::ContextSync,
+            pid: 1,
+            tid: 1,
+            ..Default::default()
+        });
+        let rows = aggregate(&b.trace);
+        assert_eq!(
+            table(&b.trace),
+            [
+                row("step", 1, 1000 - 400 - 300 - 40, 1000, 0, 350),
+                row("op", 2, (400 - 100) + (300 - 190), 700, 300, 350),
+                row("cudaLaunchKernel", 2, 100, 100, 0, 0),
+                row("inner", 1, 190 - 80, 190, 50, 50),
+                row("cudaMemcpyAsync", 1, 80, 80, 0, 0),
+                row("cudaDeviceSynchronize", 1, 10, 40, 0, 0),
+                row("Context Sync", 1, 30, 30, 0, 0),
+                row("k", 2, 0, 0, 300, 300),
+                row("Memcpy HtoD (Pageable -> Device)", 1, 0, 0, 50, 50),
+                row("orphan", 1, 0, 0, 10, 10),
+            ]
+        );
+        let kinds: Vec<RowKind> = rows.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                RowKind::UserAnnotation,
+                RowKind::CpuOp,
+                RowKind::Runtime,
+                RowKind::CpuOp,
+                RowKind::Runtime,
+                RowKind::Runtime,
+                RowKind::Sync,
+                RowKind::Kernel,
+                RowKind::Memcpy,
+                RowKind::Kernel,
+            ]
+        );
+        // Every host nanosecond of the thread is someone's self time.
+        assert_eq!(rows.iter().map(|r| r.self_cpu_ns).sum::<i64>(), 1000);
+    }
+
+    #[test]
+    fn a_range_absorbs_its_only_child_of_the_same_name() {
+        let mut b = TraceBuilder::default();
+        b.op("dup", 0, 100)
+            .op("dup", 10, 90)
+            .op("dup", 20, 80)
+            .api("cudaLaunchKernel", 1, 30, 40, 10)
+            .kernel("k", 7, 100, 105, 10)
+            .op("twin", 200, 300)
+            .op("twin", 210, 220)
+            .op("twin", 230, 240);
+        assert_eq!(
+            table(&b.trace),
+            [
+                row("dup", 1, 90, 100, 5, 5),
+                row("cudaLaunchKernel", 1, 10, 10, 0, 0),
+                row("k", 1, 0, 0, 5, 5),
+                row("twin", 3, 80 + 10 + 10, 120, 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_whole_containment_on_one_thread_nests() {
+        let mut b = TraceBuilder::default();
+        b.op("a", 0, 100)
+            // Partial overlap: no parent.
+            .op("b", 50, 150)
+            // Starts where `a` ends: not inside it.
+            .op("c", 100, 100)
+            // Another thread: not inside `a`.
+            .range(RangeKind::CpuOp, "d", 2, 10, 20)
+            .api("cudaLaunchKernel", 2, 11, 12, 5)
+            .kernel("k", 7, 30, 40, 5);
+        assert_eq!(
+            table(&b.trace),
+            [
+                row("a", 1, 100, 100, 0, 0),
+                row("d", 1, 9, 10, 10, 10),
+                row("cudaLaunchKernel", 1, 1, 1, 0, 0),
+                row("k", 1, 0, 0, 10, 10),
+                row("b", 1, 100, 100, 0, 0),
+                row("c", 1, 0, 0, 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn same_name_different_kind_are_different_rows() {
+        let mut b = TraceBuilder::default();
+        b.op("x", 0, 10).kernel("x", 7, 20, 30, 0);
+        let rows = aggregate(&b.trace);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].kind, rows[1].kind),
+            (RowKind::CpuOp, RowKind::Kernel)
+        );
+        assert!(RowKind::Kernel.is_device() && !RowKind::CpuOp.is_device());
+        assert_eq!(RowKind::UserAnnotation.as_str(), "user_annotation");
+    }
+}

@@ -175,3 +175,78 @@ pub(crate) fn torch_table(rows: &[&Row], row_limit: Option<usize>) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_take_the_largest_unit_that_fits() {
+        let cases = [
+            (0.0, "0.000us"),
+            (0.0004, "0.000us"),
+            (0.0005, "0.001us"),
+            (999.999, "999.999us"),
+            (999.9996, "1000.000us"),
+            (1000.0, "1.000ms"),
+            (1234.5678, "1.235ms"),
+            (999_999.999, "1000.000ms"),
+            (1_000_000.0, "1.000s"),
+            (3_723_000_000.0, "3723.000s"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(format_time(value), text, "{value}");
+        }
+    }
+
+    #[test]
+    fn shares_are_percentages_or_nan() {
+        assert_eq!(format_share(1.0, 3.0), "33.33%");
+        assert_eq!(format_share(2.0, 3.0), "66.67%");
+        assert_eq!(format_share(3.0, 3.0), "100.00%");
+        assert_eq!(format_share(0.0, 0.0), "NaN");
+        assert_eq!(format_share(12.0, 1.0), "1200.00%");
+    }
+
+    #[test]
+    fn names_are_cut_at_52_characters() {
+        let short = "a".repeat(51);
+        assert_eq!(truncate_name(&short), short);
+        assert_eq!(
+            truncate_name(&"b".repeat(52)),
+            format!("{}...", "b".repeat(52))
+        );
+        assert_eq!(
+            truncate_name(&"c".repeat(80)),
+            format!("{}...", "c".repeat(52))
+        );
+        // Characters, not bytes.
+        let wide = "é".repeat(51);
+        assert_eq!(truncate_name(&wide), wide);
+        assert_eq!(truncate_name(&"é".repeat(53)).chars().count(), 55);
+    }
+
+    #[test]
+    fn columns_pad_right_aligned_with_two_blanks() {
+        let columns = Columns::with_name_column(["ab", "abcdef"], 2);
+        assert_eq!(
+            columns.separator(),
+            "----------  ------------  ------------  "
+        );
+        assert_eq!(
+            columns.line(&["Name", "x", "1.000ms"]),
+            "      Name             x       1.000ms  "
+        );
+        // Too long a cell overflows rather than being cut.
+        assert_eq!(columns.line(&["0123456789AB"]), "0123456789AB  ");
+        let wide = Columns::with_name_column([&*"n".repeat(70)], 0);
+        assert_eq!(wide.separator().len(), 55 + 2);
+        let unicode = Columns::with_name_column(["ü"], 0);
+        assert_eq!(unicode.line(&["ü"]), "    ü  ");
+    }
+
+    #[test]
+    fn no_rows_print_nothing() {
+        assert_eq!(torch_table(&[], None), "");
+    }
+}

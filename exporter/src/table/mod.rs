@@ -200,3 +200,111 @@ pub fn write_table_file(
 
 #[cfg(test)]
 mod torch_samples;
+
+#[cfg(test)]
+mod tests {
+    use cutrace_tracer::model::RangeKind;
+
+    use super::aggregate::tests::TraceBuilder;
+    use super::*;
+
+    fn example() -> Trace {
+        let mut b = TraceBuilder::default();
+        b.op("aten::mm", 0, 100)
+            .api("cudaLaunchKernel", 1, 10, 20, 1)
+            .kernel("gemm", 7, 200, 1200, 1)
+            .range(RangeKind::Annotation, "mine", 1, 300, 350);
+        b.trace.info.rank = 3;
+        b.trace
+    }
+
+    #[test]
+    fn sort_keys_parse_by_torch_name() {
+        for key in SortKey::ALL {
+            assert_eq!(key.as_str().parse::<SortKey>(), Ok(key));
+        }
+        let error = "cpu_time".parse::<SortKey>().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("unknown sort key 'cpu_time' (expected one of: self_cuda_time_total,"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn sorting_is_descending_and_stable() {
+        let averages = KeyAverages::from_trace(&example());
+        let names = |sort, limit| -> Vec<String> {
+            averages
+                .sorted(sort, limit)
+                .iter()
+                .map(|r| r.name.clone())
+                .collect()
+        };
+        // aten::mm launched gemm: equal self CUDA time, first seen first.
+        assert_eq!(
+            names(SortKey::SelfCudaTimeTotal, None),
+            ["aten::mm", "gemm", "cudaLaunchKernel", "mine"]
+        );
+        assert_eq!(names(SortKey::CudaTimeTotal, Some(2)), ["aten::mm", "gemm"]);
+        assert_eq!(
+            names(SortKey::SelfCpuTimeTotal, None),
+            ["aten::mm", "mine", "cudaLaunchKernel", "gemm"]
+        );
+        assert_eq!(names(SortKey::CpuTimeTotal, Some(1)), ["aten::mm"]);
+        assert_eq!(names(SortKey::Count, Some(0)), Vec::<String>::new());
+        assert_eq!(averages.self_cpu_time_total_ns(), 90 + 10 + 50);
+        assert_eq!(averages.self_cuda_time_total_ns(), 1000);
+    }
+
+    #[test]
+    fn dropped_records_follow_the_footer() {
+        let mut trace = example();
+        let plain = KeyAverages::from_trace(&trace).table(SortKey::default(), None);
+        assert!(
+            plain.ends_with("Self CUDA time total: 1.000us\n"),
+            "{plain}"
+        );
+        trace.info.dropped_records = 12;
+        let table = KeyAverages::from_trace(&trace).table(SortKey::default(), None);
+        assert_eq!(table, format!("{plain}Dropped records: 12\n"));
+    }
+
+    #[test]
+    fn json_rows_carry_microseconds() {
+        let json = KeyAverages::from_trace(&example()).json(SortKey::SelfCpuTimeTotal, Some(2));
+        let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            rows,
+            serde_json::json!([
+                {"name": "aten::mm", "kind": "cpu_op", "calls": 1, "self_cuda_us": 1.0,
+                 "cuda_total_us": 1.0, "self_cpu_us": 0.09, "cpu_total_us": 0.1},
+                {"name": "mine", "kind": "annotation", "calls": 1, "self_cuda_us": 0.0,
+                 "cuda_total_us": 0.0, "self_cpu_us": 0.05, "cpu_total_us": 0.05},
+            ])
+        );
+    }
+
+    #[test]
+    fn table_file_is_named_by_rank_and_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = example();
+        let path = write_table_file(&trace, dir.path(), SortKey::default(), Some(100)).unwrap();
+        assert_eq!(path, dir.path().join("profiler_out_3.txt"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let table = KeyAverages::from_trace(&trace).table(SortKey::default(), Some(100));
+        assert_eq!(text, format!("{table}\n"));
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "no temporary file left behind");
+
+        let missing = dir.path().join("missing");
+        let error = write_table_file(&trace, &missing, SortKey::default(), None).unwrap_err();
+        assert_eq!(error.path, missing.join("profiler_out_3.txt"));
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("cannot write {}: ", error.path.display()))
+        );
+    }
+}

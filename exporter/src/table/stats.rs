@@ -330,3 +330,117 @@ fn section(
     out.push_str(&separator);
     out.push('\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use cutrace_tracer::model::{Iteration, Memset};
+
+    use super::*;
+    use crate::table::aggregate::tests::TraceBuilder;
+
+    fn example() -> Trace {
+        let mut b = TraceBuilder::default();
+        b.api("cudaLaunchKernel", 1, 100, 110, 1)
+            .api("cudaLaunchKernel", 1, 200, 210, 2)
+            .api("cudaLaunchKernel", 1, 1500, 1510, 3)
+            .kernel("gemm", 7, 1000, 1400, 1)
+            .kernel("gemm", 7, 1400, 1500, 2)
+            .kernel("gemm", 8, 1200, 1300, 3)
+            .kernel("relu", 8, 1250, 1280, 0)
+            .kernel("gemm", 7, 3000, 3100, 0);
+        b.trace.memsets.push(Memset {
+            start: 1600,
+            end: 1700,
+            stream: 7,
+            ..Default::default()
+        });
+        b.trace.iterations = vec![
+            Iteration {
+                number: 1,
+                start: 0,
+                end: 1000,
+            },
+            Iteration {
+                number: 2,
+                start: 1000,
+                end: 2000,
+            },
+        ];
+        b.trace
+    }
+
+    #[test]
+    fn kernel_durations_spread() {
+        let stats = TraceStats::from_trace(&example());
+        let gemm = &stats.kernels[0];
+        assert_eq!(gemm.name, "gemm");
+        assert_eq!(
+            (gemm.calls, gemm.total_ns, gemm.min_ns, gemm.max_ns),
+            (4, 700, 100, 400)
+        );
+        assert_eq!(gemm.median_ns, 100);
+        let relu = &stats.kernels[1];
+        assert_eq!((relu.calls, relu.median_ns), (1, 30));
+
+        let mut b = TraceBuilder::default();
+        b.kernel("k", 0, 0, 1, 0).kernel("k", 0, 0, 4, 0);
+        assert_eq!(TraceStats::from_trace(&b.trace).kernels[0].median_ns, 2);
+    }
+
+    #[test]
+    fn stream_busy_time_is_the_union_of_intervals() {
+        let stats = TraceStats::from_trace(&example());
+        assert_eq!(stats.gpu_span_ns, 3100 - 1000);
+        let busy: Vec<_> = stats
+            .streams
+            .iter()
+            .map(|s| (s.stream, s.events, s.busy_ns))
+            .collect();
+        // Stream 8: [1200, 1300) holds [1250, 1280).
+        assert_eq!(busy, [(7, 4, 400 + 100 + 100 + 100), (8, 2, 100)]);
+    }
+
+    #[test]
+    fn iterations_own_the_work_launched_in_them() {
+        let stats = TraceStats::from_trace(&example());
+        let times: Vec<_> = stats
+            .iterations
+            .iter()
+            .map(|i| (i.number, i.duration_ns, i.gpu_ns, i.gpu_events))
+            .collect();
+        // Iteration 1 launched kernels 1 and 2; iteration 2 launched kernel 3 and ran
+        // relu and the memset, which have no known launch; the last gemm ran after both.
+        assert_eq!(times, [(1, 1000, 500, 2), (2, 1000, 100 + 30 + 100, 3)]);
+    }
+
+    #[test]
+    fn text_has_one_table_per_figure() {
+        let text = TraceStats::from_trace(&example()).text(Some(1));
+        let expected = "
+Kernel durations
+--------  ------------  ------------  ------------  ------------  ------------  
+    Name    # of Calls         Total           Min        Median           Max  
+--------  ------------  ------------  ------------  ------------  ------------  
+    gemm             4       0.700us       0.100us       0.100us       0.400us  
+--------  ------------  ------------  ------------  ------------  ------------  
+
+Stream busy time (share of the GPU span, 2.100us)
+---------------------  ------------  ------------  ------------  
+               Stream        Events          Busy        Busy %  
+---------------------  ------------  ------------  ------------  
+    device 0 stream 7             4       0.700us        33.33%  
+    device 0 stream 8             2       0.100us         4.76%  
+---------------------  ------------  ------------  ------------  
+
+GPU time per iteration (work launched in it)
+-------------  ------------  ------------  ------------  
+    Iteration      Duration      GPU time    GPU events  
+-------------  ------------  ------------  ------------  
+            1       1.000us       0.500us             2  
+            2       1.000us       0.230us             3  
+-------------  ------------  ------------  ------------  
+";
+        assert_eq!(text, expected);
+        assert_eq!(TraceStats::from_trace(&Trace::default()).text(None), "");
+    }
+}
