@@ -208,7 +208,7 @@ impl Number {
     pub fn as_u64(self) -> Option<u64> {
         match self.0? {
             NumberValue::Int(n) => u64::try_from(n).ok(),
-            NumberValue::Float(f) if f >= 0.0 && f < 1.8e19 => Some(f as u64),
+            NumberValue::Float(f) if (0.0..1.8e19).contains(&f) => Some(f as u64),
             NumberValue::Float(_) => None,
         }
     }
