@@ -66,8 +66,9 @@ fn category(cat: &str) -> Category {
         .map_or(Category::Other, |&(_, c)| c)
 }
 
-/// Top-level keys whose values the model keeps.
-const WANTED_KEYS: [&str; 7] = [
+/// Top-level keys whose values the model keeps: Kineto's, then those cutrace's
+/// writer adds.
+const WANTED_KEYS: [&str; 11] = [
     "baseTimeNanoseconds",
     "deviceProperties",
     "distributedInfo",
@@ -75,6 +76,10 @@ const WANTED_KEYS: [&str; 7] = [
     "cuda_driver_version",
     "cuda_runtime_version",
     "host_name",
+    "dropped_records",
+    "unknown_records",
+    "window",
+    "tracer_version",
 ];
 
 #[derive(Deserialize, Default)]
@@ -189,10 +194,18 @@ impl Builder {
             "cuda_runtime_version" => {
                 info.cuda_runtime_version = number(json)?.as_u32().unwrap_or(0);
             }
-            "host_name" => {
-                let name: OwnedText = parse_lenient(json).map_err(|e| e.to_string())?;
-                info.host_name = name.0.unwrap_or_default();
+            "host_name" | "tracer_version" => {
+                let text: OwnedText = parse_lenient(json).map_err(|e| e.to_string())?;
+                let text = text.0.unwrap_or_default();
+                if key == "host_name" {
+                    info.host_name = text;
+                } else {
+                    info.tracer_version = text;
+                }
             }
+            "dropped_records" => info.dropped_records = number(json)?.as_u64().unwrap_or(0),
+            "unknown_records" => info.unknown_records = number(json)?.as_u64().unwrap_or(0),
+            "window" => info.window = number(json)?.as_u32().unwrap_or(0),
             _ => {}
         }
         Ok(())
@@ -275,7 +288,8 @@ impl Builder {
                 let kernel = Kernel {
                     start,
                     end,
-                    queued: args.queued.as_i64().unwrap_or(0),
+                    // Microseconds on the file's time scale, like `ts`; 0 is unknown.
+                    queued: args.queued.micros_to_ns().unwrap_or(0),
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
                     correlation: args.correlation.as_u64().unwrap_or(0),
                     name: self.trace.names.intern(name),
@@ -593,6 +607,9 @@ fn shift_times(trace: &mut Trace, offset: i64) {
     for k in &mut trace.kernels {
         shift(&mut k.start);
         shift(&mut k.end);
+        if k.queued != 0 {
+            shift(&mut k.queued);
+        }
     }
     for m in &mut trace.memcpys {
         shift(&mut m.start);

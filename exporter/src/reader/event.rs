@@ -227,6 +227,17 @@ impl Number {
         }
     }
 
+    /// The value read as microseconds, in nanoseconds.
+    pub fn micros_to_ns(self) -> Option<i64> {
+        match self.0? {
+            NumberValue::Int(n) => i64::try_from(n.checked_mul(1000)?).ok(),
+            NumberValue::Float(f) if (f * 1000.0).abs() < 9.2e18 => {
+                Some((f * 1000.0).round() as i64)
+            }
+            NumberValue::Float(_) => None,
+        }
+    }
+
     fn parse(s: &str) -> Self {
         let s = s.trim();
         let value = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {

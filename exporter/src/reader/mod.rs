@@ -438,7 +438,7 @@ mod tests {
         {"ph": "s", "id": 77, "pid": 7, "tid": 8, "ts": 12.25, "cat": "ac2g", "name": "ac2g"},
         {"ph": "X", "cat": "kernel", "name": "gemm", "pid": 0, "tid": 9, "ts": 20.001, "dur": 5.5,
          "args": {"device": 0, "context": 1, "stream": 9, "correlation": 77, "registers per thread": 32,
-                  "shared memory": 1024, "grid": [4, 2, 1], "block": [128, 1, 1],
+                  "shared memory": 1024, "grid": [4, 2, 1], "block": [128, 1, 1], "queued": 19,
                   "graph id": 3, "graph node id": 12}},
         {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoH (Device -> Pinned)", "pid": 0, "tid": 9,
          "ts": 30, "dur": 2, "args": {"device": 0, "stream": 9, "correlation": 79, "bytes": 4096}},
@@ -460,7 +460,8 @@ mod tests {
             r#"{{"schemaVersion": 1, "deviceProperties": [{{"id": 0, "name": "NVIDIA H100", "totalGlobalMem": 85000000000,
                 "computeMajor": 9, "computeMinor": 0, "numSms": 132, "warpSize": 32}}],
               "distributedInfo": {{"backend": "nccl", "rank": 3, "world_size": 8}},
-              "cupti_version": 24, "host_name": "node1",
+              "cupti_version": 24, "host_name": "node1", "dropped_records": 12, "unknown_records": 2,
+              "window": 4, "iterations": [3], "tracer_version": "0.1.0",
               "traceEvents": [{EVENTS}],
               "traceName": "x"{base}}}"#
         )
@@ -473,6 +474,14 @@ mod tests {
         assert_eq!(trace.info.world_size, 8);
         assert_eq!(trace.info.cupti_version, 24);
         assert_eq!(trace.info.host_name, "node1");
+        assert_eq!(
+            (trace.info.dropped_records, trace.info.unknown_records),
+            (12, 2)
+        );
+        assert_eq!(
+            (trace.info.window, trace.info.tracer_version.as_str()),
+            (4, "0.1.0")
+        );
         assert_eq!(trace.info.pid, 7);
         assert_eq!(trace.info.process_name, "python3");
         assert_eq!(trace.info.worker_name, "host_42");
@@ -485,6 +494,7 @@ mod tests {
         };
         assert_eq!(name(kernel.name), "gemm");
         assert_eq!((kernel.start, kernel.end), (base + 20_001, base + 25_501));
+        assert_eq!(kernel.queued, base + 19_000);
         assert_eq!((kernel.device, kernel.stream, kernel.context), (0, 9, 1));
         assert_eq!(
             (kernel.correlation, kernel.graph_id, kernel.graph_node_id),
