@@ -3,10 +3,12 @@
 //! [`Trace`], to a [`TraceSink`].
 //!
 //! The trace model ([`model`]) has no FFI in it, so everything downstream of the
-//! tracer runs on machines without CUDA.
+//! tracer runs on machines without CUDA. [`decode`] turns CUPTI's activity records
+//! into that model without calling CUPTI, so it is tested on byte buffers.
 
 #![deny(missing_docs)]
 
+pub mod decode;
 pub mod model;
 
 pub use model::{Trace, TraceSink};
