@@ -8,5 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod model;
+mod window;
 
 pub use model::{Trace, TraceSink};
+pub use window::{Action, Ignored, Schedule, State, Windows};
