@@ -1,7 +1,8 @@
 //! The iteration-window state machine: which iterations are recorded, and what the
 //! CUPTI session must do at each `start`, `step` and `stop`.
 //!
-//! It is pure (no FFI, no clock) so it can be tested exhaustively: every call returns
+//! The rules, with a table of examples, are in the crate documentation. The machine
+//! is pure (no FFI, no clock) so it can be tested exhaustively: every call returns
 //! the [`Action`]s the session carries out, in order, at the moment of the call; the
 //! session takes the timestamps. The same machine serves `step()` from a host loop,
 //! NVTX range ends, a timer, or the application's `cudaProfilerStart/Stop`: with the
@@ -119,7 +120,8 @@ impl Phase {
     }
 }
 
-/// The iteration-window state machine (see the [module documentation](self)).
+/// The iteration-window state machine; the [crate documentation](crate) has its rules
+/// and a table of examples.
 #[derive(Debug, Clone)]
 pub struct Windows {
     /// The schedule, with the warmup clamped to the delay.
@@ -224,10 +226,9 @@ impl Windows {
             Phase::Delay
         } else if k <= d {
             Phase::Warmup
-        } else if m == 0 {
-            Phase::Window(1)
         } else {
-            let r = (k - d - 1) / m + 1;
+            // With max_iters = 0 the first window lasts until stop().
+            let r = (k - d - 1).checked_div(m).map_or(1, |i| i + 1);
             if repeat == 0 || r <= repeat {
                 Phase::Window(r)
             } else {
