@@ -38,10 +38,10 @@ use cupti_sys::sys::{
     CUcontext, CUpti_Activity, CUpti_ActivityAPI, CUpti_ActivityAttribute,
     CUpti_ActivityExternalCorrelation, CUpti_ActivityFlag, CUpti_ActivityKind,
     CUpti_ActivityThreadIdType, CUpti_ApiCallbackSite, CUpti_BuffersCallbackCompleteFunc,
-    CUpti_BuffersCallbackRequestFunc, CUpti_CallbackData, CUpti_CallbackDomain,
-    CUpti_CallbackFunc, CUpti_CallbackId, CUpti_ExternalCorrelationKind, CUpti_NvtxData,
-    CUpti_SubscriberHandle, CUpti_TimestampCallbackFunc, CUpti_driver_api_trace_cbid_enum,
-    CUpti_nvtx_api_trace_cbid, CUpti_runtime_api_trace_cbid_enum, CUptiResult,
+    CUpti_BuffersCallbackRequestFunc, CUpti_CallbackData, CUpti_CallbackDomain, CUpti_CallbackFunc,
+    CUpti_CallbackId, CUpti_ExternalCorrelationKind, CUpti_NvtxData, CUpti_SubscriberHandle,
+    CUpti_TimestampCallbackFunc, CUpti_driver_api_trace_cbid_enum, CUpti_nvtx_api_trace_cbid,
+    CUpti_runtime_api_trace_cbid_enum, CUptiResult,
 };
 
 /// The CUPTI API version the double reports unless a test sets another.
@@ -633,7 +633,11 @@ fn enable_api(domain: CUpti_CallbackDomain, cbid: CUpti_CallbackId, enable: u8) 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuptiActivityEnableRuntimeApi(cbid: CUpti_CallbackId, enable: u8) -> CUptiResult {
     scripted_failure!(lock(), "cuptiActivityEnableRuntimeApi");
-    enable_api(CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API, cbid, enable);
+    enable_api(
+        CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API,
+        cbid,
+        enable,
+    );
     SUCCESS
 }
 
@@ -641,7 +645,11 @@ pub extern "C" fn cuptiActivityEnableRuntimeApi(cbid: CUpti_CallbackId, enable: 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuptiActivityEnableDriverApi(cbid: CUpti_CallbackId, enable: u8) -> CUptiResult {
     scripted_failure!(lock(), "cuptiActivityEnableDriverApi");
-    enable_api(CUpti_CallbackDomain::CUPTI_CB_DOMAIN_DRIVER_API, cbid, enable);
+    enable_api(
+        CUpti_CallbackDomain::CUPTI_CB_DOMAIN_DRIVER_API,
+        cbid,
+        enable,
+    );
     SUCCESS
 }
 
@@ -673,7 +681,8 @@ fn write_record(
         if !ptr.is_null() && size > 0 {
             state.outstanding += 1;
             state.outstanding_bytes += size;
-            state.peak_outstanding_bytes = state.peak_outstanding_bytes.max(state.outstanding_bytes);
+            state.peak_outstanding_bytes =
+                state.peak_outstanding_bytes.max(state.outstanding_bytes);
             state.current = Some(Buffer {
                 ptr: ptr as usize,
                 size,
@@ -692,7 +701,11 @@ fn write_record(
     unsafe {
         at.cast::<u64>().write_unaligned(bytes.len() as u64);
         ptr::copy_nonoverlapping(bytes.as_ptr(), at.add(HEADER), bytes.len());
-        ptr::write_bytes(at.add(HEADER + bytes.len()), 0, padded(bytes.len()) - bytes.len());
+        ptr::write_bytes(
+            at.add(HEADER + bytes.len()),
+            0,
+            padded(bytes.len()) - bytes.len(),
+        );
     }
     buffer.used += needed;
     (state, true)
@@ -790,7 +803,8 @@ pub unsafe extern "C" fn cupti_double_invoke_callback(
     let Some(subscriber) = state.subscriber else {
         return -1;
     };
-    if !state.enabled_domains.contains(&domain) && !state.enabled_callbacks.contains(&(domain, cbid))
+    if !state.enabled_domains.contains(&domain)
+        && !state.enabled_callbacks.contains(&(domain, cbid))
     {
         return 0;
     }
@@ -844,7 +858,9 @@ pub unsafe extern "C" fn cupti_double_fail(function: *const c_char, code: u32) {
         return;
     }
     // SAFETY: the caller passes a C string.
-    let name = unsafe { CStr::from_ptr(function) }.to_string_lossy().into_owned();
+    let name = unsafe { CStr::from_ptr(function) }
+        .to_string_lossy()
+        .into_owned();
     lock().failures.insert(name, code);
 }
 

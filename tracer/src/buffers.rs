@@ -73,7 +73,9 @@ impl BufferPool {
     }
 
     fn state(&self) -> MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn layout(size: usize) -> Option<Layout> {
@@ -133,7 +135,8 @@ impl BufferPool {
     }
 
     /// Bytes allocated, lent or free.
-    pub fn allocated_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn allocated_bytes(&self) -> usize {
         let state = self.state();
         (state.lent.len() + state.free.len()) * self.buffer_size
     }
@@ -325,7 +328,10 @@ mod tests {
 
     #[test]
     fn bad_sizes_are_refused() {
-        assert!(matches!(BufferPool::new(1000, 1 << 20), Err(Error::Config(_))));
+        assert!(matches!(
+            BufferPool::new(1000, 1 << 20),
+            Err(Error::Config(_))
+        ));
         assert!(matches!(BufferPool::new(4096, 4095), Err(Error::Config(_))));
     }
 }

@@ -54,7 +54,8 @@ const RUNTIME_START: u32 =
     CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0;
 const RUNTIME_STOP: u32 =
     CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000.0;
-const DRIVER_START: u32 = CUpti_driver_api_trace_cbid_enum::CUPTI_DRIVER_TRACE_CBID_cuProfilerStart.0;
+const DRIVER_START: u32 =
+    CUpti_driver_api_trace_cbid_enum::CUPTI_DRIVER_TRACE_CBID_cuProfilerStart.0;
 const DRIVER_STOP: u32 = CUpti_driver_api_trace_cbid_enum::CUPTI_DRIVER_TRACE_CBID_cuProfilerStop.0;
 const PUSH: u32 = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePushA.0;
 const POP: u32 = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePop.0;
@@ -62,7 +63,11 @@ const START: u32 = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangeStartA.0;
 const END: u32 = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangeEnd.0;
 
 /// Enables the profiler-API callbacks and, with `nvtx`, the NVTX range callbacks.
-pub(crate) fn enable(cupti: &Cupti, subscriber: CUpti_SubscriberHandle, nvtx: bool) -> Result<(), Error> {
+pub(crate) fn enable(
+    cupti: &Cupti,
+    subscriber: CUpti_SubscriberHandle,
+    nvtx: bool,
+) -> Result<(), Error> {
     for (domain, cbid) in [
         (RUNTIME, RUNTIME_START),
         (RUNTIME, RUNTIME_STOP),
@@ -101,7 +106,9 @@ unsafe fn message(params: *const c_void) -> String {
         return String::new();
     }
     // SAFETY: NVTX messages are NUL-terminated strings.
-    unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// CUPTI's subscriber callback.
@@ -131,7 +138,9 @@ unsafe fn route(domain: CUpti_CallbackDomain, cbid: u32, data: *const c_void) {
             let site = unsafe { (*data.cast::<CUpti_CallbackData>()).callbackSite };
             let enter = site == CUpti_ApiCallbackSite::CUPTI_API_ENTER;
             match (domain, cbid) {
-                (RUNTIME, RUNTIME_START) | (DRIVER, DRIVER_START) if !enter => Control::ProfilerStart,
+                (RUNTIME, RUNTIME_START) | (DRIVER, DRIVER_START) if !enter => {
+                    Control::ProfilerStart
+                }
                 (RUNTIME, RUNTIME_STOP) | (DRIVER, DRIVER_STOP) if enter => Control::ProfilerStop,
                 _ => return,
             }

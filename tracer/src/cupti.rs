@@ -9,10 +9,10 @@ use std::ffi::{CStr, c_char, c_void};
 use std::sync::OnceLock;
 
 use cupti_sys::sys::{
-    CUcontext, CUpti_Activity, CUpti_ActivityFlag, CUpti_ActivityKind,
-    CUpti_ActivityThreadIdType, CUpti_BuffersCallbackCompleteFunc,
-    CUpti_BuffersCallbackRequestFunc, CUpti_CallbackDomain, CUpti_CallbackFunc,
-    CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle, CUptiResult, Cupti as Library,
+    CUcontext, CUpti_Activity, CUpti_ActivityFlag, CUpti_ActivityKind, CUpti_ActivityThreadIdType,
+    CUpti_BuffersCallbackCompleteFunc, CUpti_BuffersCallbackRequestFunc, CUpti_CallbackDomain,
+    CUpti_CallbackFunc, CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle, CUptiResult,
+    Cupti as Library,
 };
 
 use crate::error::Error;
@@ -74,11 +74,14 @@ impl Cupti {
         let mut text: *const c_char = std::ptr::null();
         let message = match self.lib.cuptiGetResultString.as_ref() {
             // SAFETY: `text` is a valid place for CUPTI to store a static string.
-            Ok(f) if unsafe { f(result, &mut text) } == CUptiResult::CUPTI_SUCCESS
-                && !text.is_null() =>
+            Ok(f)
+                if unsafe { f(result, &mut text) } == CUptiResult::CUPTI_SUCCESS
+                    && !text.is_null() =>
             {
                 // SAFETY: CUPTI returned a NUL-terminated static string.
-                unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
+                unsafe { CStr::from_ptr(text) }
+                    .to_string_lossy()
+                    .into_owned()
             }
             _ => format!("error {}", result.0),
         };
@@ -138,7 +141,9 @@ impl Cupti {
             return Ok(String::new());
         }
         // SAFETY: CUPTI returned a NUL-terminated string it owns.
-        Ok(unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned())
+        Ok(unsafe { CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned())
     }
 
     /// `cuptiGetTimestamp`: ns on CUPTI's clock.
@@ -211,7 +216,11 @@ impl Cupti {
     }
 
     /// `cuptiActivityPushExternalCorrelationId`.
-    pub fn push_external_id(&self, kind: CUpti_ExternalCorrelationKind, id: u64) -> Result<(), Error> {
+    pub fn push_external_id(
+        &self,
+        kind: CUpti_ExternalCorrelationKind,
+        id: u64,
+    ) -> Result<(), Error> {
         call!(self.cuptiActivityPushExternalCorrelationId(kind, id))
     }
 

@@ -34,7 +34,9 @@ use crate::controls;
 use crate::cupti::{Cupti, cupti};
 use crate::decode::{Decoder, MIN_CUPTI_VERSION, USER_ANNOTATION};
 use crate::error::Error;
-use crate::model::{ApiKind, HostRange, Iteration, RangeKind, ThreadName, Trace, TraceInfo, TraceSink};
+use crate::model::{
+    ApiKind, HostRange, Iteration, RangeKind, ThreadName, Trace, TraceInfo, TraceSink,
+};
 use crate::process;
 
 /// Reports a warning to the host (stderr unless the host installs its own hook).
@@ -133,7 +135,6 @@ struct OpenWindow {
 struct HostState {
     collecting: bool,
     window: Option<OpenWindow>,
-    windows: u32,
     shut_down: bool,
 }
 
@@ -289,7 +290,10 @@ impl Session {
         let (flusher, flush_inbox) = channel::<Flush>();
         let mut handles = Vec::new();
         let warn = self.warn.clone();
-        handles.push(spawn("writer", Box::new(move || write_traces(trace_inbox, sink, warn)))?);
+        handles.push(spawn(
+            "writer",
+            Box::new(move || write_traces(trace_inbox, sink, warn)),
+        )?);
         let decoder = DecodeThread {
             cupti: self.cupti,
             collector: self.collector.clone(),
@@ -297,7 +301,10 @@ impl Session {
             info,
             warn: self.warn.clone(),
         };
-        handles.push(spawn("decode", Box::new(move || decoder.run(decode_inbox)))?);
+        handles.push(spawn(
+            "decode",
+            Box::new(move || decoder.run(decode_inbox)),
+        )?);
         let (cupti, flushes, warn) = (self.cupti, self.flushes.clone(), self.warn.clone());
         handles.push(spawn(
             "flush",
@@ -347,18 +354,17 @@ impl Session {
         self.request_flush(Work::Discard);
     }
 
-    /// Starts a window: its events are those completed from now until
+    /// Starts window `number`: its events are those completed from now until
     /// [`Session::end_window`].
-    pub fn begin_window(&self) {
+    pub fn begin_window(&self, number: u32) {
         self.flushes.wait_idle();
         let now = self.now();
         let mut host = self.host();
         if host.shut_down || host.window.is_some() {
             return;
         }
-        host.windows += 1;
         host.window = Some(OpenWindow {
-            number: host.windows,
+            number,
             base_time: now,
             iteration_start: now,
             iterations: Vec::new(),
@@ -366,14 +372,16 @@ impl Session {
         // Records that arrived between windows (late completions) are not this
         // window's.
         let _ = self.decode_queue.send(Work::Discard);
-        self.ranges.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.ranges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
-    /// Ends the current iteration of the open window.
-    pub fn iteration_end(&self) {
+    /// Ends iteration `number` (counted from 1 at `start()`) of the open window.
+    pub fn iteration_end(&self, number: u64) {
         let now = self.now();
         if let Some(window) = self.host().window.as_mut() {
-            let number = window.iterations.len() as u64 + 1;
             window.iterations.push(Iteration {
                 number,
                 start: window.iteration_start,
@@ -469,7 +477,11 @@ impl Session {
             let _ = self.cupti.disable(kind);
         }
         self.request_flush(Work::Exit);
-        let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let threads = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(Threads { flusher, handles }) = threads {
             drop(flusher);
             for (name, handle) in handles {
@@ -478,13 +490,22 @@ impl Session {
                 }
             }
         }
+        let lent = self.collector.pool.lent();
+        if lent > 0 {
+            // Freeing them could let CUPTI write into freed memory.
+            self.warn(&format!(
+                "CUPTI kept {lent} activity buffers after the final flush; they stay allocated"
+            ));
+        }
         self.release();
     }
 
     /// Gives CUPTI's subscription and buffer callbacks up.
     fn release(&self) {
         controls::disable();
-        let _ = self.cupti.unsubscribe(self.subscriber as CUpti_SubscriberHandle);
+        let _ = self
+            .cupti
+            .unsubscribe(self.subscriber as CUpti_SubscriberHandle);
         buffers::uninstall(&self.collector);
     }
 }
@@ -571,7 +592,10 @@ impl DecodeThread {
         let mut record: *mut CUpti_Activity = std::ptr::null_mut();
         // SAFETY: CUPTI completed `valid` bytes of records in this buffer, and
         // `record` is only ever what `next_record` returned for it.
-        while unsafe { self.cupti.next_record(buffer.ptr as *mut u8, buffer.valid, &mut record)? } {
+        while unsafe {
+            self.cupti
+                .next_record(buffer.ptr as *mut u8, buffer.valid, &mut record)?
+        } {
             // SAFETY: `next_record` returns complete records whose strings CUPTI
             // keeps alive.
             unsafe { decoder.decode(record) };
@@ -660,7 +684,9 @@ fn write_traces(inbox: Receiver<Trace>, sink: Arc<dyn TraceSink>, warn: WarningH
         match catch_unwind(AssertUnwindSafe(|| sink.window_finished(trace))) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn(&format!("window {window} was not written: {e}")),
-            Err(_) => warn(&format!("window {window} was not written: the trace sink panicked")),
+            Err(_) => warn(&format!(
+                "window {window} was not written: the trace sink panicked"
+            )),
         }
     }
 }
