@@ -714,7 +714,8 @@ fn write_record(
 /// Test control: writes a record of `kind` (`len` bytes at `record`, laid out with
 /// the generated struct of its kind) as CUPTI would. Returns 1 when written, 0 when
 /// filtered out (kind disabled, or API callback id disabled), -1 when dropped for
-/// want of a buffer.
+/// want of a buffer. A kind at or past `CUPTI_ACTIVITY_KIND_COUNT` (one a newer
+/// CUPTI might write) is always written.
 ///
 /// # Safety
 /// `record` points to `len` readable bytes.
@@ -726,7 +727,10 @@ pub unsafe extern "C" fn cupti_double_emit(kind: u32, record: *const u8, len: us
     // SAFETY: the caller passes `len` readable bytes.
     let bytes = unsafe { std::slice::from_raw_parts(record, len) };
     let mut state = lock();
-    if !state.enabled_kinds.contains(&kind) {
+    // Kinds past the headers' count stand for a newer CUPTI's kinds: no switch
+    // turns them off here.
+    let known = kind < CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_COUNT.0;
+    if known && !state.enabled_kinds.contains(&kind) {
         return 0;
     }
     let api_domain = match CUpti_ActivityKind(kind) {

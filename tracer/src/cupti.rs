@@ -72,18 +72,18 @@ impl Cupti {
     #[cold]
     fn error(&self, function: &'static str, result: CUptiResult) -> Error {
         let mut text: *const c_char = std::ptr::null();
-        let message = match self.lib.cuptiGetResultString.as_ref() {
+        let described = self.lib.cuptiGetResultString.as_ref().is_ok_and(|f| {
             // SAFETY: `text` is a valid place for CUPTI to store a static string.
-            Ok(f)
-                if unsafe { f(result, &mut text) } == CUptiResult::CUPTI_SUCCESS
-                    && !text.is_null() =>
-            {
-                // SAFETY: CUPTI returned a NUL-terminated static string.
-                unsafe { CStr::from_ptr(text) }
-                    .to_string_lossy()
-                    .into_owned()
-            }
-            _ => format!("error {}", result.0),
+            let code = unsafe { f(result, &mut text) };
+            code == CUptiResult::CUPTI_SUCCESS
+        });
+        let message = if described && !text.is_null() {
+            // SAFETY: CUPTI returned a NUL-terminated static string.
+            unsafe { CStr::from_ptr(text) }
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            format!("error {}", result.0)
         };
         Error::Cupti {
             function,

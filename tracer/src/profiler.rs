@@ -244,8 +244,10 @@ mod tests {
 
     #[test]
     fn activities_map_to_cupti_kinds() {
-        let mut config = ProfilerConfig::default();
-        config.activities = [Activity::Kernel, Activity::Driver].into();
+        let mut config = ProfilerConfig {
+            activities: [Activity::Kernel, Activity::Driver].into(),
+            ..ProfilerConfig::default()
+        };
         let options = session_options(&config, Arc::new(|_| {}));
         assert_eq!(
             options.kinds,
@@ -269,10 +271,12 @@ mod tests {
 
     #[test]
     fn run_facts_fill_the_trace_info() {
-        let mut config = ProfilerConfig::default();
-        config.rank = Some(3);
-        config.world_size = Some(8);
-        config.max_buffer_mb = 16;
+        let mut config = ProfilerConfig {
+            rank: Some(3),
+            world_size: Some(8),
+            max_buffer_mb: 16,
+            ..ProfilerConfig::default()
+        };
         let options = session_options(&config, Arc::new(|_| {}));
         let pid = std::process::id();
         assert_eq!(options.info.rank, 3);
