@@ -16,7 +16,6 @@
 //! (cached by its mangled bytes) and looked up per record by the address CUPTI
 //! stores it at; an API name is asked for once per (domain, callback id).
 
-use std::collections::hash_map::Entry;
 use std::ffi::{CStr, c_char};
 use std::ptr::{addr_of, read_unaligned};
 
@@ -181,24 +180,43 @@ impl<N: CallbackNames> Decoder<N> {
         self.open_markers.clear();
         let external_ids = std::mem::take(&mut self.external_ids);
 
-        let mut callers = FxHashMap::default();
-        for call in &mut trace.api_calls {
-            if let Ok(correlation) = u32::try_from(call.correlation)
-                && let Some(&external) = external_ids.get(&correlation)
-            {
-                call.external_id = external;
-            }
-            callers.insert(call.correlation, (call.pid, call.tid));
-        }
-        for sync in &mut trace.syncs {
-            if let Some(&(pid, tid)) = callers.get(&sync.correlation) {
-                sync.pid = pid;
-                sync.tid = tid;
-            }
-            if let Some(&device) = self.context_devices.get(&sync.context) {
-                sync.device = device;
+        if !external_ids.is_empty() {
+            for call in &mut trace.api_calls {
+                if let Ok(correlation) = u32::try_from(call.correlation)
+                    && let Some(&external) = external_ids.get(&correlation)
+                {
+                    call.external_id = external;
+                }
             }
         }
+        if !trace.syncs.is_empty() {
+            // Only the calls that waited are looked up: a window holds far more
+            // launches than synchronizations.
+            let mut callers: FxHashMap<u64, (u32, u32)> = trace
+                .syncs
+                .iter()
+                .map(|s| (s.correlation, (0, 0)))
+                .collect();
+            for call in &trace.api_calls {
+                if let Some(caller) = callers.get_mut(&call.correlation) {
+                    *caller = (call.pid, call.tid);
+                }
+            }
+            for sync in &mut trace.syncs {
+                if let Some(&(pid, tid)) = callers.get(&sync.correlation) {
+                    sync.pid = pid;
+                    sync.tid = tid;
+                }
+                if let Some(&device) = self.context_devices.get(&sync.context) {
+                    sync.device = device;
+                }
+            }
+        }
+        // Growth left up to half of each vector unused; the window is read-only now.
+        trace.kernels.shrink_to_fit();
+        trace.api_calls.shrink_to_fit();
+        trace.memcpys.shrink_to_fit();
+        trace.ranges.shrink_to_fit();
         trace.devices = self.devices.clone();
         trace.threads = self.thread_names.clone();
         trace.info.unknown_records = std::mem::take(&mut self.unknown_records);
@@ -240,9 +258,13 @@ impl<N: CallbackNames> Decoder<N> {
         };
         // SAFETY: CUPTI's name pointer is null or a NUL-terminated string.
         kernel.name = unsafe { self.kernel_name(name_ptr) };
-        kernel.config = match self.configs.entry(config) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => *e.insert(self.trace.intern_config(config)),
+        kernel.config = match self.configs.get(&config) {
+            Some(&id) => id,
+            None => {
+                let id = self.trace.intern_config(config);
+                self.configs.insert(config, id);
+                id
+            }
         };
         self.trace.kernels.push(kernel);
     }
@@ -357,14 +379,16 @@ impl<N: CallbackNames> Decoder<N> {
                 tid: rd!(r.threadId),
             }
         };
-        call.name = match self.api_names.entry((kind, call.cbid)) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => {
+        call.name = match self.api_names.get(&(kind, call.cbid)) {
+            Some(&id) => id,
+            None => {
                 let name = match self.names_source.callback_name(kind, call.cbid) {
                     Some(raw) => strip_version_suffix(&raw).to_owned(),
                     None => format!("{} api {}", api_label(kind), call.cbid),
                 };
-                *e.insert(self.trace.names.intern(&name))
+                let id = self.trace.names.intern(&name);
+                self.api_names.insert((kind, call.cbid), id);
+                id
             }
         };
         self.trace.api_calls.push(call);
