@@ -266,7 +266,9 @@ pub(crate) unsafe extern "C" fn buffer_completed(
     // buffer is then lost rather than the process.
     let _ = catch_unwind(AssertUnwindSafe(|| match active() {
         Some(collector) => {
-            if let Ok(dropped) = cupti().and_then(|c| c.dropped_records(context, stream)) {
+            // SAFETY: CUPTI passes the context and stream the buffer was filled for.
+            let dropped = cupti().and_then(|c| unsafe { c.dropped_records(context, stream) });
+            if let Ok(dropped) = dropped {
                 collector
                     .cupti_dropped
                     .fetch_add(dropped as u64, Ordering::Relaxed);

@@ -1,110 +1,41 @@
-//! The CUPTI calls the session makes, each returning a `Result`.
+//! The CUPTI calls the session makes, over `cupti-sys`'s loader and result layer.
 //!
-//! This is the one place that touches the loaded library. Every symbol is optional:
-//! a missing one is [`Error::Missing`] when called, never a panic. The library is
-//! loaded once per process and never unloaded (CUPTI may call back into us at any
-//! time).
+//! A thin adapter: it names the calls as the session uses them and is the one place
+//! the tracer touches the loaded library. The library is found and checked once per
+//! process (`cupti_sys::load`, which refuses anything older than CUDA 12.0 or
+//! lacking a required function) and never unloaded: CUPTI may call back into us at
+//! any time.
 
-use std::ffi::{CStr, c_char, c_void};
+use std::ffi::c_void;
 use std::sync::OnceLock;
 
+use cupti_sys::Library;
 use cupti_sys::sys::{
     CUcontext, CUpti_Activity, CUpti_ActivityFlag, CUpti_ActivityKind, CUpti_ActivityThreadIdType,
     CUpti_BuffersCallbackCompleteFunc, CUpti_BuffersCallbackRequestFunc, CUpti_CallbackDomain,
-    CUpti_CallbackFunc, CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle, CUptiResult,
-    Cupti as Library,
+    CUpti_CallbackFunc, CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle,
 };
 
 use crate::error::Error;
 
-/// Environment variable naming the CUPTI library to load instead of searching.
-pub const CUPTI_LIB_ENV: &str = "CUTRACE_CUPTI_LIB";
-
-/// Where CUPTI is looked for when the environment names none, in order.
-const SEARCH: &[&str] = &[
-    "libcupti.so.13",
-    "libcupti.so.12",
-    "libcupti.so",
-    "/usr/local/cuda/extras/CUPTI/lib64/libcupti.so",
-];
-
-/// A loaded CUPTI.
+/// The loaded CUPTI.
 pub(crate) struct Cupti {
-    lib: Library,
+    lib: &'static Library,
 }
 
 /// The process's CUPTI, loaded on first use.
 pub(crate) fn cupti() -> Result<&'static Cupti, Error> {
-    static LOADED: OnceLock<Result<Cupti, String>> = OnceLock::new();
+    static LOADED: OnceLock<Result<Cupti, cupti_sys::Error>> = OnceLock::new();
     LOADED
-        .get_or_init(load)
+        .get_or_init(|| cupti_sys::load().map(|lib| Cupti { lib }))
         .as_ref()
-        .map_err(|e| Error::Load(e.clone()))
-}
-
-fn load() -> Result<Cupti, String> {
-    let candidates: Vec<String> = match std::env::var(CUPTI_LIB_ENV) {
-        Ok(path) if !path.is_empty() => vec![path],
-        _ => SEARCH.iter().map(|s| (*s).to_owned()).collect(),
-    };
-    let mut errors = Vec::new();
-    for candidate in &candidates {
-        // SAFETY: loading CUPTI runs its initialisers, which have no preconditions.
-        match unsafe { Library::new(candidate) } {
-            Ok(lib) => return Ok(Cupti { lib }),
-            Err(e) => errors.push(format!("{candidate}: {e}")),
-        }
-    }
-    Err(errors.join("; "))
-}
-
-/// Calls an optional symbol of the library and turns its result into a `Result`.
-macro_rules! call {
-    ($self:ident . $name:ident ( $($arg:expr),* )) => {{
-        let f = $self.lib.$name.as_ref().map_err(|_| Error::Missing(stringify!($name)))?;
-        // SAFETY: each call site passes arguments as CUPTI's documentation requires.
-        let result = unsafe { f($($arg),*) };
-        $self.check(stringify!($name), result)
-    }};
+        .map_err(|e| Error::Cupti(e.clone()))
 }
 
 impl Cupti {
-    #[cold]
-    fn error(&self, function: &'static str, result: CUptiResult) -> Error {
-        let mut text: *const c_char = std::ptr::null();
-        let described = self.lib.cuptiGetResultString.as_ref().is_ok_and(|f| {
-            // SAFETY: `text` is a valid place for CUPTI to store a static string.
-            let code = unsafe { f(result, &mut text) };
-            code == CUptiResult::CUPTI_SUCCESS
-        });
-        let message = if described && !text.is_null() {
-            // SAFETY: CUPTI returned a NUL-terminated static string.
-            unsafe { CStr::from_ptr(text) }
-                .to_string_lossy()
-                .into_owned()
-        } else {
-            format!("error {}", result.0)
-        };
-        Error::Cupti {
-            function,
-            code: result.0,
-            message,
-        }
-    }
-
-    fn check(&self, function: &'static str, result: CUptiResult) -> Result<(), Error> {
-        if result == CUptiResult::CUPTI_SUCCESS {
-            Ok(())
-        } else {
-            Err(self.error(function, result))
-        }
-    }
-
     /// `cuptiGetVersion`.
-    pub fn version(&self) -> Result<u32, Error> {
-        let mut version = 0u32;
-        call!(self.cuptiGetVersion(&mut version))?;
-        Ok(version)
+    pub fn version(&self) -> u32 {
+        self.lib.version().api()
     }
 
     /// `cuptiSubscribe`.
@@ -113,86 +44,73 @@ impl Cupti {
         callback: CUpti_CallbackFunc,
         userdata: *mut c_void,
     ) -> Result<CUpti_SubscriberHandle, Error> {
-        let mut handle: CUpti_SubscriberHandle = std::ptr::null_mut();
-        call!(self.cuptiSubscribe(&mut handle, callback, userdata))?;
-        Ok(handle)
+        // SAFETY: the session subscribes only `controls::on_callback`, which never
+        // unwinds and ignores `userdata`.
+        Ok(unsafe { self.lib.subscribe(callback, userdata) }?)
     }
 
     /// `cuptiUnsubscribe`.
     pub fn unsubscribe(&self, subscriber: CUpti_SubscriberHandle) -> Result<(), Error> {
-        call!(self.cuptiUnsubscribe(subscriber))
+        // SAFETY: the session unsubscribes its own handle, once.
+        Ok(unsafe { self.lib.unsubscribe(subscriber) }?)
     }
 
-    /// `cuptiEnableCallback`.
+    /// `cuptiEnableCallback(1, ...)`.
     pub fn enable_callback(
         &self,
         subscriber: CUpti_SubscriberHandle,
         domain: CUpti_CallbackDomain,
         cbid: u32,
     ) -> Result<(), Error> {
-        call!(self.cuptiEnableCallback(1, subscriber, domain, cbid))
+        // SAFETY: the session passes its live subscription.
+        Ok(unsafe { self.lib.enable_callback(true, subscriber, domain, cbid) }?)
     }
 
     /// `cuptiGetCallbackName`.
     pub fn callback_name(&self, domain: CUpti_CallbackDomain, cbid: u32) -> Result<String, Error> {
-        let mut name: *const c_char = std::ptr::null();
-        call!(self.cuptiGetCallbackName(domain, cbid, &mut name))?;
-        if name.is_null() {
-            return Ok(String::new());
-        }
-        // SAFETY: CUPTI returned a NUL-terminated string it owns.
-        Ok(unsafe { CStr::from_ptr(name) }
-            .to_string_lossy()
-            .into_owned())
+        Ok(self.lib.get_callback_name(domain, cbid)?)
     }
 
     /// `cuptiGetTimestamp`: ns on CUPTI's clock.
     pub fn timestamp(&self) -> Result<i64, Error> {
-        let mut ts = 0u64;
-        call!(self.cuptiGetTimestamp(&mut ts))?;
-        Ok(ts as i64)
+        Ok(self.lib.get_timestamp()? as i64)
     }
 
     /// `cuptiActivityEnable`.
     pub fn enable(&self, kind: CUpti_ActivityKind) -> Result<(), Error> {
-        call!(self.cuptiActivityEnable(kind))
+        Ok(self.lib.activity_enable(kind)?)
     }
 
     /// `cuptiActivityDisable`.
     pub fn disable(&self, kind: CUpti_ActivityKind) -> Result<(), Error> {
-        call!(self.cuptiActivityDisable(kind))
+        Ok(self.lib.activity_disable(kind)?)
     }
 
     /// `cuptiActivityGetNumDroppedRecords`.
-    pub fn dropped_records(&self, context: CUcontext, stream: u32) -> Result<usize, Error> {
-        let mut dropped = 0usize;
-        call!(self.cuptiActivityGetNumDroppedRecords(context, stream, &mut dropped))?;
-        Ok(dropped)
-    }
-
-    /// `cuptiActivityGetNextRecord`: the record after `*record` (the first when
-    /// null), `false` at the end of the buffer.
     ///
     /// # Safety
-    /// `buffer` holds `valid` bytes of records completed by CUPTI; `*record` is null
+    /// `context` is null or a live CUDA context (as CUPTI passes to
+    /// `bufferCompleted`).
+    pub unsafe fn dropped_records(&self, context: CUcontext, stream: u32) -> Result<usize, Error> {
+        // SAFETY: the caller's contract.
+        Ok(unsafe { self.lib.activity_get_num_dropped_records(context, stream) }?)
+    }
+
+    /// `cuptiActivityGetNextRecord`: the record after `current` (the first when
+    /// null), `None` at the end of the buffer.
+    ///
+    /// # Safety
+    /// `buffer` holds `valid` bytes of records completed by CUPTI; `current` is null
     /// or the record this function returned last for this buffer.
     pub unsafe fn next_record(
         &self,
         buffer: *mut u8,
         valid: usize,
-        record: &mut *mut CUpti_Activity,
-    ) -> Result<bool, Error> {
-        let f = self
-            .lib
-            .cuptiActivityGetNextRecord
-            .as_ref()
-            .map_err(|_| Error::Missing("cuptiActivityGetNextRecord"))?;
+        current: *mut CUpti_Activity,
+    ) -> Result<Option<*mut CUpti_Activity>, Error> {
         // SAFETY: the caller's contract.
-        match unsafe { f(buffer, valid, record) } {
-            CUptiResult::CUPTI_SUCCESS => Ok(true),
-            CUptiResult::CUPTI_ERROR_MAX_LIMIT_REACHED => Ok(false),
-            other => Err(self.error("cuptiActivityGetNextRecord", other)),
-        }
+        let next = unsafe { self.lib.activity_get_next_record(buffer, valid, current) }?;
+        Ok(next.map(|record| record.as_ptr()))
     }
 
     /// `cuptiActivityRegisterCallbacks`.
@@ -201,18 +119,23 @@ impl Cupti {
         requested: CUpti_BuffersCallbackRequestFunc,
         completed: CUpti_BuffersCallbackCompleteFunc,
     ) -> Result<(), Error> {
-        call!(self.cuptiActivityRegisterCallbacks(requested, completed))
+        // SAFETY: the session registers `buffers::buffer_requested` and
+        // `buffers::buffer_completed`: they never unwind, lend 8-byte aligned buffers
+        // of the size they report and leave them alone until CUPTI hands them back.
+        Ok(unsafe { self.lib.activity_register_callbacks(requested, completed) }?)
     }
 
     /// `cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED)`: every buffer,
     /// even a partly filled one, is completed before this returns.
     pub fn flush_forced(&self) -> Result<(), Error> {
-        call!(self.cuptiActivityFlushAll(CUpti_ActivityFlag::CUPTI_ACTIVITY_FLAG_FLUSH_FORCED.0))
+        Ok(self
+            .lib
+            .activity_flush_all(CUpti_ActivityFlag::CUPTI_ACTIVITY_FLAG_FLUSH_FORCED.0)?)
     }
 
     /// `cuptiSetThreadIdType`.
     pub fn set_thread_id_type(&self, kind: CUpti_ActivityThreadIdType) -> Result<(), Error> {
-        call!(self.cuptiSetThreadIdType(kind))
+        Ok(self.lib.set_thread_id_type(kind)?)
     }
 
     /// `cuptiActivityPushExternalCorrelationId`.
@@ -221,28 +144,26 @@ impl Cupti {
         kind: CUpti_ExternalCorrelationKind,
         id: u64,
     ) -> Result<(), Error> {
-        call!(self.cuptiActivityPushExternalCorrelationId(kind, id))
+        Ok(self.lib.activity_push_external_correlation_id(kind, id)?)
     }
 
     /// `cuptiActivityPopExternalCorrelationId`.
     pub fn pop_external_id(&self, kind: CUpti_ExternalCorrelationKind) -> Result<u64, Error> {
-        let mut id = 0u64;
-        call!(self.cuptiActivityPopExternalCorrelationId(kind, &mut id))?;
-        Ok(id)
+        Ok(self.lib.activity_pop_external_correlation_id(kind)?)
     }
 
     /// `cuptiActivityEnableLatencyTimestamps`.
     pub fn enable_latency_timestamps(&self, enable: bool) -> Result<(), Error> {
-        call!(self.cuptiActivityEnableLatencyTimestamps(u8::from(enable)))
+        Ok(self.lib.activity_enable_latency_timestamps(enable)?)
     }
 
     /// `cuptiActivityEnableRuntimeApi(cbid, 0)`: no records for this runtime call.
     pub fn mute_runtime_api(&self, cbid: u32) -> Result<(), Error> {
-        call!(self.cuptiActivityEnableRuntimeApi(cbid, 0))
+        Ok(self.lib.activity_enable_runtime_api(cbid, false)?)
     }
 
     /// `cuptiActivityEnableDriverApi(cbid, 0)`: no records for this driver call.
     pub fn mute_driver_api(&self, cbid: u32) -> Result<(), Error> {
-        call!(self.cuptiActivityEnableDriverApi(cbid, 0))
+        Ok(self.lib.activity_enable_driver_api(cbid, false)?)
     }
 }

@@ -8,9 +8,9 @@
 //!
 //! Records are read with the CUDA 12 layouts (`Kernel9`, `Memcpy6`, ...). CUPTI only
 //! ever appends fields to a record kind, so these prefixes are valid for every newer
-//! library; no field past the CUDA 12.0 layouts is read, which is why the loaded
-//! version only has to clear [`MIN_CUPTI_VERSION`]. Every field is read unaligned:
-//! the structs are `packed(8)`.
+//! library; no field past the CUDA 12.0 layouts is read, and the loader refuses
+//! anything older, so no record needs a version check. Every field is read
+//! unaligned: the structs are `packed(8)`.
 //!
 //! Names are interned once per window: a kernel name is demangled once per process
 //! (cached by its mangled bytes) and looked up per record by the address CUPTI
@@ -41,10 +41,6 @@ macro_rules! rd {
         read_unaligned(addr_of!((*$r).$field))
     };
 }
-
-/// Oldest CUPTI API version whose records have every field the decoder reads
-/// (CUDA 12.0, the first with `Kernel9`).
-pub const MIN_CUPTI_VERSION: u32 = 18;
 
 /// Category given to our own host ranges and NVTX ranges in the trace.
 pub const USER_ANNOTATION: &str = "user_annotation";

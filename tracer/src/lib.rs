@@ -68,7 +68,6 @@ pub use config::{
     Activity, CONFIG_VAR, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode, ProfilerConfig, SortKey,
 };
 pub use controls::{Control, ControlHandler};
-pub use cupti::CUPTI_LIB_ENV;
 pub use error::Error;
 pub use model::{Trace, TraceSink};
 pub use profiler::Profiler;

@@ -32,7 +32,7 @@ use cupti_sys::sys::{
 use crate::buffers::{self, BufferPool, Collector, FilledBuffer};
 use crate::controls;
 use crate::cupti::{Cupti, cupti};
-use crate::decode::{Decoder, MIN_CUPTI_VERSION, USER_ANNOTATION};
+use crate::decode::{Decoder, USER_ANNOTATION};
 use crate::error::Error;
 use crate::model::{
     ApiKind, HostRange, Iteration, RangeKind, ThreadName, Trace, TraceInfo, TraceSink,
@@ -184,13 +184,6 @@ impl Session {
     /// background threads; `sink` receives every finished window.
     pub fn new(options: SessionOptions, sink: Arc<dyn TraceSink>) -> Result<Session, Error> {
         let cupti = cupti()?;
-        let version = cupti.version()?;
-        if version < MIN_CUPTI_VERSION {
-            return Err(Error::TooOld {
-                found: version,
-                needed: MIN_CUPTI_VERSION,
-            });
-        }
         let pool = BufferPool::new(options.buffer_size, options.max_buffer_bytes)?;
         let (decode_queue, decode_inbox) = channel::<Work>();
         let queue = Mutex::new(decode_queue.clone());
@@ -214,7 +207,7 @@ impl Session {
             }
         };
         let mut info = options.info.clone();
-        info.cupti_version = version;
+        info.cupti_version = cupti.version();
         let session = Session {
             cupti,
             kinds: options.kinds.clone(),
@@ -590,17 +583,21 @@ impl DecodeThread {
         buffer: FilledBuffer,
     ) -> Result<(), Error> {
         let mut record: *mut CUpti_Activity = std::ptr::null_mut();
-        // SAFETY: CUPTI completed `valid` bytes of records in this buffer, and
-        // `record` is only ever what `next_record` returned for it.
-        while unsafe {
-            self.cupti
-                .next_record(buffer.ptr as *mut u8, buffer.valid, &mut record)?
-        } {
+        loop {
+            // SAFETY: CUPTI completed `valid` bytes of records in this buffer, and
+            // `record` is only ever what `next_record` returned for it.
+            let next = unsafe {
+                self.cupti
+                    .next_record(buffer.ptr as *mut u8, buffer.valid, record)?
+            };
+            let Some(next) = next else {
+                return Ok(());
+            };
+            record = next;
             // SAFETY: `next_record` returns complete records whose strings CUPTI
             // keeps alive.
             unsafe { decoder.decode(record) };
         }
-        Ok(())
     }
 
     /// Records dropped since the last boundary: CUPTI's count, or at least one per

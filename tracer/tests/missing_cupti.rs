@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use cutrace_tracer::{CUPTI_LIB_ENV, Profiler, ProfilerConfig, Trace, TraceSink};
+use cupti_sys::OVERRIDE_VAR;
+use cutrace_tracer::{Profiler, ProfilerConfig, Trace, TraceSink};
 
 struct Unreachable;
 
@@ -16,7 +17,7 @@ impl TraceSink for Unreachable {
 #[test]
 fn a_missing_library_gives_one_warning_and_a_no_op_profiler() {
     // SAFETY: the only test of this binary, before anything loads CUPTI.
-    unsafe { std::env::set_var(CUPTI_LIB_ENV, "/nonexistent/libcupti.so.13") };
+    unsafe { std::env::set_var(OVERRIDE_VAR, "/nonexistent/libcupti.so.13") };
     let warned = Arc::new(Mutex::new(Vec::<String>::new()));
     let keep = warned.clone();
     let profiler = Profiler::with_warnings(
@@ -38,7 +39,7 @@ fn a_missing_library_gives_one_warning_and_a_no_op_profiler() {
     let warned = warned.lock().unwrap();
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(
-        warned[0].starts_with("tracing disabled: cannot load CUPTI: /nonexistent/libcupti.so.13"),
+        warned[0].starts_with("tracing disabled: cannot use /nonexistent/libcupti.so.13"),
         "{warned:?}"
     );
 }

@@ -510,16 +510,6 @@ fn a_failing_setup_step_unsubscribes_again() {
 }
 
 #[test]
-fn an_old_cupti_is_refused() {
-    let (_serial, cupti) = double::take();
-    cupti.set_version(17);
-    let (warn, warned) = warnings();
-    let profiler = Profiler::with_warnings(all_activities(), Arc::new(Collect::default()), warn);
-    assert!(!profiler.is_traced());
-    assert!(warned.lock().unwrap()[0].contains("CUPTI API version 17 is too old"));
-}
-
-#[test]
 fn a_second_profiler_in_the_process_is_untraced() {
     let (_serial, cupti) = double::take();
     let sink = Arc::new(Collect::default());

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use cupti_sys::OVERRIDE_VAR;
 use cupti_sys::sys::*;
-use cutrace_tracer::{CUPTI_LIB_ENV, Trace, TraceSink, WarningHook};
+use cutrace_tracer::{Trace, TraceSink, WarningHook};
 use libloading::Library;
 
 /// Builds the double (once) and returns its path.
@@ -62,7 +63,7 @@ pub fn take() -> (MutexGuard<'static, ()>, &'static Double) {
     let double = DOUBLE.get_or_init(|| {
         let path = library_path();
         // SAFETY: set once, under the lock, before the tracer loads CUPTI.
-        unsafe { std::env::set_var(CUPTI_LIB_ENV, path) };
+        unsafe { std::env::set_var(OVERRIDE_VAR, path) };
         // SAFETY: the double has no load-time preconditions.
         let lib = unsafe { Library::new(path) }.unwrap();
         Double { lib }
