@@ -13,9 +13,9 @@
 //!   and panics as warnings.
 //!
 //! Because markers travel behind the buffers on one queue, a window holds exactly
-//! the records completed between its markers. A window cannot begin while the
-//! previous one's flush is pending (it waits for it: that flush is the only thing
-//! it waits for), so records never straddle two windows.
+//! the records completed between its markers. A window does not begin while the
+//! previous one's flush is pending (it waits for that flush, and the host waits for
+//! nothing else), so the next window's records are not flushed into the last one.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
