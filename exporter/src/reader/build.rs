@@ -213,7 +213,12 @@ impl Builder {
 
     /// Takes one event, given as its JSON bytes.
     pub(crate) fn event(&mut self, json: &[u8]) -> Result<(), String> {
-        match serde_json::from_slice::<RawEvent>(json) {
+        // Checking UTF-8 once up front lets serde skip it for every string.
+        let parsed = match std::str::from_utf8(json) {
+            Ok(text) => serde_json::from_str::<RawEvent>(text),
+            Err(_) => serde_json::from_slice::<RawEvent>(json),
+        };
+        match parsed {
             Ok(event) => self.add(event),
             Err(err) => {
                 let fixed = strip_trailing_commas(json);

@@ -15,6 +15,7 @@
 mod build;
 mod event;
 mod gpu_names;
+mod pipeline;
 mod scan;
 
 use std::fmt;
@@ -26,6 +27,7 @@ use cutrace_tracer::Trace;
 use flate2::bufread::MultiGzDecoder;
 
 use build::Builder;
+use pipeline::{Producer, read_framed};
 use scan::{MAX_DEPTH, ScanError, Scanner};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -169,7 +171,7 @@ pub fn read_trace(path: &Path) -> Result<Trace, ReadError> {
 }
 
 /// Reads a trace from `input`; `path` names it in errors and gives the worker name.
-pub fn read_trace_from(mut input: impl Read, path: &Path) -> Result<Trace, ReadError> {
+pub fn read_trace_from(mut input: impl Read + Send, path: &Path) -> Result<Trace, ReadError> {
     let error = |kind| ReadError {
         path: path.to_owned(),
         kind,
@@ -189,9 +191,9 @@ pub fn read_trace_from(mut input: impl Read, path: &Path) -> Result<Trace, ReadE
     let mut builder = Builder::new(worker_name(path));
     let parsed = if gzip {
         let decoder = BufReader::with_capacity(BUFFER_SIZE, MultiGzDecoder::new(input));
-        parse(&mut Scanner::new(decoder), &mut builder)
+        read_framed(Scanner::new(decoder), &mut builder, frame)
     } else {
-        parse(&mut Scanner::new(input), &mut builder)
+        read_framed(Scanner::new(input), &mut builder, frame)
     };
     parsed.map_err(|kind| match kind {
         ReadErrorKind::Read { source, .. } => error(ReadErrorKind::Read { gzip, source }),
@@ -260,11 +262,12 @@ enum Format {
     Array,
 }
 
-fn parse<R: BufRead>(scanner: &mut Scanner<R>, builder: &mut Builder) -> Result<(), ReadErrorKind> {
+/// Frames the whole input, handing events and wanted top-level values to `sink`.
+fn frame<R: BufRead>(scanner: &mut Scanner<R>, sink: &mut Producer) -> Result<(), ReadErrorKind> {
     match scanner.peek()? {
         None => return Err(ReadErrorKind::Empty),
-        Some(b'{') => parse_object(scanner, builder)?,
-        Some(b'[') => parse_events(scanner, builder, Format::Array)?,
+        Some(b'{') => frame_object(scanner, sink)?,
+        Some(b'[') => frame_events(scanner, sink, Format::Array)?,
         Some(found) => return Err(ReadErrorKind::NotJson { found }),
     }
     match scanner.peek()? {
@@ -279,9 +282,9 @@ fn parse<R: BufRead>(scanner: &mut Scanner<R>, builder: &mut Builder) -> Result<
     }
 }
 
-fn parse_object<R: BufRead>(
+fn frame_object<R: BufRead>(
     scanner: &mut Scanner<R>,
-    builder: &mut Builder,
+    sink: &mut Producer,
 ) -> Result<(), ReadErrorKind> {
     scanner.bump();
     let mut buf = Vec::new();
@@ -315,13 +318,11 @@ fn parse_object<R: BufRead>(
         })?;
         scanner.expect(b':', "':'")?;
         if key == "traceEvents" {
-            parse_events(scanner, builder, Format::Object)?;
+            frame_events(scanner, sink, Format::Object)?;
         } else if Builder::wants(&key) {
-            buf.clear();
-            scanner.value(Some(&mut buf))?;
-            builder
-                .top_level(&key, &buf)
-                .map_err(|message| ReadErrorKind::Field { key, message })?;
+            let mut value = Vec::new();
+            scanner.value(Some(&mut value))?;
+            sink.top_level(key, value)?;
         } else {
             scanner.value(None)?;
         }
@@ -345,9 +346,9 @@ fn parse_object<R: BufRead>(
     }
 }
 
-fn parse_events<R: BufRead>(
+fn frame_events<R: BufRead>(
     scanner: &mut Scanner<R>,
-    builder: &mut Builder,
+    sink: &mut Producer,
     format: Format,
 ) -> Result<(), ReadErrorKind> {
     scanner.expect(b'[', "'[' opening traceEvents")?;
@@ -357,7 +358,6 @@ fn parse_events<R: BufRead>(
         Format::Array => Ok(()),
         Format::Object => Err(ReadErrorKind::Truncated { offset }),
     };
-    let mut buf = Vec::with_capacity(4096);
     let mut index = 0u64;
     loop {
         match scanner.peek()? {
@@ -369,15 +369,7 @@ fn parse_events<R: BufRead>(
             Some(_) => {}
         }
         let offset = scanner.offset();
-        buf.clear();
-        scanner.value(Some(&mut buf))?;
-        builder
-            .event(&buf)
-            .map_err(|message| ReadErrorKind::Event {
-                index,
-                offset,
-                message,
-            })?;
+        sink.event(scanner, index, offset)?;
         index += 1;
         match scanner.peek()? {
             Some(b',') => scanner.bump(),
@@ -775,6 +767,44 @@ mod tests {
             matches!(cut.kind(), ReadErrorKind::Read { gzip: true, .. }),
             "{cut}"
         );
+    }
+
+    /// An array of `n` kernel events, several batches' worth when `n` is large.
+    fn many_kernels(n: usize) -> String {
+        let events: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"ph": "X", "cat": "kernel", "name": "k{}", "pid": 0, "tid": 7, "ts": {i}, "dur": 1, "args": {{"correlation": {i}}}}}"#, i % 5))
+            .collect();
+        format!("[{}]", events.join(",\n"))
+    }
+
+    #[test]
+    fn large_inputs_cross_batches_in_order() {
+        let text = many_kernels(30_000);
+        assert!(text.len() > 3 * pipeline::BATCH_BYTES);
+        let trace = read(text.as_bytes()).unwrap();
+        assert_eq!(trace.kernels.len(), 30_000);
+        assert!(
+            trace
+                .kernels
+                .iter()
+                .enumerate()
+                .all(|(i, k)| k.correlation == i as u64)
+        );
+
+        // A bad event late in the file, then a syntax error after it: the event,
+        // first in file order, is the one reported.
+        let bad = text.replacen(r#""ts": 25000,"#, r#""ts": "late","#, 1);
+        let broken = format!("{}}}", &bad[..bad.len() - 1]);
+        match error_of(broken.as_bytes()).kind() {
+            ReadErrorKind::Event { index: 25_000, .. } => {}
+            other => panic!("{other:?}"),
+        }
+        let truncated = &text[..text.len() * 9 / 10];
+        let cut_at = truncated.rfind('{').unwrap();
+        match error_of(&truncated.as_bytes()[..cut_at + 5]).kind() {
+            ReadErrorKind::Truncated { offset } => assert_eq!(*offset as usize, cut_at + 5),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
