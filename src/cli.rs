@@ -17,8 +17,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print a trace file's key-averages table, as torch.profiler prints it, then
-    /// kernel duration spread, stream busy time and GPU time per iteration.
+    /// Print a trace file's key-averages table.
+    ///
+    /// The table is torch.profiler's, character for character; kernel duration
+    /// spread, stream busy time and GPU time per iteration follow it.
     Report(ReportArgs),
 }
 
