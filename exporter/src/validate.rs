@@ -147,6 +147,12 @@ struct Event<'a> {
     bp: Option<String>,
 }
 
+/// A track: (pid, tid).
+type Track = (u32, u32);
+
+/// A slice of a track: start and end in ns, and its event index.
+type Span = (i64, i64, usize);
+
 /// One end of a flow.
 struct FlowEnd {
     event: usize,
@@ -226,11 +232,11 @@ impl Checker {
     fn check_events(&mut self, events: &[&RawValue]) {
         let mut process_names = BTreeSet::new();
         let mut thread_names = BTreeSet::new();
-        let mut used: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+        let mut used: BTreeMap<Track, usize> = BTreeMap::new();
         // Per track: (start, end, event index).
-        let mut slices: BTreeMap<(u32, u32), Vec<(i64, i64, usize)>> = BTreeMap::new();
+        let mut slices: BTreeMap<Track, Vec<Span>> = BTreeMap::new();
         // Per track: (ts, event index) of flow ends.
-        let mut flow_points: BTreeMap<(u32, u32), Vec<(i64, usize)>> = BTreeMap::new();
+        let mut flow_points: BTreeMap<Track, Vec<(i64, usize)>> = BTreeMap::new();
         let mut flows: BTreeMap<String, (Vec<FlowEnd>, Vec<FlowEnd>)> = BTreeMap::new();
 
         for (i, raw) in events.iter().enumerate() {
@@ -363,7 +369,7 @@ impl Checker {
     }
 
     /// Slices of one track must nest (closed-open) at most [`MAX_DEPTH`] deep.
-    fn check_nesting(&mut self, (pid, tid): (u32, u32), list: &mut [(i64, i64, usize)]) {
+    fn check_nesting(&mut self, (pid, tid): Track, list: &mut [Span]) {
         list.sort_by(|a, b| (a.0, b.1, a.2).cmp(&(b.0, a.1, b.2)));
         let mut open: Vec<(i64, usize)> = Vec::new();
         for &(start, end, i) in list.iter() {
@@ -421,8 +427,8 @@ impl Checker {
     /// Each flow end lies inside (ends included) a slice of its own track.
     fn check_flow_points(
         &mut self,
-        (pid, tid): (u32, u32),
-        sorted_slices: &[(i64, i64, usize)],
+        (pid, tid): Track,
+        sorted_slices: &[Span],
         points: &[(i64, usize)],
     ) {
         // Sorted by start (check_nesting sorted them); a running maximum of ends

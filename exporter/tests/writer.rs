@@ -11,6 +11,7 @@ use cutrace_tracer::Trace;
 use cutrace_tracer::model::{
     ApiCall, ApiKind, CopyKind, Device, GraphLaunch, HostRange, Iteration, Kernel, LaunchConfig,
     Memcpy, MemoryKind, Memset, Overhead, RangeKind, SyncKind, Synchronization, ThreadName,
+    TraceInfo,
 };
 use serde_json::Value;
 
@@ -46,21 +47,26 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
-        let mut t = Trace::default();
-        t.base_time_ns = BASE;
-        t.info.worker_name = "node1_4242".into();
-        t.info.rank = 3;
-        t.info.world_size = 8;
-        t.info.host_name = "node1".into();
-        t.info.pid = PID;
-        t.info.process_name = "python3".into();
-        t.info.cupti_version = 26;
-        t.info.cuda_driver_version = 13000;
-        t.info.cuda_runtime_version = 12080;
-        t.info.window = 2;
-        t.info.dropped_records = 5;
-        t.info.unknown_records = 1;
-        t.info.tracer_version = "0.1.0".into();
+        let info = TraceInfo {
+            worker_name: "node1_4242".into(),
+            rank: 3,
+            world_size: 8,
+            host_name: "node1".into(),
+            pid: PID,
+            process_name: "python3".into(),
+            cupti_version: 26,
+            cuda_driver_version: 13000,
+            cuda_runtime_version: 12080,
+            window: 2,
+            dropped_records: 5,
+            unknown_records: 1,
+            tracer_version: "0.1.0".into(),
+        };
+        let t = Trace {
+            info,
+            base_time_ns: BASE,
+            ..Trace::default()
+        };
         Builder { t }
     }
 

@@ -227,11 +227,16 @@ impl<'a> Serializer<'a> {
         out.extend_from_slice(b"\n}\n");
     }
 
-    /// Writes `slices` and their flow endpoints, each event preceded by a comma
+    /// Writes the slices of `pieces` and their flow endpoints, each event preceded by a comma
     /// unless it is the very first of the file. Returns the number of events.
-    pub(crate) fn slices(&self, slices: &[Slice], first_in_file: bool, out: &mut Vec<u8>) -> usize {
+    pub(crate) fn slices(
+        &self,
+        pieces: &[&[Slice]],
+        first_in_file: bool,
+        out: &mut Vec<u8>,
+    ) -> usize {
         let mut events = 0;
-        for (i, s) in slices.iter().enumerate() {
+        for (i, s) in pieces.iter().copied().flatten().enumerate() {
             out.extend_from_slice(if first_in_file && i == 0 {
                 b"\n"
             } else {

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use crate::ExportError;
 use events::Serializer;
-use plan::Plan;
+use plan::{Plan, Slice};
 
 /// How the file's bytes are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,23 +150,26 @@ pub fn write_trace_with(
 
     let mut header = Vec::new();
     serializer.header(&mut header);
-    let encoded = encode(options.encoding, header).map_err(io_err)?;
+    let encoded = encode(options.encoding, &header).map_err(io_err)?;
     put(file, &mut stats, encoded, serializer.metadata_events()).map_err(io_err)?;
 
     // Chunks are serialized and compressed in waves of a few per thread, so memory
     // stays bounded by the wave while every thread keeps busy.
-    let chunk = options.chunk_events.max(1);
-    let wave = chunk * rayon::current_num_threads().max(1) * 4;
+    let chunks = cut_chunks(&plan.tracks, options.chunk_events.max(1));
+    let wave = rayon::current_num_threads().max(1) * 4;
     let first_in_file = serializer.metadata_events() == 0;
-    for (w, wave_slices) in plan.slices.chunks(wave).enumerate() {
-        let parts: Vec<std::io::Result<(Encoded, usize)>> = wave_slices
-            .par_chunks(chunk)
+    let buffers = Buffers::new(options.chunk_events.max(1) * 512);
+    for (w, wave_chunks) in chunks.chunks(wave).enumerate() {
+        let parts: Vec<std::io::Result<(Encoded, usize)>> = wave_chunks
+            .par_iter()
             .enumerate()
-            .map(|(c, slices)| {
-                let mut text = Vec::with_capacity(slices.len() * 320);
+            .map(|(c, pieces)| {
+                let mut text = buffers.take();
                 let first = first_in_file && w == 0 && c == 0;
-                let events = serializer.slices(slices, first, &mut text);
-                Ok((encode(options.encoding, text)?, events))
+                let events = serializer.slices(pieces, first, &mut text);
+                let encoded = encode(options.encoding, &text);
+                buffers.give_back(text);
+                Ok((encoded?, events))
             })
             .collect();
         for part in parts {
@@ -177,11 +180,66 @@ pub fn write_trace_with(
 
     let mut footer = Vec::new();
     serializer.footer(&path.to_string_lossy(), &mut footer);
-    let encoded = encode(options.encoding, footer).map_err(io_err)?;
+    let encoded = encode(options.encoding, &footer).map_err(io_err)?;
     put(file, &mut stats, encoded, 0).map_err(io_err)?;
     tmp.persist(path)
         .map_err(|e| ExportError::io(path, e.error))?;
     Ok(stats)
+}
+
+/// Cuts the tracks' slices, in order, into chunks of `size` slices; a chunk holds
+/// pieces of one or more tracks.
+fn cut_chunks(tracks: &[Vec<Slice>], size: usize) -> Vec<Vec<&[Slice]>> {
+    let mut chunks = Vec::new();
+    let mut current: Vec<&[Slice]> = Vec::new();
+    let mut len = 0;
+    for track in tracks {
+        let mut rest = track.as_slice();
+        while !rest.is_empty() {
+            let (piece, tail) = rest.split_at((size - len).min(rest.len()));
+            current.push(piece);
+            len += piece.len();
+            rest = tail;
+            if len == size {
+                chunks.push(std::mem::take(&mut current));
+                len = 0;
+            }
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
+/// Text buffers reused from chunk to chunk: fresh multi-megabyte buffers would cost
+/// page faults and regrowth copies on every chunk.
+struct Buffers {
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+    capacity: usize,
+}
+
+impl Buffers {
+    fn new(capacity: usize) -> Self {
+        Buffers {
+            free: std::sync::Mutex::new(Vec::new()),
+            capacity,
+        }
+    }
+
+    /// An empty buffer.
+    fn take(&self) -> Vec<u8> {
+        let reused = self.free.lock().map(|mut f| f.pop()).unwrap_or(None);
+        reused.unwrap_or_else(|| Vec::with_capacity(self.capacity))
+    }
+
+    /// Returns a buffer for the next chunk.
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut free) = self.free.lock() {
+            free.push(buffer);
+        }
+    }
 }
 
 /// One encoded chunk.
@@ -206,16 +264,16 @@ fn put(
     Ok(())
 }
 
-fn encode(encoding: Encoding, text: Vec<u8>) -> std::io::Result<Encoded> {
+fn encode(encoding: Encoding, text: &[u8]) -> std::io::Result<Encoded> {
     let raw_len = text.len() as u64;
     let bytes = match encoding {
-        Encoding::Plain => text,
+        Encoding::Plain => text.to_vec(),
         Encoding::Gzip { level } => {
             let mut gz = GzEncoder::new(
                 Vec::with_capacity(text.len() / 8 + 64),
                 Compression::new(level.min(9)),
             );
-            gz.write_all(&text)?;
+            gz.write_all(text)?;
             gz.finish()?
         }
     };

@@ -2,16 +2,17 @@
 //! and lane, in which order, which slices carry a flow endpoint, and which host
 //! ranges are projected onto the GPU.
 //!
-//! Every `X` event becomes a compact [`Slice`] that points back into the [`Trace`];
-//! slices are sorted by track and start so each track can be laned in one pass, and
-//! the sorted list is the file's event order, ready to be cut into chunks and
-//! serialized in parallel.
+//! Every `X` event becomes a compact [`Slice`] that points back into the [`Trace`],
+//! filed under its track; each track is sorted by start so it can be laned in one
+//! pass, and the tracks in (pid, tid) order are the file's event order, ready to be
+//! cut into chunks and serialized in parallel.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use cutrace_tracer::Trace;
 use cutrace_tracer::model::{NameId, RangeKind};
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::lanes::Lanes;
 
@@ -116,8 +117,9 @@ pub(crate) struct Thread {
 /// Everything the serializer needs besides the trace itself.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
-    /// The `X` events in file order.
-    pub slices: Vec<Slice>,
+    /// The `X` events in file order: one vector per track, by (pid, tid), each by
+    /// start (lanes of a track stay in their track's vector).
+    pub tracks: Vec<Vec<Slice>>,
     /// GPU projections of host ranges.
     pub projections: Vec<Projection>,
     /// External id of the launch of each GPU event, per kind; empty when no API call
@@ -246,41 +248,42 @@ impl Plan {
         let gpu = gpu_refs_by_correlation(trace);
         let (flows, external_ids) = join_launches(trace, &gpu);
         let projections = project_ranges(trace, &gpu);
-        let mut slices = collect_slices(trace, &projections, &flows);
-        slices.par_sort_unstable_by(|a, b| {
-            (a.pid, a.tid, a.start, b.end, a.kind, a.idx)
-                .cmp(&(b.pid, b.tid, b.start, a.end, b.kind, b.idx))
+        let mut tracks = collect_tracks(trace, &projections, &flows);
+        tracks.par_iter_mut().for_each(|track| {
+            let order = |a: &Slice, b: &Slice| {
+                (a.start, b.end, a.kind, a.idx).cmp(&(b.start, a.end, b.kind, b.idx))
+            };
+            // Events mostly arrive in time order already; checking is cheaper than
+            // sorting.
+            if !track.is_sorted_by(|a, b| order(a, b).is_le()) {
+                track.sort_unstable_by(order);
+            }
         });
         let mut plan = Plan {
             projections,
             external_ids,
             ..Plan::default()
         };
-        plan.assign_lanes(trace, slices);
+        plan.assign_lanes(trace, tracks);
         plan
     }
 
     /// Puts each track's slices on lanes, names the tracks and lanes, and drops the
     /// flows of any slice that fit no lane.
-    fn assign_lanes(&mut self, trace: &Trace, mut slices: Vec<Slice>) {
-        // Tracks are runs of equal (pid, tid) in the sorted slices.
-        let mut tracks: Vec<(u32, u32, usize, usize)> = Vec::new();
-        for (i, s) in slices.iter().enumerate() {
-            match tracks.last_mut() {
-                Some(t) if (t.0, t.1) == (s.pid, s.tid) => t.3 = i + 1,
-                _ => tracks.push((s.pid, s.tid, i, i + 1)),
-            }
-        }
+    fn assign_lanes(&mut self, trace: &Trace, mut tracks: Vec<Vec<Slice>>) {
         let mut used_tids: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
-        for &(pid, tid, _, _) in &tracks {
-            used_tids.entry(pid).or_default().insert(tid);
+        for track in &tracks {
+            used_tids
+                .entry(track[0].pid)
+                .or_default()
+                .insert(track[0].tid);
         }
         let mut next_lane_tid: BTreeMap<u32, u32> = BTreeMap::new();
         let mut processes: BTreeMap<u32, Process> = BTreeMap::new();
         let mut dropped_correlations = BTreeSet::new();
 
-        for (pid, tid, from, to) in tracks {
-            let run = &mut slices[from..to];
+        for run in &mut tracks {
+            let (pid, tid) = (run[0].pid, run[0].tid);
             let on_gpu = run[0].kind.on_gpu();
             let mut lanes = Lanes::new();
             let mut lane_tids = vec![tid];
@@ -349,17 +352,19 @@ impl Plan {
             self.extra_lanes += lane_tids.len() - 1;
         }
 
-        let before = slices.len();
-        slices.retain(|s| s.end != i64::MIN);
-        self.dropped_slices = before - slices.len();
+        for run in &mut tracks {
+            let before = run.len();
+            run.retain(|s| s.end != i64::MIN);
+            self.dropped_slices += before - run.len();
+        }
         if !dropped_correlations.is_empty() {
-            for s in slices.iter_mut().filter(|s| s.flow) {
+            for s in tracks.iter_mut().flatten().filter(|s| s.flow) {
                 if dropped_correlations.contains(&correlation_of(trace, s.kind, s.idx)) {
                     s.flow = false;
                 }
             }
         }
-        self.slices = slices;
+        self.tracks = tracks;
         self.processes = processes.into_values().collect();
         self.threads.sort_by_key(|t| (t.pid, t.tid));
     }
@@ -552,12 +557,18 @@ fn project_ranges(trace: &Trace, gpu: &[GpuRef]) -> Vec<Projection> {
     projections
 }
 
-/// One slice per event of the trace and per projection, on its own track.
-fn collect_slices(trace: &Trace, projections: &[Projection], flows: &Flows) -> Vec<Slice> {
-    let mut slices = Vec::with_capacity(trace.event_count() + projections.len());
+/// One slice per event of the trace and per projection, filed by track; tracks
+/// come out in (pid, tid) order, never empty.
+fn collect_tracks(trace: &Trace, projections: &[Projection], flows: &Flows) -> Vec<Vec<Slice>> {
+    let mut index: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+    let mut tracks: Vec<Vec<Slice>> = Vec::new();
     let mut add = |start: i64, end: i64, pid: u32, tid: u32, kind: Kind, idx: usize| {
         let idx = idx as u32;
-        slices.push(Slice {
+        let t = *index.entry((pid, tid)).or_insert_with(|| {
+            tracks.push(Vec::new());
+            tracks.len() - 1
+        });
+        tracks[t].push(Slice {
             start,
             end: end.max(start),
             idx,
@@ -594,5 +605,6 @@ fn collect_slices(trace: &Trace, projections: &[Projection], flows: &Flows) -> V
     for (i, m) in trace.memsets.iter().enumerate() {
         add(m.start, m.end, m.device, m.stream, Kind::Memset, i);
     }
-    slices
+    tracks.sort_unstable_by_key(|t| (t[0].pid, t[0].tid));
+    tracks
 }
