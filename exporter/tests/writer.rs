@@ -244,6 +244,15 @@ fn rich_trace() -> Trace {
         MAIN,
         (2_000, 10_000),
     );
+    // Iteration markers are not projected onto the GPU (HTA reads any event named
+    // ProfilerStep as a host iteration).
+    b.range(
+        RangeKind::Annotation,
+        "ProfilerStep#3",
+        "",
+        MAIN,
+        (-500, 100_000),
+    );
     // A torch operator read from a file keeps its category.
     b.range(
         RangeKind::CpuOp,
@@ -429,7 +438,7 @@ fn rich_trace_has_the_expected_events_per_category() {
         ("X:cuda_runtime", 11),
         ("X:cuda_driver", 1),
         ("X:cuda_sync", 2),
-        ("X:user_annotation", 4),
+        ("X:user_annotation", 5),
         ("X:cpu_op", 1),
         ("X:gpu_user_annotation", 10),
         ("X:cuda_graph", 1),
@@ -533,7 +542,7 @@ fn metadata_events_come_first_and_name_processes_threads_and_lanes() {
     );
     assert_eq!(meta("thread_sort_index", PID, lane)["sort_index"], MAIN);
     // Everything else of the main thread stayed on it.
-    for name in ["step#1", "forward"] {
+    for name in ["step#1", "forward", "ProfilerStep#3"] {
         assert_eq!(one(&w.events, "user_annotation", name)["tid"], MAIN);
     }
     // The kernel overlapping another on stream 13 went to a lane of that stream,

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cutrace_tracer::Trace;
-use cutrace_tracer::model::{NameId, RangeKind};
+use cutrace_tracer::model::{HostRange, NameId, RangeKind};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -499,15 +499,18 @@ fn gpu_span(trace: &Trace, r: &GpuRef) -> Option<(i64, i64, u32, u32)> {
 
 /// Projects annotation and NVTX ranges onto the GPU: for each range, the span of
 /// the GPU work launched by calls that start inside it on its thread, one slice per
-/// (device, stream) touched.
+/// (device, stream) touched. `ProfilerStep#<n>` ranges are not projected.
 fn project_ranges(trace: &Trace, gpu: &[GpuRef]) -> Vec<Projection> {
-    let projectable = |kind: RangeKind| {
+    // Iteration markers stay on the host, as in Kineto's CUDA traces: HTA takes
+    // every event whose name contains "ProfilerStep" for a host iteration marker, so
+    // a projection of one would shift its iterations to GPU times.
+    let projectable = |r: &HostRange| {
         matches!(
-            kind,
+            r.kind,
             RangeKind::Annotation | RangeKind::Nvtx | RangeKind::UserAnnotation
-        )
+        ) && !trace.names.get(r.name).contains("ProfilerStep")
     };
-    if !trace.ranges.iter().any(|r| projectable(r.kind)) || gpu.is_empty() {
+    if !trace.ranges.iter().any(projectable) || gpu.is_empty() {
         return Vec::new();
     }
     // Calls by thread and start.
@@ -521,7 +524,7 @@ fn project_ranges(trace: &Trace, gpu: &[GpuRef]) -> Vec<Projection> {
 
     let mut projections = Vec::new();
     let mut spans: Vec<((u32, u32), i64, i64)> = Vec::new();
-    for range in trace.ranges.iter().filter(|r| projectable(r.kind)) {
+    for range in trace.ranges.iter().filter(|r| projectable(r)) {
         let key = (range.pid, range.tid);
         let from = calls.partition_point(|c| (c.0, c.1, c.2) < (key.0, key.1, range.start));
         let to = calls.partition_point(|c| (c.0, c.1, c.2) < (key.0, key.1, range.end));
