@@ -944,3 +944,35 @@ fn random_traces_always_validate() {
         assert_eq!(stats.events, events.len(), "seed {seed}");
     }
 }
+
+#[test]
+fn slices_beyond_the_lane_cap_are_dropped_with_their_flows() {
+    // A staircase of launch calls that all partially overlap each other: each one
+    // needs a lane of its own, and the cap is 1024 lanes per track.
+    let mut b = Builder::new();
+    let n = 1030;
+    for i in 0..n {
+        let corr = i as u64 + 1;
+        b.api(
+            ApiKind::Runtime,
+            "cudaLaunchKernel",
+            MAIN,
+            (i, 1_000_000 + i),
+            corr,
+        );
+        b.kernel(
+            "k",
+            0,
+            7,
+            (2_000_000 + 10 * i, 2_000_000 + 10 * i + 5),
+            corr,
+        );
+    }
+    let w = write_and_read(&b.t, &WriteOptions::default());
+    assert_eq!(w.stats.dropped_slices, 6);
+    assert_eq!(w.stats.extra_lanes, 1023);
+    assert_eq!(by_cat(&w.events, "cuda_runtime").len(), 1024);
+    assert_eq!(by_cat(&w.events, "kernel").len(), n as usize);
+    let finishes = w.events.iter().filter(|e| e["ph"] == "f").count();
+    assert_eq!(finishes, 1024);
+}

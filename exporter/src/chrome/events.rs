@@ -6,7 +6,7 @@
 //! what lets millions of events be written in a second or two.
 
 use cutrace_tracer::Trace;
-use cutrace_tracer::model::{ApiKind, CopyKind, NameId, RangeKind, SyncKind};
+use cutrace_tracer::model::{ApiKind, CopyKind, Device, LaunchConfig, NameId, RangeKind, SyncKind};
 
 use super::json::{push_fixed6, push_float, push_int, push_str, push_time};
 use super::occupancy::sm_load;
@@ -43,30 +43,7 @@ impl<'a> Serializer<'a> {
         for c in 0..configs {
             let config = trace.launch_configs.get(c).copied().unwrap_or_default();
             for slot in 0..slots {
-                let mut out = Vec::new();
-                push_key(&mut out, "registers per thread");
-                push_int(&mut out, config.registers_per_thread);
-                push_key(&mut out, "shared memory");
-                push_int(
-                    &mut out,
-                    u64::from(config.static_shared_memory)
-                        + u64::from(config.dynamic_shared_memory),
-                );
-                if let Some(load) = trace.devices.get(slot).and_then(|d| sm_load(&config, d)) {
-                    push_key(&mut out, "blocks per SM");
-                    push_fixed6(&mut out, load.blocks_per_sm_micros);
-                    push_key(&mut out, "warps per SM");
-                    push_fixed6(&mut out, load.warps_per_sm_micros);
-                }
-                push_key(&mut out, "grid");
-                push_dims(&mut out, config.grid);
-                push_key(&mut out, "block");
-                push_dims(&mut out, config.block);
-                if let Some(load) = trace.devices.get(slot).and_then(|d| sm_load(&config, d)) {
-                    push_key(&mut out, "est. achieved occupancy %");
-                    push_int(&mut out, load.occupancy_percent);
-                }
-                launch_args.push(out);
+                launch_args.push(launch_args_text(&config, trace.devices.get(slot)));
             }
         }
         Serializer {
@@ -85,9 +62,17 @@ impl<'a> Serializer<'a> {
 
     /// The file up to and including the metadata events, without a trailing comma.
     pub(crate) fn header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\n  \"schemaVersion\": 1,\n");
+        self.device_properties(out);
+        self.run_metadata(out);
+        out.extend_from_slice(b"  \"traceEvents\": [");
+        self.metadata_event_list(out);
+    }
+
+    /// `"deviceProperties": [...],` with Kineto's keys.
+    fn device_properties(&self, out: &mut Vec<u8>) {
         let t = self.trace;
-        let info = &t.info;
-        out.extend_from_slice(b"{\n  \"schemaVersion\": 1,\n  \"deviceProperties\": [");
+        out.extend_from_slice(b"  \"deviceProperties\": [");
         for (i, d) in t.devices.iter().enumerate() {
             out.extend_from_slice(if i == 0 { b"\n    {" } else { b",\n    {" });
             let mut first = true;
@@ -132,7 +117,12 @@ impl<'a> Serializer<'a> {
         } else {
             b"\n  ],\n"
         });
+    }
 
+    /// The metadata keys from `cupti_version` to `baseTimeNanoseconds`.
+    fn run_metadata(&self, out: &mut Vec<u8>) {
+        let t = self.trace;
+        let info = &t.info;
         let top_num = |out: &mut Vec<u8>, key: &str, value: u64| {
             out.extend_from_slice(b"  ");
             push_str(out, key);
@@ -172,8 +162,12 @@ impl<'a> Serializer<'a> {
         push_int(out, info.world_size);
         out.extend_from_slice(b"},\n  \"displayTimeUnit\": \"ms\",\n  \"baseTimeNanoseconds\": ");
         push_int(out, t.base_time_ns);
-        out.extend_from_slice(b",\n  \"traceEvents\": [");
+        out.extend_from_slice(b",\n");
+    }
 
+    /// The `M` events naming and ordering every process, thread and lane.
+    fn metadata_event_list(&self, out: &mut Vec<u8>) {
+        let info = &self.trace.info;
         let process_name = if info.process_name.is_empty() {
             "unknown"
         } else {
@@ -227,8 +221,9 @@ impl<'a> Serializer<'a> {
         out.extend_from_slice(b"\n}\n");
     }
 
-    /// Writes the slices of `pieces` and their flow endpoints, each event preceded by a comma
-    /// unless it is the very first of the file. Returns the number of events.
+    /// Writes the slices of `pieces` and their flow endpoints, each event preceded
+    /// by a comma unless it is the very first of the file. Returns the number of
+    /// events.
     pub(crate) fn slices(
         &self,
         pieces: &[&[Slice]],
@@ -236,14 +231,14 @@ impl<'a> Serializer<'a> {
         out: &mut Vec<u8>,
     ) -> usize {
         let mut events = 0;
-        for (i, s) in pieces.iter().copied().flatten().enumerate() {
-            out.extend_from_slice(if first_in_file && i == 0 {
+        for s in pieces.iter().copied().flatten() {
+            let mark = out.len();
+            out.extend_from_slice(if first_in_file && events == 0 {
                 b"\n"
             } else {
                 b",\n"
             });
-            events += 1 + usize::from(s.flow);
-            match s.kind {
+            let written = match s.kind {
                 Kind::Kernel => self.kernel(s, out),
                 Kind::Api => self.api_call(s, out),
                 Kind::Memcpy => self.memcpy(s, out),
@@ -253,6 +248,12 @@ impl<'a> Serializer<'a> {
                 Kind::Projection => self.projection(s, out),
                 Kind::GraphLaunch => self.graph_launch(s, out),
                 Kind::Overhead => self.overhead(s, out),
+            };
+            match written {
+                Some(()) => events += 1 + usize::from(s.flow),
+                // The plan only points at events that exist; should one not, it is
+                // left out rather than written half.
+                None => out.truncate(mark),
             }
         }
         events
@@ -325,10 +326,8 @@ impl<'a> Serializer<'a> {
         push_int(out, correlation);
     }
 
-    fn kernel(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(k) = self.trace.kernels.get(s.idx as usize) else {
-            return;
-        };
+    fn kernel(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let k = self.trace.kernels.get(s.idx as usize)?;
         self.open_slice(s, b"\"kernel\"", self.name(k.name), out);
         out.extend_from_slice(b",\"args\":{");
         self.external_id(s, out);
@@ -356,6 +355,7 @@ impl<'a> Serializer<'a> {
         }
         out.extend_from_slice(b"}}");
         self.flow(s, k.correlation, true, out);
+        Some(())
     }
 
     fn launch_args(&self, config: usize, device: u32) -> &[u8] {
@@ -371,10 +371,8 @@ impl<'a> Serializer<'a> {
             .map_or(&[], |a| a.as_slice())
     }
 
-    fn api_call(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(a) = self.trace.api_calls.get(s.idx as usize) else {
-            return;
-        };
+    fn api_call(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let a = self.trace.api_calls.get(s.idx as usize)?;
         let cat: &[u8] = match a.kind {
             ApiKind::Runtime => b"\"cuda_runtime\"",
             ApiKind::Driver => b"\"cuda_driver\"",
@@ -392,6 +390,7 @@ impl<'a> Serializer<'a> {
         push_int(out, a.correlation);
         out.extend_from_slice(b"}}");
         self.flow(s, a.correlation, false, out);
+        Some(())
     }
 
     /// Arguments shared by memcpys and memsets after the ids.
@@ -410,10 +409,8 @@ impl<'a> Serializer<'a> {
         }
     }
 
-    fn memcpy(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(m) = self.trace.memcpys.get(s.idx as usize) else {
-            return;
-        };
+    fn memcpy(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let m = self.trace.memcpys.get(s.idx as usize)?;
         let mut name = Vec::with_capacity(48);
         name.extend_from_slice(b"\"Memcpy ");
         name.extend_from_slice(m.kind.as_str().as_bytes());
@@ -435,12 +432,11 @@ impl<'a> Serializer<'a> {
         Self::transfer_args(out, m.bytes, m.start, m.end, m.graph_node_id);
         out.extend_from_slice(b"}}");
         self.flow(s, m.correlation, true, out);
+        Some(())
     }
 
-    fn memset(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(m) = self.trace.memsets.get(s.idx as usize) else {
-            return;
-        };
+    fn memset(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let m = self.trace.memsets.get(s.idx as usize)?;
         let mut name = Vec::with_capacity(32);
         name.extend_from_slice(b"\"Memset (");
         name.extend_from_slice(m.memory_kind.as_str().as_bytes());
@@ -452,12 +448,11 @@ impl<'a> Serializer<'a> {
         Self::transfer_args(out, m.bytes, m.start, m.end, m.graph_node_id);
         out.extend_from_slice(b"}}");
         self.flow(s, m.correlation, true, out);
+        Some(())
     }
 
-    fn sync(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(y) = self.trace.syncs.get(s.idx as usize) else {
-            return;
-        };
+    fn sync(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let y = self.trace.syncs.get(s.idx as usize)?;
         let mut name = Vec::with_capacity(24);
         push_str(&mut name, y.kind.as_str());
         self.open_slice(s, b"\"cuda_sync\"", &name, out);
@@ -482,12 +477,11 @@ impl<'a> Serializer<'a> {
             push_int(out, y.cuda_event);
         }
         out.extend_from_slice(b"}}");
+        Some(())
     }
 
-    fn range(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(r) = self.trace.ranges.get(s.idx as usize) else {
-            return;
-        };
+    fn range(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let r = self.trace.ranges.get(s.idx as usize)?;
         let read_category = self.trace.names.get(r.category);
         let cat: &[u8] = match r.kind {
             RangeKind::Annotation | RangeKind::Nvtx => b"\"user_annotation\"",
@@ -502,12 +496,11 @@ impl<'a> Serializer<'a> {
             out.push(b'}');
         }
         out.push(b'}');
+        Some(())
     }
 
-    fn projection(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(p) = self.plan.projections.get(s.idx as usize) else {
-            return;
-        };
+    fn projection(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let p = self.plan.projections.get(s.idx as usize)?;
         self.open_slice(s, b"\"gpu_user_annotation\"", self.name(p.name), out);
         if p.external_id != 0 {
             out.extend_from_slice(b",\"args\":{\"External id\":");
@@ -515,12 +508,11 @@ impl<'a> Serializer<'a> {
             out.push(b'}');
         }
         out.push(b'}');
+        Some(())
     }
 
-    fn graph_launch(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(g) = self.trace.graph_launches.get(s.idx as usize) else {
-            return;
-        };
+    fn graph_launch(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let g = self.trace.graph_launches.get(s.idx as usize)?;
         let mut name = Vec::with_capacity(24);
         name.extend_from_slice(b"\"Graph ");
         push_int(&mut name, g.graph_id);
@@ -534,17 +526,48 @@ impl<'a> Serializer<'a> {
         Self::gpu_ids(out, g.device, g.context, g.stream, g.correlation);
         out.extend_from_slice(b"}}");
         self.flow(s, g.correlation, true, out);
+        Some(())
     }
 
-    fn overhead(&self, s: &Slice, out: &mut Vec<u8>) {
-        let Some(o) = self.trace.overheads.get(s.idx as usize) else {
-            return;
-        };
+    fn overhead(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
+        let o = self.trace.overheads.get(s.idx as usize)?;
         self.open_slice(s, b"\"overhead\"", self.name(o.name), out);
         out.push(b'}');
+        Some(())
     }
 }
 
+/// The kernel arguments that follow from the launch configuration and the device:
+/// registers, shared memory, per-SM figures (when the device is known), grid and
+/// block.
+fn launch_args_text(config: &LaunchConfig, device: Option<&Device>) -> Vec<u8> {
+    let load = device.and_then(|d| sm_load(config, d));
+    let mut out = Vec::new();
+    push_key(&mut out, "registers per thread");
+    push_int(&mut out, config.registers_per_thread);
+    push_key(&mut out, "shared memory");
+    push_int(
+        &mut out,
+        u64::from(config.static_shared_memory) + u64::from(config.dynamic_shared_memory),
+    );
+    if let Some(load) = load {
+        push_key(&mut out, "blocks per SM");
+        push_fixed6(&mut out, load.blocks_per_sm_micros);
+        push_key(&mut out, "warps per SM");
+        push_fixed6(&mut out, load.warps_per_sm_micros);
+    }
+    push_key(&mut out, "grid");
+    push_dims(&mut out, config.grid);
+    push_key(&mut out, "block");
+    push_dims(&mut out, config.block);
+    if let Some(load) = load {
+        push_key(&mut out, "est. achieved occupancy %");
+        push_int(&mut out, load.occupancy_percent);
+    }
+    out
+}
+
+/// Appends `"key":`, after a comma unless `out` is empty.
 fn push_key(out: &mut Vec<u8>, key: &str) {
     if !out.is_empty() {
         out.push(b',');
@@ -553,6 +576,7 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
     out.push(b':');
 }
 
+/// Appends `[x,y,z]`.
 fn push_dims(out: &mut Vec<u8>, dims: [u32; 3]) {
     out.push(b'[');
     push_int(out, dims[0]);

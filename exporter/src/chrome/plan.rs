@@ -282,19 +282,18 @@ impl Plan {
         let mut processes: BTreeMap<u32, Process> = BTreeMap::new();
         let mut dropped_correlations = BTreeSet::new();
 
-        for run in &mut tracks {
-            let (pid, tid) = (run[0].pid, run[0].tid);
-            let on_gpu = run[0].kind.on_gpu();
+        for track in &mut tracks {
+            let (pid, tid) = (track[0].pid, track[0].tid);
+            let on_gpu = track[0].kind.on_gpu();
             let mut lanes = Lanes::new();
             let mut lane_tids = vec![tid];
-            for slice in run.iter_mut() {
+            let before = track.len();
+            track.retain_mut(|slice| {
                 let Some(lane) = lanes.place(slice.start, slice.end) else {
                     if slice.flow {
                         dropped_correlations.insert(correlation_of(trace, slice.kind, slice.idx));
                     }
-                    // Marks the slice for removal below.
-                    slice.end = i64::MIN;
-                    continue;
+                    return false;
                 };
                 let lane = lane as usize;
                 while lane_tids.len() <= lane {
@@ -309,33 +308,13 @@ impl Plan {
                     *next = next.wrapping_sub(1);
                 }
                 slice.tid = lane_tids[lane];
-            }
-
-            processes.entry(pid).or_insert_with(|| {
-                if on_gpu {
-                    Process {
-                        pid,
-                        label: format!("GPU {pid}"),
-                        sort_index: GPU_SORT_BASE + u64::from(pid),
-                    }
-                } else {
-                    Process {
-                        pid,
-                        label: "CPU".to_owned(),
-                        sort_index: u64::from(pid),
-                    }
-                }
+                true
             });
-            let base_name = if on_gpu {
-                format!("stream {tid} ")
-            } else {
-                let name = trace
-                    .threads
-                    .iter()
-                    .find(|t| t.pid == pid && t.tid == tid)
-                    .map_or("unknown", |t| t.name.as_str());
-                format!("thread {tid} ({name})")
-            };
+            self.dropped_slices += before - track.len();
+            self.extra_lanes += lane_tids.len() - 1;
+
+            processes.entry(pid).or_insert_with(|| process(pid, on_gpu));
+            let base_name = track_name(trace, pid, tid, on_gpu);
             for (lane, &lane_tid) in lane_tids.iter().enumerate() {
                 let name = if lane == 0 {
                     base_name.clone()
@@ -349,14 +328,8 @@ impl Plan {
                     sort_index: u64::from(tid),
                 });
             }
-            self.extra_lanes += lane_tids.len() - 1;
         }
 
-        for run in &mut tracks {
-            let before = run.len();
-            run.retain(|s| s.end != i64::MIN);
-            self.dropped_slices += before - run.len();
-        }
         if !dropped_correlations.is_empty() {
             for s in tracks.iter_mut().flatten().filter(|s| s.flow) {
                 if dropped_correlations.contains(&correlation_of(trace, s.kind, s.idx)) {
@@ -364,10 +337,42 @@ impl Plan {
                 }
             }
         }
+        tracks.retain(|t| !t.is_empty());
         self.tracks = tracks;
         self.processes = processes.into_values().collect();
         self.threads.sort_by_key(|t| (t.pid, t.tid));
     }
+}
+
+/// Metadata of process `pid`: a GPU (pid = device index) or a host process.
+fn process(pid: u32, on_gpu: bool) -> Process {
+    if on_gpu {
+        Process {
+            pid,
+            label: format!("GPU {pid}"),
+            sort_index: GPU_SORT_BASE + u64::from(pid),
+        }
+    } else {
+        Process {
+            pid,
+            label: "CPU".to_owned(),
+            sort_index: u64::from(pid),
+        }
+    }
+}
+
+/// Kineto's name of a track: `stream <n> ` on a GPU, `thread <tid> (<name>)` on
+/// the host.
+fn track_name(trace: &Trace, pid: u32, tid: u32, on_gpu: bool) -> String {
+    if on_gpu {
+        return format!("stream {tid} ");
+    }
+    let name = trace
+        .threads
+        .iter()
+        .find(|t| t.pid == pid && t.tid == tid)
+        .map_or("unknown", |t| t.name.as_str());
+    format!("thread {tid} ({name})")
 }
 
 /// Every GPU event with a correlation id, sorted by correlation then start.
