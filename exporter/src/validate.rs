@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::ExportError;
 
-/// Deepest nesting allowed on one track.
+/// Deepest nesting Perfetto accepts on one track.
 pub const MAX_DEPTH: usize = 512;
 
 const FIRST_KEYS: [&str; 2] = ["schemaVersion", "deviceProperties"];

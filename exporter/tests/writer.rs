@@ -535,6 +535,10 @@ fn metadata_events_come_first_and_name_processes_threads_and_lanes() {
     let overlap = one(&w.events, "user_annotation", "overlap");
     let lane = overlap["tid"].as_u64().unwrap() as u32;
     assert_ne!(lane, MAIN);
+    assert!(
+        i32::try_from(lane).is_ok(),
+        "lane tid {lane} is not an int32"
+    );
     assert_eq!(overlap["pid"], PID);
     assert_eq!(
         meta("thread_name", PID, lane)["name"],

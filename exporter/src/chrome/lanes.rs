@@ -6,8 +6,7 @@
 //! from other tools' files break that; rather than drop or clip them, a slice that
 //! does not fit goes to the next lane, a synthetic thread of its own.
 
-/// Deepest nesting Perfetto accepts on one track.
-pub(crate) const MAX_DEPTH: usize = 512;
+use crate::validate::MAX_DEPTH;
 
 /// Most lanes one track may grow; a slice that fits none of them is dropped and
 /// counted. Only a pathological staircase of overlapping slices gets here, and the

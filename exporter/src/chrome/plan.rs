@@ -297,10 +297,11 @@ impl Plan {
                 };
                 let lane = lane as usize;
                 while lane_tids.len() <= lane {
-                    // Synthetic tids count down from the top of the range, skipping the
-                    // process's real tids, so they never collide with one.
+                    // Synthetic tids count down from the largest tid that is also a
+                    // signed 32-bit integer (for readers that take tids as such),
+                    // skipping the process's real tids so they never collide.
                     let used = used_tids.get(&pid);
-                    let next = next_lane_tid.entry(pid).or_insert(u32::MAX);
+                    let next = next_lane_tid.entry(pid).or_insert(i32::MAX as u32);
                     while used.is_some_and(|u| u.contains(next)) {
                         *next = next.wrapping_sub(1);
                     }
