@@ -3,3 +3,10 @@
 //! `cutrace-exporter`.
 
 #![deny(missing_docs)]
+
+pub mod driver;
+mod error;
+mod ffi;
+pub mod identity;
+
+pub use error::Error;
