@@ -4,6 +4,12 @@
 //! generated methods panic when a symbol is missing, so nothing in cutrace calls
 //! them: the [`crate::result`] layer reads the `Result` fields instead.
 
-#![allow(warnings, missing_docs, unsafe_op_in_unsafe_fn, clippy::all, clippy::undocumented_unsafe_blocks)]
+#![allow(
+    warnings,
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
+)]
 
 include!("bindings.rs");
