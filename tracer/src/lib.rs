@@ -49,7 +49,8 @@ pub mod model;
 mod window;
 
 pub use config::{
-    Activity, CONFIG_VAR, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode, ProfilerConfig, SortKey,
+    Activity, CONFIG_VAR, CaptureRange, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode, ProfilerConfig,
+    SortKey,
 };
 pub use model::{Trace, TraceSink};
 pub use window::{Action, Ignored, Schedule, State, Windows};
