@@ -30,6 +30,14 @@ impl CReturn for () {
     const FAILURE: Self = ();
 }
 
+impl CReturn for *const c_char {
+    const FAILURE: Self = c"".as_ptr();
+}
+
+impl CReturn for bool {
+    const FAILURE: Self = false;
+}
+
 impl CReturn for c_int {
     const FAILURE: Self = -1;
 }

@@ -6,6 +6,8 @@
 //! Keeping the pid in the default name is what lets every process of one job write
 //! into the same directory without clashing.
 
+use cutrace_tracer::ProfilerConfig;
+
 use crate::Error;
 
 /// A traced process's name and place in a distributed job.
@@ -19,32 +21,20 @@ pub struct Identity {
     pub world_size: u32,
 }
 
-/// What the configuration says about identity; `None` leaves the choice to the
-/// environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IdentityOverrides {
-    /// Worker name to use instead of `<hostname>_<pid>`.
-    pub worker_name: Option<String>,
-    /// Rank to use instead of `RANK`/`LOCAL_RANK`.
-    pub rank: Option<u32>,
-    /// World size to use instead of `WORLD_SIZE`.
-    pub world_size: Option<u32>,
-}
-
 impl Identity {
-    /// This process's identity, from `overrides` and the process environment.
-    pub fn of_this_process(overrides: &IdentityOverrides) -> Result<Identity, Error> {
+    /// This process's identity, from `config` and the process environment.
+    pub fn of_this_process(config: &ProfilerConfig) -> Result<Identity, Error> {
         Identity::resolve(
-            overrides,
+            config,
             |name| std::env::var(name).ok(),
             &host_name(),
             std::process::id(),
         )
     }
 
-    /// The identity given `overrides`, an environment lookup, the host name and pid.
+    /// The identity given `config`, an environment lookup, the host name and pid.
     pub fn resolve(
-        overrides: &IdentityOverrides,
+        config: &ProfilerConfig,
         env: impl Fn(&str) -> Option<String>,
         host_name: &str,
         pid: u32,
@@ -60,18 +50,18 @@ impl Identity {
                     .map_err(|_| Error::BadEnvironment { name: name.to_owned(), value: v }),
             }
         };
-        let rank = match overrides.rank {
+        let rank = match config.rank {
             Some(rank) => rank,
             None => match from_env("RANK")? {
                 Some(rank) => rank,
                 None => from_env("LOCAL_RANK")?.unwrap_or(0),
             },
         };
-        let world_size = match overrides.world_size {
+        let world_size = match config.world_size {
             Some(size) => size,
             None => from_env("WORLD_SIZE")?.unwrap_or(1),
         };
-        let worker_name = match &overrides.worker_name {
+        let worker_name = match &config.worker_name {
             Some(name) if !name.is_empty() => name.clone(),
             _ => format!("{host_name}_{pid}"),
         };
@@ -102,13 +92,13 @@ mod tests {
         move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     }
 
-    fn resolve(overrides: &IdentityOverrides, vars: &[(&str, &str)]) -> Result<Identity, Error> {
-        Identity::resolve(overrides, env(vars), "gpu7", 4242)
+    fn resolve(config: &ProfilerConfig, vars: &[(&str, &str)]) -> Result<Identity, Error> {
+        Identity::resolve(config, env(vars), "gpu7", 4242)
     }
 
     #[test]
     fn defaults_follow_torch() {
-        let id = resolve(&IdentityOverrides::default(), &[]).unwrap();
+        let id = resolve(&ProfilerConfig::default(), &[]).unwrap();
         assert_eq!(
             id,
             Identity { worker_name: "gpu7_4242".into(), rank: 0, world_size: 1 }
@@ -118,36 +108,37 @@ mod tests {
     #[test]
     fn rank_comes_from_rank_before_local_rank() {
         let id = resolve(
-            &IdentityOverrides::default(),
+            &ProfilerConfig::default(),
             &[("RANK", "5"), ("LOCAL_RANK", "1"), ("WORLD_SIZE", "8")],
         )
         .unwrap();
         assert_eq!((id.rank, id.world_size), (5, 8));
         assert_eq!(id.worker_name, "gpu7_4242");
-        let id = resolve(&IdentityOverrides::default(), &[("LOCAL_RANK", "3")]).unwrap();
+        let id = resolve(&ProfilerConfig::default(), &[("LOCAL_RANK", "3")]).unwrap();
         assert_eq!(id.rank, 3);
     }
 
     #[test]
     fn the_configuration_wins_over_the_environment() {
-        let overrides = IdentityOverrides {
+        let config = ProfilerConfig {
             worker_name: Some("engine".into()),
             rank: Some(2),
             world_size: Some(4),
+            ..ProfilerConfig::default()
         };
-        let id = resolve(&overrides, &[("RANK", "5"), ("WORLD_SIZE", "8")]).unwrap();
+        let id = resolve(&config, &[("RANK", "5"), ("WORLD_SIZE", "8")]).unwrap();
         assert_eq!(id, Identity { worker_name: "engine".into(), rank: 2, world_size: 4 });
     }
 
     #[test]
     fn an_empty_variable_counts_as_unset() {
-        let id = resolve(&IdentityOverrides::default(), &[("RANK", ""), ("LOCAL_RANK", "1")]);
+        let id = resolve(&ProfilerConfig::default(), &[("RANK", ""), ("LOCAL_RANK", "1")]);
         assert_eq!(id.unwrap().rank, 1);
     }
 
     #[test]
     fn a_bad_rank_is_named() {
-        let err = resolve(&IdentityOverrides::default(), &[("RANK", "first")]).unwrap_err();
+        let err = resolve(&ProfilerConfig::default(), &[("RANK", "first")]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "environment variable RANK=\"first\" is not a non-negative integer"

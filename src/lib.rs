@@ -7,6 +7,7 @@
 pub mod driver;
 mod error;
 mod ffi;
+mod host;
 pub mod identity;
 
 pub use error::Error;
