@@ -41,6 +41,9 @@ pub enum Error {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] cutrace_tracer::ConfigError),
+    /// The tracer could not start (no CUPTI, another CUPTI subscriber, ...).
+    #[error(transparent)]
+    Tracer(#[from] cutrace_tracer::Error),
     /// A tracer is already installed in this process.
     #[error("cutrace is already initialised in this process (call cutrace_shutdown first)")]
     AlreadyInitialised,

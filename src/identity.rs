@@ -2,7 +2,8 @@
 //!
 //! The rules follow torch: a worker is named `<hostname>_<pid>` unless the
 //! configuration names it, and its rank comes from the configuration, else from
-//! the `RANK` or `LOCAL_RANK` variables that launchers (torchrun, vLLM) set, else 0.
+//! the `RANK` or `LOCAL_RANK` variables that launchers (torchrun, vLLM) set, else 0;
+//! the world size from the configuration, else `WORLD_SIZE`, else rank + 1.
 //! Keeping the pid in the default name is what lets every process of one job write
 //! into the same directory without clashing.
 
@@ -59,7 +60,8 @@ impl Identity {
         };
         let world_size = match config.world_size {
             Some(size) => size,
-            None => from_env("WORLD_SIZE")?.unwrap_or(1),
+            // Without a world size, the smallest one this rank fits in.
+            None => from_env("WORLD_SIZE")?.unwrap_or(rank.saturating_add(1)),
         };
         let worker_name = match &config.worker_name {
             Some(name) if !name.is_empty() => name.clone(),
@@ -115,7 +117,7 @@ mod tests {
         assert_eq!((id.rank, id.world_size), (5, 8));
         assert_eq!(id.worker_name, "gpu7_4242");
         let id = resolve(&ProfilerConfig::default(), &[("LOCAL_RANK", "3")]).unwrap();
-        assert_eq!(id.rank, 3);
+        assert_eq!((id.rank, id.world_size), (3, 4));
     }
 
     #[test]
