@@ -7,6 +7,12 @@
 //! record, read from JSON or the environment) and the window state machine
 //! ([`Windows`]).
 //!
+//! A [`Profiler`] runs the machine over a CUPTI session: activity buffers from a
+//! bounded pool, decoded ([`decode`]) on a background thread, each finished window
+//! built and handed to the sink off the host's thread. It never hurts the host: no
+//! CUPTI, a CUPTI failure or another CUPTI client gives one warning and an untraced
+//! profiler whose every call does nothing.
+//!
 //! # Windows
 //!
 //! `start()` arms the tracer and `step()` is called once per iteration: iteration `k`
@@ -44,13 +50,28 @@
 
 #![deny(missing_docs)]
 
+mod annotate;
+mod buffers;
 mod config;
+mod controls;
+mod cupti;
+pub mod decode;
+mod error;
 pub mod model;
+mod process;
+mod profiler;
+mod session;
 mod window;
 
+pub use annotate::RangeGuard;
 pub use config::{
     Activity, CONFIG_VAR, CaptureRange, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode, ProfilerConfig,
     SortKey,
 };
+pub use controls::{Control, ControlHandler};
+pub use cupti::CUPTI_LIB_ENV;
+pub use error::Error;
 pub use model::{Trace, TraceSink};
+pub use profiler::Profiler;
+pub use session::WarningHook;
 pub use window::{Action, Ignored, Schedule, State, Windows};

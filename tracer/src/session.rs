@@ -1,0 +1,692 @@
+//! The CUPTI session: subscription, collection, and the three threads behind it.
+//!
+//! The host's thread only flips CUPTI's switches and sends messages; the work runs
+//! on three background threads, so that `stop()` returns at once:
+//!
+//! - the *flusher* calls `cuptiActivityFlushAll(FORCED)` when a window ends (or its
+//!   warmup is discarded) and then queues a marker behind the buffers the flush
+//!   completed;
+//! - the *decoder* decodes buffers in the order CUPTI completed them into the
+//!   current window, gives them back to the pool, and at each marker discards the
+//!   window or finishes it into a [`Trace`];
+//! - the *writer* hands finished traces to the [`TraceSink`], reporting its errors
+//!   and panics as warnings.
+//!
+//! Because markers travel behind the buffers on one queue, a window holds exactly
+//! the records completed between its markers. A window cannot begin while the
+//! previous one's flush is pending (it waits for it: that flush is the only thing
+//! it waits for), so records never straddle two windows.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use cupti_sys::sys::{
+    CUpti_Activity, CUpti_ActivityKind, CUpti_ActivityThreadIdType, CUpti_CallbackDomain,
+    CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle, CUpti_driver_api_trace_cbid_enum,
+    CUpti_runtime_api_trace_cbid_enum,
+};
+
+use crate::buffers::{self, BufferPool, Collector, FilledBuffer};
+use crate::controls;
+use crate::cupti::{Cupti, cupti};
+use crate::decode::{Decoder, MIN_CUPTI_VERSION, USER_ANNOTATION};
+use crate::error::Error;
+use crate::model::{
+    ApiKind, HostRange, Iteration, RangeKind, ThreadName, Trace, TraceInfo, TraceSink,
+};
+use crate::process;
+
+/// Reports a warning to the host (stderr unless the host installs its own hook).
+pub type WarningHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// External correlation kind our annotations push (frameworks use CUSTOM0/1).
+pub(crate) const ANNOTATION_KIND: CUpti_ExternalCorrelationKind =
+    CUpti_ExternalCorrelationKind::CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM2;
+
+/// Kinds enabled for the whole session: facts CUPTI reports once (devices,
+/// contexts, NVTX names), needed by every window.
+const METADATA_KINDS: [CUpti_ActivityKind; 3] = [
+    CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_DEVICE,
+    CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_CONTEXT,
+    CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_NAME,
+];
+
+/// Runtime calls too frequent and too cheap to be worth a record each.
+const NOISY_RUNTIME: [CUpti_runtime_api_trace_cbid_enum; 12] = [
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaGetDevice_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaGetDeviceCount_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaGetLastError_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaPeekAtLastError_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaEventCreate_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaEventCreateWithFlags_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaEventDestroy_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaEventRecord_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaEventRecordWithFlags_v11010,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaEventQuery_v3020,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaStreamIsCapturing_v10000,
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaStreamIsCapturing_ptsz_v10000,
+];
+
+/// Driver calls muted for the same reason.
+const NOISY_DRIVER: [CUpti_driver_api_trace_cbid_enum; 4] = [
+    CUpti_driver_api_trace_cbid_enum::CUPTI_DRIVER_TRACE_CBID_cuCtxGetCurrent,
+    CUpti_driver_api_trace_cbid_enum::CUPTI_DRIVER_TRACE_CBID_cuEventRecord,
+    CUpti_driver_api_trace_cbid_enum::CUPTI_DRIVER_TRACE_CBID_cuEventQuery,
+    CUpti_driver_api_trace_cbid_enum::CUPTI_DRIVER_TRACE_CBID_cuStreamIsCapturing,
+];
+
+/// What a session needs to know, resolved from the profiler's configuration.
+#[derive(Clone)]
+pub(crate) struct SessionOptions {
+    /// Activity kinds enabled while collecting.
+    pub kinds: Vec<CUpti_ActivityKind>,
+    /// Size of each activity buffer, bytes.
+    pub buffer_size: usize,
+    /// Cap on all activity buffers together, bytes.
+    pub max_buffer_bytes: usize,
+    /// Whether kernels get their queued/submitted timestamps.
+    pub latency_timestamps: bool,
+    /// Facts copied into every trace's info (worker, rank, host, pid...).
+    pub info: TraceInfo,
+    /// Where warnings go.
+    pub warn: WarningHook,
+}
+
+/// A host range recorded by an annotation, named when the window is built.
+pub(crate) struct PendingRange {
+    pub name: String,
+    pub start: i64,
+    pub end: i64,
+    pub external_id: u64,
+    pub tid: u32,
+}
+
+/// Everything the decoder needs to turn a window's events into a trace.
+struct WindowEnd {
+    number: u32,
+    base_time: i64,
+    iterations: Vec<Iteration>,
+    ranges: Vec<PendingRange>,
+}
+
+/// Messages to the decode thread, in CUPTI's completion order.
+enum Work {
+    Buffer(FilledBuffer),
+    Discard,
+    Finish(Box<WindowEnd>),
+    Exit,
+}
+
+/// Messages to the flusher: flush, then pass `Work` on behind the flushed buffers.
+struct Flush(Work);
+
+/// The window being recorded.
+struct OpenWindow {
+    number: u32,
+    base_time: i64,
+    iteration_start: i64,
+    iterations: Vec<Iteration>,
+}
+
+#[derive(Default)]
+struct HostState {
+    collecting: bool,
+    window: Option<OpenWindow>,
+    shut_down: bool,
+}
+
+/// Counts flushes requested and not done yet.
+#[derive(Default)]
+struct PendingFlushes {
+    count: Mutex<usize>,
+    done: Condvar,
+}
+
+impl PendingFlushes {
+    fn count(&self) -> MutexGuard<'_, usize> {
+        self.count.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait_idle(&self) {
+        let mut count = self.count();
+        while *count > 0 {
+            count = self.done.wait(count).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+struct Threads {
+    flusher: Sender<Flush>,
+    handles: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+/// A live CUPTI session. Its methods are the actions of the window state machine.
+pub(crate) struct Session {
+    cupti: &'static Cupti,
+    kinds: Vec<CUpti_ActivityKind>,
+    warn: WarningHook,
+    subscriber: usize,
+    collector: Arc<Collector>,
+    decode_queue: Sender<Work>,
+    flushes: Arc<PendingFlushes>,
+    host: Mutex<HostState>,
+    ranges: Mutex<Vec<PendingRange>>,
+    threads: Mutex<Option<Threads>>,
+}
+
+static NEXT_EXTERNAL_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Session {
+    /// Loads CUPTI, subscribes, registers the buffer callbacks and starts the
+    /// background threads; `sink` receives every finished window.
+    pub fn new(options: SessionOptions, sink: Arc<dyn TraceSink>) -> Result<Session, Error> {
+        let cupti = cupti()?;
+        let version = cupti.version()?;
+        if version < MIN_CUPTI_VERSION {
+            return Err(Error::TooOld {
+                found: version,
+                needed: MIN_CUPTI_VERSION,
+            });
+        }
+        let pool = BufferPool::new(options.buffer_size, options.max_buffer_bytes)?;
+        let (decode_queue, decode_inbox) = channel::<Work>();
+        let queue = Mutex::new(decode_queue.clone());
+        let collector = Arc::new(Collector {
+            pool,
+            cupti_dropped: AtomicU64::new(0),
+            on_filled: Box::new(move |buffer| {
+                let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+                if queue.send(Work::Buffer(buffer)).is_err() {
+                    // The decoder is gone: the buffer goes back unread.
+                    buffers::free_unread(buffer);
+                }
+            }),
+        });
+        buffers::install(collector.clone())?;
+        let subscriber = match Self::subscribe(cupti, &options) {
+            Ok(subscriber) => subscriber,
+            Err(e) => {
+                buffers::uninstall(&collector);
+                return Err(e);
+            }
+        };
+        let mut info = options.info.clone();
+        info.cupti_version = version;
+        let session = Session {
+            cupti,
+            kinds: options.kinds.clone(),
+            warn: options.warn.clone(),
+            subscriber: subscriber as usize,
+            collector: collector.clone(),
+            decode_queue: decode_queue.clone(),
+            flushes: Arc::default(),
+            host: Mutex::default(),
+            ranges: Mutex::default(),
+            threads: Mutex::new(None),
+        };
+        match session.spawn_threads(decode_inbox, decode_queue, info, sink) {
+            Ok(threads) => {
+                *session.threads.lock().unwrap_or_else(|p| p.into_inner()) = Some(threads);
+                Ok(session)
+            }
+            Err(e) => {
+                session.release();
+                Err(e)
+            }
+        }
+    }
+
+    /// Subscribes and sets CUPTI up; unsubscribes again when a later step fails.
+    fn subscribe(cupti: &Cupti, options: &SessionOptions) -> Result<CUpti_SubscriberHandle, Error> {
+        let subscriber = cupti.subscribe(Some(controls::on_callback), std::ptr::null_mut())?;
+        let setup = || -> Result<(), Error> {
+            cupti.register_callbacks(
+                Some(buffers::buffer_requested),
+                Some(buffers::buffer_completed),
+            )?;
+            cupti.set_thread_id_type(
+                CUpti_ActivityThreadIdType::CUPTI_ACTIVITY_THREAD_ID_TYPE_SYSTEM,
+            )?;
+            if options.latency_timestamps {
+                cupti.enable_latency_timestamps(true)?;
+            }
+            // Filtering is an optimisation older libraries lack: failures only mean
+            // more records.
+            for cbid in NOISY_RUNTIME {
+                let _ = cupti.mute_runtime_api(cbid.0);
+            }
+            for cbid in NOISY_DRIVER {
+                let _ = cupti.mute_driver_api(cbid.0);
+            }
+            for kind in METADATA_KINDS {
+                cupti.enable(kind)?;
+            }
+            Ok(())
+        };
+        setup().inspect_err(|_| {
+            let _ = cupti.unsubscribe(subscriber);
+        })?;
+        Ok(subscriber)
+    }
+
+    fn spawn_threads(
+        &self,
+        decode_inbox: Receiver<Work>,
+        decode_queue: Sender<Work>,
+        info: TraceInfo,
+        sink: Arc<dyn TraceSink>,
+    ) -> Result<Threads, Error> {
+        let spawn = |name: &'static str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(format!("cutrace-{name}"))
+                .spawn(f)
+                .map(|handle| (name, handle))
+                .map_err(|source| Error::Thread { name, source })
+        };
+        let (traces, trace_inbox) = channel::<Trace>();
+        let (flusher, flush_inbox) = channel::<Flush>();
+        let mut handles = Vec::new();
+        let warn = self.warn.clone();
+        handles.push(spawn(
+            "writer",
+            Box::new(move || write_traces(trace_inbox, sink, warn)),
+        )?);
+        let decoder = DecodeThread {
+            cupti: self.cupti,
+            collector: self.collector.clone(),
+            traces,
+            info,
+            warn: self.warn.clone(),
+        };
+        handles.push(spawn(
+            "decode",
+            Box::new(move || decoder.run(decode_inbox)),
+        )?);
+        let (cupti, flushes, warn) = (self.cupti, self.flushes.clone(), self.warn.clone());
+        handles.push(spawn(
+            "flush",
+            Box::new(move || flush_on_request(cupti, flush_inbox, decode_queue, &flushes, &warn)),
+        )?);
+        Ok(Threads { flusher, handles })
+    }
+
+    fn host(&self) -> MutexGuard<'_, HostState> {
+        self.host.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The session's warning hook.
+    pub fn warn(&self, message: &str) {
+        (self.warn)(message);
+    }
+
+    /// Enables the configured activity kinds (after any pending flush).
+    pub fn enable_collection(&self) {
+        self.flushes.wait_idle();
+        let mut host = self.host();
+        if host.shut_down || host.collecting {
+            return;
+        }
+        host.collecting = true;
+        for &kind in &self.kinds {
+            if let Err(e) = self.cupti.enable(kind) {
+                self.warn(&format!("activity kind {} not recorded: {e}", kind.0));
+            }
+        }
+    }
+
+    /// Disables the configured activity kinds.
+    pub fn disable_collection(&self) {
+        let mut host = self.host();
+        if !host.collecting {
+            return;
+        }
+        host.collecting = false;
+        for &kind in &self.kinds {
+            let _ = self.cupti.disable(kind);
+        }
+    }
+
+    /// Throws away everything collected so far (the warmup).
+    pub fn discard_collected(&self) {
+        self.request_flush(Work::Discard);
+    }
+
+    /// Starts window `number`: its events are those completed from now until
+    /// [`Session::end_window`].
+    pub fn begin_window(&self, number: u32) {
+        self.flushes.wait_idle();
+        let now = self.now();
+        let mut host = self.host();
+        if host.shut_down || host.window.is_some() {
+            return;
+        }
+        host.window = Some(OpenWindow {
+            number,
+            base_time: now,
+            iteration_start: now,
+            iterations: Vec::new(),
+        });
+        // Records that arrived between windows (late completions) are not this
+        // window's.
+        let _ = self.decode_queue.send(Work::Discard);
+        self.ranges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Ends iteration `number` (counted from 1 at `start()`) of the open window.
+    pub fn iteration_end(&self, number: u64) {
+        let now = self.now();
+        if let Some(window) = self.host().window.as_mut() {
+            window.iterations.push(Iteration {
+                number,
+                start: window.iteration_start,
+                end: now,
+            });
+            window.iteration_start = now;
+        }
+    }
+
+    /// Ends the open window; it is flushed, decoded and written in the background.
+    pub fn end_window(&self) {
+        let Some(window) = self.host().window.take() else {
+            return;
+        };
+        let ranges = std::mem::take(&mut *self.ranges.lock().unwrap_or_else(|p| p.into_inner()));
+        self.request_flush(Work::Finish(Box::new(WindowEnd {
+            number: window.number,
+            base_time: window.base_time,
+            iterations: window.iterations,
+            ranges,
+        })));
+    }
+
+    /// Whether a window is open.
+    pub fn is_recording(&self) -> bool {
+        self.host().window.is_some()
+    }
+
+    /// CUPTI's clock now (0 when CUPTI cannot tell).
+    pub fn now(&self) -> i64 {
+        self.cupti.timestamp().unwrap_or(0)
+    }
+
+    fn request_flush(&self, then: Work) {
+        let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(threads) = threads.as_ref() else {
+            return;
+        };
+        *self.flushes.count() += 1;
+        if threads.flusher.send(Flush(then)).is_err() {
+            *self.flushes.count() -= 1;
+            self.flushes.done.notify_all();
+        }
+    }
+
+    /// Opens an annotation on this thread: pushes a fresh external correlation id
+    /// and returns it with the start time, or `None` when no window is open.
+    pub fn open_range(&self) -> Option<(u64, i64)> {
+        if !self.is_recording() {
+            return None;
+        }
+        let id = NEXT_EXTERNAL_ID.fetch_add(1, Ordering::Relaxed);
+        self.cupti.push_external_id(ANNOTATION_KIND, id).ok()?;
+        Some((id, self.now()))
+    }
+
+    /// Closes the annotation `open_range` opened on this thread.
+    pub fn close_range(&self, name: &str, external_id: u64, start: i64) {
+        let _ = self.cupti.pop_external_id(ANNOTATION_KIND);
+        let end = self.now();
+        if self.is_recording() {
+            self.ranges
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(PendingRange {
+                    name: name.to_owned(),
+                    start,
+                    end,
+                    external_id,
+                    tid: process::current_tid(),
+                });
+        }
+    }
+
+    /// Enables the callbacks that drive windows from the application (injection).
+    pub fn enable_controls(&self, nvtx: bool) -> Result<(), Error> {
+        controls::enable(self.cupti, self.subscriber as CUpti_SubscriberHandle, nvtx)
+    }
+
+    /// Ends any open window, stops collecting, hands CUPTI's buffers back, and
+    /// joins the background threads once every window is written.
+    pub fn shutdown(&self) {
+        {
+            let mut host = self.host();
+            if host.shut_down {
+                return;
+            }
+            host.shut_down = true;
+        }
+        self.end_window();
+        self.disable_collection();
+        for kind in METADATA_KINDS {
+            let _ = self.cupti.disable(kind);
+        }
+        self.request_flush(Work::Exit);
+        let threads = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(Threads { flusher, handles }) = threads {
+            drop(flusher);
+            for (name, handle) in handles {
+                if handle.join().is_err() {
+                    self.warn(&format!("the {name} thread panicked"));
+                }
+            }
+        }
+        let lent = self.collector.pool.lent();
+        if lent > 0 {
+            // Freeing them could let CUPTI write into freed memory.
+            self.warn(&format!(
+                "CUPTI kept {lent} activity buffers after the final flush; they stay allocated"
+            ));
+        }
+        self.release();
+    }
+
+    /// Gives CUPTI's subscription and buffer callbacks up.
+    fn release(&self) {
+        controls::disable();
+        let _ = self
+            .cupti
+            .unsubscribe(self.subscriber as CUpti_SubscriberHandle);
+        buffers::uninstall(&self.collector);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The flusher thread: flushes on request, then queues the marker.
+fn flush_on_request(
+    cupti: &Cupti,
+    inbox: Receiver<Flush>,
+    decode_queue: Sender<Work>,
+    flushes: &PendingFlushes,
+    warn: &WarningHook,
+) {
+    for Flush(then) in inbox {
+        if let Err(e) = cupti.flush_forced() {
+            warn(&format!("records of this window may be missing: {e}"));
+        }
+        let exit = matches!(then, Work::Exit);
+        let _ = decode_queue.send(then);
+        *flushes.count() -= 1;
+        flushes.done.notify_all();
+        if exit {
+            break;
+        }
+    }
+}
+
+/// The decode thread's state.
+struct DecodeThread {
+    cupti: &'static Cupti,
+    collector: Arc<Collector>,
+    traces: Sender<Trace>,
+    info: TraceInfo,
+    warn: WarningHook,
+}
+
+impl DecodeThread {
+    fn run(self, inbox: Receiver<Work>) {
+        let cupti = self.cupti;
+        let mut decoder = Decoder::new(move |kind, cbid| {
+            let domain = match kind {
+                ApiKind::Runtime => CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API,
+                ApiKind::Driver => CUpti_CallbackDomain::CUPTI_CB_DOMAIN_DRIVER_API,
+            };
+            cupti.callback_name(domain, cbid).ok()
+        });
+        let mut walk_failed = false;
+        for work in inbox {
+            match work {
+                Work::Buffer(buffer) => {
+                    if let Err(e) = self.decode_buffer(&mut decoder, buffer) {
+                        if !walk_failed {
+                            (self.warn)(&format!("records lost: {e}"));
+                        }
+                        walk_failed = true;
+                    }
+                    self.collector.pool.give_back(buffer);
+                }
+                Work::Discard => {
+                    decoder.discard_window();
+                    self.take_dropped();
+                }
+                Work::Finish(end) => {
+                    let trace = self.finish(&mut decoder, *end);
+                    if self.traces.send(trace).is_err() {
+                        (self.warn)("a finished window was lost: the writer thread is gone");
+                    }
+                }
+                Work::Exit => break,
+            }
+        }
+    }
+
+    fn decode_buffer<N: crate::decode::CallbackNames>(
+        &self,
+        decoder: &mut Decoder<N>,
+        buffer: FilledBuffer,
+    ) -> Result<(), Error> {
+        let mut record: *mut CUpti_Activity = std::ptr::null_mut();
+        // SAFETY: CUPTI completed `valid` bytes of records in this buffer, and
+        // `record` is only ever what `next_record` returned for it.
+        while unsafe {
+            self.cupti
+                .next_record(buffer.ptr as *mut u8, buffer.valid, &mut record)?
+        } {
+            // SAFETY: `next_record` returns complete records whose strings CUPTI
+            // keeps alive.
+            unsafe { decoder.decode(record) };
+        }
+        Ok(())
+    }
+
+    /// Records dropped since the last boundary: CUPTI's count, or at least one per
+    /// refused buffer request when CUPTI reports fewer.
+    fn take_dropped(&self) -> u64 {
+        let cupti = self.collector.cupti_dropped.swap(0, Ordering::Relaxed);
+        let refused = self.collector.pool.take_refused();
+        cupti.max(refused)
+    }
+
+    fn finish<N: crate::decode::CallbackNames>(
+        &self,
+        decoder: &mut Decoder<N>,
+        end: WindowEnd,
+    ) -> Trace {
+        let mut trace = decoder.finish_window();
+        let dropped = self.take_dropped();
+        if dropped > 0 {
+            (self.warn)(&format!(
+                "window {}: {dropped} records dropped because the buffer pool was full; raise max_buffer_mb",
+                end.number
+            ));
+        }
+        trace.info = TraceInfo {
+            window: end.number,
+            dropped_records: dropped,
+            unknown_records: trace.info.unknown_records,
+            ..self.info.clone()
+        };
+        trace.base_time_ns = end.base_time;
+        trace.iterations = end.iterations;
+        let category = trace.names.intern(USER_ANNOTATION);
+        let pid = self.info.pid;
+        for range in end.ranges {
+            let name = trace.names.intern(&range.name);
+            trace.ranges.push(HostRange {
+                start: range.start,
+                end: range.end,
+                name,
+                category,
+                kind: RangeKind::Annotation,
+                external_id: range.external_id,
+                pid,
+                tid: range.tid,
+            });
+        }
+        name_threads(&mut trace, pid);
+        trace
+    }
+}
+
+/// Adds the `/proc` name of every thread of this process that appears in `trace`
+/// and has no name from NVTX.
+fn name_threads(trace: &mut Trace, pid: u32) {
+    let mut tids: Vec<u32> = trace
+        .api_calls
+        .iter()
+        .map(|c| (c.pid, c.tid))
+        .chain(trace.ranges.iter().map(|r| (r.pid, r.tid)))
+        .chain(trace.syncs.iter().map(|s| (s.pid, s.tid)))
+        .filter(|&(p, _)| p == pid)
+        .map(|(_, tid)| tid)
+        .collect();
+    tids.sort_unstable();
+    tids.dedup();
+    for tid in tids {
+        if trace.threads.iter().any(|t| t.pid == pid && t.tid == tid) {
+            continue;
+        }
+        if let Some(name) = process::thread_name(tid) {
+            trace.threads.push(ThreadName { pid, tid, name });
+        }
+    }
+}
+
+/// The writer thread: hands each trace to the sink; its errors and panics become
+/// warnings, never the host's problem.
+fn write_traces(inbox: Receiver<Trace>, sink: Arc<dyn TraceSink>, warn: WarningHook) {
+    for trace in inbox {
+        let window = trace.info.window;
+        match catch_unwind(AssertUnwindSafe(|| sink.window_finished(trace))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn(&format!("window {window} was not written: {e}")),
+            Err(_) => warn(&format!(
+                "window {window} was not written: the trace sink panicked"
+            )),
+        }
+    }
+}
