@@ -84,6 +84,7 @@ impl Host {
     }
 
     /// Whether a tracer is installed in this process.
+    #[cfg(test)]
     pub(crate) fn is_installed(&self) -> bool {
         self.current().is_some()
     }
