@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::run::RunArgs;
+
 /// A CUDA GPU tracer: Kineto-compatible traces and torch's key-averages table.
 #[derive(Debug, Parser)]
 #[command(name = "cutrace", version, about)]
@@ -14,6 +16,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a command with every process that uses CUDA traced, no code changes.
+    Run(RunArgs),
     /// Check the CUDA driver, GPUs, CUPTI and injection; exit 0 when tracing will work.
     Doctor,
 }

@@ -71,7 +71,9 @@ pub fn render(checks: &[Check]) -> String {
             Status::Warn => "warn",
             Status::Fail => "FAIL",
         };
-        let _ = writeln!(out, "{:<width$}  {status:<4}  {}", check.name, check.detail);
+        // Continuation lines of a long finding stay in its column.
+        let detail = check.detail.replace('\n', &format!("\n{:<width$}        ", ""));
+        let _ = writeln!(out, "{:<width$}  {status:<4}  {detail}", check.name);
         if let Some(fix) = &check.fix {
             let _ = writeln!(out, "{:<width$}        fix: {fix}", "");
         }
@@ -86,7 +88,28 @@ pub fn render(checks: &[Check]) -> String {
 
 fn checks() -> Vec<Check> {
     let mut checks = driver_checks();
-    checks.push(injection_check());
+    match cupti_sys::load() {
+        Ok(library) => {
+            checks.push(Check::ok(
+                "CUPTI",
+                format!("{} ({}), {}", library.path().display(), library.origin(), library.version()),
+            ));
+            checks.push(injection_check());
+            checks.push(nvtx_check(library.path()));
+        }
+        Err(error) => {
+            checks.push(Check::problem(
+                "CUPTI",
+                Status::Fail,
+                error.to_string(),
+                format!(
+                    "pip install nvidia-cuda-cupti (or use the CUDA toolkit's extras/CUPTI), or set {} to libcupti.so",
+                    cupti_sys::OVERRIDE_VAR
+                ),
+            ));
+            checks.push(injection_check());
+        }
+    }
     checks
 }
 
@@ -172,6 +195,44 @@ fn injection_check() -> Check {
             Status::Fail,
             format!("cannot load {}: {error}", path.display()),
             format!("rebuild cutrace, or point {} at its libcutrace.so", locate::LIB_ENV),
+        ),
+    }
+}
+
+/// Whether NVTX ranges will reach the tracer: NVTX hands them to the library
+/// `NVTX_INJECTION64_PATH` names, which `cutrace run` sets to the libcupti in use.
+fn nvtx_check(cupti: &Path) -> Check {
+    const NAME: &str = "NVTX capture";
+    if let Some(set) = std::env::var_os("NVTX_INJECTION64_PATH").filter(|v| !v.is_empty()) {
+        let same = std::fs::canonicalize(&set).ok() == std::fs::canonicalize(cupti).ok();
+        if !same {
+            return Check::problem(
+                NAME,
+                Status::Warn,
+                format!(
+                    "NVTX_INJECTION64_PATH={} is not the libcupti in use: NVTX ranges will not reach cutrace",
+                    Path::new(&set).display()
+                ),
+                "unset NVTX_INJECTION64_PATH and let cutrace run set it",
+            );
+        }
+    }
+    match exports(cupti, "InitializeInjectionNvtx2") {
+        Ok(true) => Check::ok(NAME, format!("NVTX ranges go to {}", cupti.display())),
+        Ok(false) => Check::problem(
+            NAME,
+            Status::Warn,
+            format!(
+                "{} does not export InitializeInjectionNvtx2: NVTX ranges will not be recorded or mark iterations",
+                cupti.display()
+            ),
+            "use the libcupti of CUDA 12 or newer",
+        ),
+        Err(error) => Check::problem(
+            NAME,
+            Status::Warn,
+            format!("cannot load {}: {error}", cupti.display()),
+            "check the libcupti file",
         ),
     }
 }

@@ -7,6 +7,9 @@ use clap::Parser;
 mod cli;
 mod doctor;
 mod locate;
+mod outputs;
+mod process;
+mod run;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -21,6 +24,7 @@ fn main() -> ExitCode {
 
 fn try_main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        cli::Command::Run(args) => run::run(args),
         cli::Command::Doctor => Ok(doctor::run()),
     }
 }

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use cutrace::driver;
+use cutrace_tracer::ProfilerConfig;
 
 use crate::{locate, outputs, process};
 
@@ -24,20 +25,21 @@ pub struct RunArgs {
     /// Directory the traces and tables are written to; created when missing.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
-    /// Where windows come from: the whole run (or --delay/--duration), the program's
-    /// cudaProfilerStart/Stop calls, or NVTX ranges (each end of a range matching
-    /// --nvtx-step is one iteration).
-    #[arg(short = 'c', long, value_enum, default_value_t = CaptureRange::None)]
-    pub capture_range: CaptureRange,
-    /// Names of the NVTX ranges that mark iterations (with -c nvtx).
+    /// Where windows start and stop: `none` records from CUDA initialisation to exit
+    /// (or as --delay and --duration say); `cudaProfilerApi` between the program's
+    /// cudaProfilerStart() and cudaProfilerStop() calls.
+    #[arg(short = 'c', long, value_enum, default_value_t = CaptureArg::None)]
+    pub capture_range: CaptureArg,
+    /// NVTX ranges whose names match this glob are iterations: each end of one is a
+    /// step (what --delay-iters, --max-iters, --warmup-iters and --repeat count).
     #[arg(long, value_name = "PATTERN")]
     pub nvtx_step: Option<String>,
-    /// Seconds after the process initialises CUDA before recording begins.
-    #[arg(long, value_name = "SECONDS")]
-    pub delay: Option<f64>,
-    /// Seconds to record for, then stop.
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// Seconds after a process initialises CUDA before recording begins.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub delay: Option<u64>,
+    /// Seconds to record for.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub duration: Option<u64>,
     /// Iterations that pass before the first recorded one.
     #[arg(long, value_name = "N")]
     pub delay_iters: Option<u64>,
@@ -47,7 +49,7 @@ pub struct RunArgs {
     /// Iterations before each window that are traced and thrown away.
     #[arg(long, value_name = "N")]
     pub warmup_iters: Option<u64>,
-    /// Windows per start, back to back (0: until stop).
+    /// Windows per start, back to back (0: until the end).
     #[arg(long, value_name = "N")]
     pub repeat: Option<u64>,
     /// The command to trace, and its arguments.
@@ -55,17 +57,18 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
-/// Where windows come from.
+/// `--capture-range` values, as nsys spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CaptureRange {
+pub enum CaptureArg {
     /// The whole run, or the time window of --delay and --duration.
     None,
     /// The program's cudaProfilerStart() and cudaProfilerStop().
     #[value(name = "cudaProfilerApi")]
     CudaProfilerApi,
-    /// NVTX ranges named by --nvtx-step.
-    Nvtx,
 }
+
+/// Environment variable through which NVTX finds its injection library.
+const NVTX_INJECTION_ENV: &str = "NVTX_INJECTION64_PATH";
 
 /// Runs `cutrace run`; the exit code is the command's.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -111,7 +114,15 @@ struct Injection {
 /// Finds the driver, CUPTI and the injection library, or says which is missing.
 fn injection() -> anyhow::Result<Injection> {
     driver::find().context("cannot trace")?;
-    let cupti = find_cupti().context("cannot trace")?;
+    let cupti = match cupti_sys::load() {
+        Ok(library) => library.path().to_path_buf(),
+        // The full search list is for `cutrace doctor`; here one line must do.
+        Err(cupti_sys::Error::NotFound { .. }) => anyhow::bail!(
+            "cannot trace: no usable libcupti found (set {} to its path; `cutrace doctor` shows where it looked)",
+            cupti_sys::OVERRIDE_VAR
+        ),
+        Err(error) => return Err(error).context("cannot trace"),
+    };
     let library = locate::injection_library().context("cannot trace")?;
     Ok(Injection { library, cupti })
 }
@@ -123,7 +134,7 @@ fn environment(args: &RunArgs, output: &Path, injection: &Injection) -> Vec<(OsS
         // The tracer and NVTX must use one libcupti: NVTX hands its calls to the
         // library named here, and only that instance can turn them into records
         // and window steps.
-        (CUPTI_LIB_ENV.into(), injection.cupti.clone().into()),
+        (cupti_sys::OVERRIDE_VAR.into(), injection.cupti.clone().into()),
         ("CUTRACE_OUTPUT_DIR".into(), output.into()),
     ];
     if std::env::var_os(NVTX_INJECTION_ENV).is_none_or(|v| v.is_empty()) {
@@ -132,7 +143,15 @@ fn environment(args: &RunArgs, output: &Path, injection: &Injection) -> Vec<(OsS
     let mut set = |field: &str, value: String| {
         vars.push((format!("CUTRACE_{}", field.to_ascii_uppercase()).into(), value.into()));
     };
+    if args.capture_range == CaptureArg::CudaProfilerApi {
+        set("capture_range", "cudaProfilerApi".into());
+    }
+    if let Some(pattern) = &args.nvtx_step {
+        set("nvtx_step", pattern.clone());
+    }
     for (field, value) in [
+        ("delay_ms", args.delay),
+        ("duration_ms", args.duration),
         ("delay_iters", args.delay_iters),
         ("max_iters", args.max_iters),
         ("warmup_iters", args.warmup_iters),
@@ -143,4 +162,98 @@ fn environment(args: &RunArgs, output: &Path, injection: &Injection) -> Vec<(OsS
         }
     }
     vars
+}
+
+/// Checks the configuration the traced processes will read, so that a bad value
+/// is one error here rather than a warning in every process.
+fn validate(vars: &[(OsString, OsString)]) -> anyhow::Result<()> {
+    let lookup = |name: &str| -> Option<String> {
+        match vars.iter().rev().find(|(k, _)| k == OsStr::new(name)) {
+            Some((_, value)) => Some(value.to_string_lossy().into_owned()),
+            None => std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+        }
+    };
+    ProfilerConfig::from_env_vars(lookup)?;
+    Ok(())
+}
+
+/// Parses a number of seconds into milliseconds.
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok((seconds * 1000.0).round() as u64),
+        _ => Err(format!("{text:?} is not a number of seconds, 0 or more")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> RunArgs {
+        Cli::try_parse_from(std::iter::once("run").chain(args.iter().copied())).unwrap().run
+    }
+
+    fn env_of(args: &RunArgs) -> Vec<(String, String)> {
+        let injection = Injection { library: "/lib/libcutrace.so".into(), cupti: "/lib/libcupti.so.13".into() };
+        environment(args, Path::new("/out"), &injection)
+            .into_iter()
+            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .filter(|(k, _)| k != NVTX_INJECTION_ENV)
+            .collect()
+    }
+
+    #[test]
+    fn options_become_the_variables_the_tracer_reads() {
+        let args = parse(&[
+            "-o", "out", "-c", "cudaProfilerApi", "--nvtx-step", "step*", "--delay-iters", "2",
+            "--max-iters", "3", "--warmup-iters", "1", "--repeat", "2", "--", "python3", "-u",
+            "train.py",
+        ]);
+        assert_eq!(args.command, ["python3", "-u", "train.py"]);
+        let vars = env_of(&args);
+        let expected = [
+            ("CUDA_INJECTION64_PATH", "/lib/libcutrace.so"),
+            ("CUTRACE_CUPTI_LIB", "/lib/libcupti.so.13"),
+            ("CUTRACE_OUTPUT_DIR", "/out"),
+            ("CUTRACE_CAPTURE_RANGE", "cudaProfilerApi"),
+            ("CUTRACE_NVTX_STEP", "step*"),
+            ("CUTRACE_DELAY_ITERS", "2"),
+            ("CUTRACE_MAX_ITERS", "3"),
+            ("CUTRACE_WARMUP_ITERS", "1"),
+            ("CUTRACE_REPEAT", "2"),
+        ];
+        let expected: Vec<(String, String)> =
+            expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert_eq!(vars, expected);
+        let vars: Vec<(OsString, OsString)> =
+            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        validate(&vars).unwrap();
+    }
+
+    #[test]
+    fn seconds_become_milliseconds() {
+        let args = parse(&["-o", "out", "--delay", "1.5", "--duration", "2", "prog"]);
+        let vars = env_of(&args);
+        assert!(vars.contains(&("CUTRACE_DELAY_MS".into(), "1500".into())), "{vars:?}");
+        assert!(vars.contains(&("CUTRACE_DURATION_MS".into(), "2000".into())), "{vars:?}");
+        let err = Cli::try_parse_from(["run", "-o", "o", "--delay", "-1", "prog"]).err().unwrap();
+        assert!(err.to_string().contains("\"-1\" is not a number of seconds"), "{err}");
+    }
+
+    #[test]
+    fn values_that_do_not_fit_together_are_refused_before_running() {
+        let vars: Vec<(OsString, OsString)> = vec![
+            ("CUTRACE_CAPTURE_RANGE".into(), "cudaProfilerApi".into()),
+            ("CUTRACE_DURATION_MS".into(), "5".into()),
+        ];
+        let err = validate(&vars).unwrap_err().to_string();
+        assert!(err.contains("time the window of capture_range"), "{err}");
+    }
 }
