@@ -3,4 +3,5 @@
 //! `libcutrace.so` and whose CUPTI is the test double, and the C ABI from C.
 
 mod doctor;
+mod run;
 mod util;
