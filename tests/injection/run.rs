@@ -17,7 +17,7 @@ fn run(dir: &Path, options: &[&str], script: &[&str]) -> Output {
 }
 
 /// The trace files in `dir`, sorted by name, read back.
-fn traces(dir: &Path) -> Vec<(String, Value)> {
+pub fn traces(dir: &Path) -> Vec<(String, Value)> {
     let mut files: Vec<(String, Value)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -37,18 +37,26 @@ fn traces(dir: &Path) -> Vec<(String, Value)> {
 
 /// The kernel names of one trace, in time order.
 fn kernels(trace: &Value) -> Vec<String> {
-    let mut kernels: Vec<(f64, String)> = trace["traceEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["cat"] == "kernel")
-        .map(|e| {
-            let ts: f64 = e["ts"].as_str().map_or_else(|| e["ts"].as_f64().unwrap(), |s| s.parse().unwrap());
-            (ts, e["name"].as_str().unwrap().to_owned())
-        })
-        .collect();
-    kernels.sort_by(|a, b| a.0.total_cmp(&b.0));
-    kernels.into_iter().map(|(_, name)| name).collect()
+    kernels_and_ranges(trace).0
+}
+
+/// The names of one trace's kernels and of its host ranges, each in time order.
+pub fn kernels_and_ranges(trace: &Value) -> (Vec<String>, Vec<String>) {
+    let named = |category: &str| {
+        let mut events: Vec<(f64, String)> = trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == category && e["ph"] == "X")
+            .map(|e| {
+                let ts = e["ts"].as_f64().or_else(|| e["ts"].as_str()?.parse().ok()).unwrap();
+                (ts, e["name"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        events.sort_by(|a, b| a.0.total_cmp(&b.0));
+        events.into_iter().map(|(_, name)| name).collect()
+    };
+    (named("kernel"), named("user_annotation"))
 }
 
 /// Kernel names of every trace, ordered by the first kernel's time.
