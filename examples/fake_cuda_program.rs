@@ -70,27 +70,50 @@ fn run() -> Result<(), String> {
     // SAFETY: the signatures are those the double documents for these symbols.
     let mut double = unsafe {
         Double {
-            emit: *library.get::<Emit>(b"cupti_double_emit\0").map_err(|e| e.to_string())?,
+            emit: *library
+                .get::<Emit>(b"cupti_double_emit\0")
+                .map_err(|e| e.to_string())?,
             invoke: *library
                 .get::<Invoke>(b"cupti_double_invoke_callback\0")
                 .map_err(|e| e.to_string())?,
-            timestamp: *library.get::<Timestamp>(b"cuptiGetTimestamp\0").map_err(|e| e.to_string())?,
+            timestamp: *library
+                .get::<Timestamp>(b"cuptiGetTimestamp\0")
+                .map_err(|e| e.to_string())?,
             next_correlation: 1,
         }
     };
     let mut args = std::env::args().skip(1);
     while let Some(step) = args.next() {
-        let mut arg = || args.next().ok_or_else(|| format!("{step} needs an argument"));
+        let mut arg = || {
+            args.next()
+                .ok_or_else(|| format!("{step} needs an argument"))
+        };
         match step.as_str() {
             "kernel" => {
                 let name = arg()?;
                 let micros: u64 = arg()?.parse().map_err(|_| "kernel MICROS: not a number")?;
                 double.kernel(&name, micros);
             }
-            "profiler-start" => double.api(RuntimeCbid::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0, "cudaProfilerStart", false),
-            "profiler-stop" => double.api(RuntimeCbid::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000.0, "cudaProfilerStop", false),
-            "cu-profiler-start" => double.api(DriverCbid::CUPTI_DRIVER_TRACE_CBID_cuProfilerStart.0, "cuProfilerStart", true),
-            "cu-profiler-stop" => double.api(DriverCbid::CUPTI_DRIVER_TRACE_CBID_cuProfilerStop.0, "cuProfilerStop", true),
+            "profiler-start" => double.api(
+                RuntimeCbid::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0,
+                "cudaProfilerStart",
+                false,
+            ),
+            "profiler-stop" => double.api(
+                RuntimeCbid::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000.0,
+                "cudaProfilerStop",
+                false,
+            ),
+            "cu-profiler-start" => double.api(
+                DriverCbid::CUPTI_DRIVER_TRACE_CBID_cuProfilerStart.0,
+                "cuProfilerStart",
+                true,
+            ),
+            "cu-profiler-stop" => double.api(
+                DriverCbid::CUPTI_DRIVER_TRACE_CBID_cuProfilerStop.0,
+                "cuProfilerStop",
+                true,
+            ),
             "nvtx" => double.nvtx_range(&arg()?),
             "ready" => {
                 println!("ready");
@@ -100,7 +123,9 @@ fn run() -> Result<(), String> {
                 std::thread::park();
             },
             "exit-on-signal" => {
-                let code: i32 = arg()?.parse().map_err(|_| "exit-on-signal CODE: not a number")?;
+                let code: i32 = arg()?
+                    .parse()
+                    .map_err(|_| "exit-on-signal CODE: not a number")?;
                 let mut signals = signal_hook::iterator::Signals::new([
                     signal_hook::consts::SIGINT,
                     signal_hook::consts::SIGTERM,
@@ -188,7 +213,10 @@ impl Double {
             CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API
         };
         let name = CString::new(name).unwrap_or_default();
-        for site in [CUpti_ApiCallbackSite::CUPTI_API_ENTER, CUpti_ApiCallbackSite::CUPTI_API_EXIT] {
+        for site in [
+            CUpti_ApiCallbackSite::CUPTI_API_ENTER,
+            CUpti_ApiCallbackSite::CUPTI_API_EXIT,
+        ] {
             // SAFETY: the name is a live C string; these calls take no parameters.
             unsafe { (self.invoke)(domain.0, cbid, site.0, name.as_ptr(), std::ptr::null()) };
         }
@@ -198,7 +226,9 @@ impl Double {
     fn nvtx_range(&self, name: &str) {
         let domain = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_NVTX.0;
         let message = CString::new(name).unwrap_or_default();
-        let push = RangePushParams { message: message.as_ptr() };
+        let push = RangePushParams {
+            message: message.as_ptr(),
+        };
         let push_name = c"nvtxRangePushA";
         let pop_name = c"nvtxRangePop";
         // SAFETY: the names and the parameter struct are live for the calls; pop

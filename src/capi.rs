@@ -11,7 +11,7 @@ use cutrace_tracer::ProfilerConfig;
 
 use crate::Error;
 use crate::ffi;
-use crate::host::{HOST, SHUTDOWN_WAIT};
+use crate::host::{HOST, SHUTDOWN_WAIT, Tracer};
 use crate::profiler;
 
 /// `int cutrace_init(const char *config_json)`: installs the tracer; 0 on success.
@@ -28,7 +28,11 @@ pub unsafe extern "C" fn cutrace_init(config_json: *const c_char) -> c_int {
             None => ProfilerConfig::from_env()?,
             Some(Ok(text)) if text.trim().is_empty() => ProfilerConfig::from_env()?,
             Some(Ok(text)) => ProfilerConfig::from_json(text)?,
-            Some(Err(_)) => return Err(Error::NotUtf8 { argument: "config_json" }),
+            Some(Err(_)) => {
+                return Err(Error::NotUtf8 {
+                    argument: "config_json",
+                });
+            }
         };
         HOST.install(|| profiler::make(&config))?;
         Ok(0)
@@ -38,19 +42,19 @@ pub unsafe extern "C" fn cutrace_init(config_json: *const c_char) -> c_int {
 /// `void cutrace_start(void)`: arms the tracer.
 #[unsafe(no_mangle)]
 pub extern "C" fn cutrace_start() {
-    ffi::trampoline("cutrace_start", || Ok(HOST.with(|t| t.start())));
+    on_tracer("cutrace_start", |t| t.start());
 }
 
 /// `void cutrace_step(void)`: ends an iteration.
 #[unsafe(no_mangle)]
 pub extern "C" fn cutrace_step() {
-    ffi::trampoline("cutrace_step", || Ok(HOST.with(|t| t.step())));
+    on_tracer("cutrace_step", |t| t.step());
 }
 
 /// `void cutrace_stop(void)`: ends the window being recorded.
 #[unsafe(no_mangle)]
 pub extern "C" fn cutrace_stop() {
-    ffi::trampoline("cutrace_stop", || Ok(HOST.with(|t| t.stop())));
+    on_tracer("cutrace_stop", |t| t.stop());
 }
 
 /// `void cutrace_range_push(const char *name)`: opens a range on this thread.
@@ -72,13 +76,21 @@ pub unsafe extern "C" fn cutrace_range_push(name: *const c_char) {
 /// `void cutrace_range_pop(void)`: closes this thread's innermost range.
 #[unsafe(no_mangle)]
 pub extern "C" fn cutrace_range_pop() {
-    ffi::trampoline("cutrace_range_pop", || Ok(HOST.with(|t| t.range_pop())));
+    on_tracer("cutrace_range_pop", |t| t.range_pop());
 }
 
 /// `void cutrace_shutdown(void)`: stops, writes, and releases the tracer.
 #[unsafe(no_mangle)]
 pub extern "C" fn cutrace_shutdown() {
     ffi::trampoline("cutrace_shutdown", || HOST.shutdown(SHUTDOWN_WAIT));
+}
+
+/// Runs `f` on the installed tracer, if any, behind the trampoline of `entry`.
+fn on_tracer(entry: &str, f: impl FnOnce(&dyn Tracer)) {
+    ffi::trampoline(entry, || {
+        HOST.with(f);
+        Ok(())
+    });
 }
 
 /// `const char *cutrace_last_error(void)`: this thread's last failure, "" if none.

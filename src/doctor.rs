@@ -36,7 +36,12 @@ pub struct Check {
 
 impl Check {
     fn ok(name: &'static str, detail: impl Into<String>) -> Check {
-        Check { name, status: Status::Ok, detail: detail.into(), fix: None }
+        Check {
+            name,
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
     }
 
     fn problem(
@@ -45,7 +50,12 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
-        Check { name, status, detail: detail.into(), fix: Some(fix.into()) }
+        Check {
+            name,
+            status,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
     }
 }
 
@@ -53,7 +63,11 @@ impl Check {
 pub fn run() -> ExitCode {
     let checks = checks();
     print!("{}", render(&checks));
-    if will_trace(&checks) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if will_trace(&checks) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Whether nothing failed.
@@ -72,7 +86,9 @@ pub fn render(checks: &[Check]) -> String {
             Status::Fail => "FAIL",
         };
         // Continuation lines of a long finding stay in its column.
-        let detail = check.detail.replace('\n', &format!("\n{:<width$}        ", ""));
+        let detail = check
+            .detail
+            .replace('\n', &format!("\n{:<width$}        ", ""));
         let _ = writeln!(out, "{:<width$}  {status:<4}  {detail}", check.name);
         if let Some(fix) = &check.fix {
             let _ = writeln!(out, "{:<width$}        fix: {fix}", "");
@@ -92,7 +108,12 @@ fn checks() -> Vec<Check> {
         Ok(library) => {
             checks.push(Check::ok(
                 "CUPTI",
-                format!("{} ({}), {}", library.path().display(), library.origin(), library.version()),
+                format!(
+                    "{} ({}), {}",
+                    library.path().display(),
+                    library.origin(),
+                    library.version()
+                ),
             ));
             checks.push(injection_check());
             checks.push(nvtx_check(library.path()));
@@ -139,7 +160,11 @@ fn driver_checks() -> Vec<Check> {
     };
     let driver = Check::ok(
         "CUDA driver",
-        format!("{}, CUDA {}", info.path.display(), driver::format_version(info.version)),
+        format!(
+            "{}, CUDA {}",
+            info.path.display(),
+            driver::format_version(info.version)
+        ),
     );
     let gpus = if info.gpus.is_empty() {
         Check::problem(
@@ -183,18 +208,27 @@ fn injection_check() -> Check {
         }
     };
     match exports(&path, "InitializeInjection") {
-        Ok(true) => Check::ok(NAME, format!("{} exports InitializeInjection", path.display())),
+        Ok(true) => Check::ok(
+            NAME,
+            format!("{} exports InitializeInjection", path.display()),
+        ),
         Ok(false) => Check::problem(
             NAME,
             Status::Fail,
             format!("{} does not export InitializeInjection", path.display()),
-            format!("rebuild cutrace, or point {} at its libcutrace.so", locate::LIB_ENV),
+            format!(
+                "rebuild cutrace, or point {} at its libcutrace.so",
+                locate::LIB_ENV
+            ),
         ),
         Err(error) => Check::problem(
             NAME,
             Status::Fail,
             format!("cannot load {}: {error}", path.display()),
-            format!("rebuild cutrace, or point {} at its libcutrace.so", locate::LIB_ENV),
+            format!(
+                "rebuild cutrace, or point {} at its libcutrace.so",
+                locate::LIB_ENV
+            ),
         ),
     }
 }
@@ -257,7 +291,12 @@ mod tests {
     fn the_report_aligns_names_and_gives_fixes() {
         let checks = [
             Check::ok("CUDA driver", "libcuda.so.1, CUDA 13.0"),
-            Check::problem("NVTX capture", Status::Warn, "no NVTX entry", "use a newer CUPTI"),
+            Check::problem(
+                "NVTX capture",
+                Status::Warn,
+                "no NVTX entry",
+                "use a newer CUPTI",
+            ),
         ];
         assert_eq!(
             render(&checks),

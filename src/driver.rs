@@ -95,11 +95,17 @@ pub fn probe() -> Result<DriverInfo, Error> {
         // SAFETY: the out-pointer is a live local; the driver is initialised.
         unsafe { (api.device_get_count)(&mut count) }
     })?;
-    let gpus = (0..count).map(|ordinal| api.gpu(ordinal)).collect::<Result<_, _>>()?;
+    let gpus = (0..count)
+        .map(|ordinal| api.gpu(ordinal))
+        .collect::<Result<_, _>>()?;
     // An initialised driver is not made to be unloaded; programs never do, so
     // neither does this one.
     std::mem::forget(library);
-    Ok(DriverInfo { path, version, gpus })
+    Ok(DriverInfo {
+        path,
+        version,
+        gpus,
+    })
 }
 
 /// `13000` → `"13.0"`, the way CUDA versions are written.
@@ -127,7 +133,7 @@ fn library_path(library: &Library) -> PathBuf {
     };
     let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     // SAFETY: dladdr only reads the address and fills the live out-struct.
-    let found = unsafe { libc::dladdr(*symbol as *const c_void, info.as_mut_ptr()) };
+    let found = unsafe { libc::dladdr(*symbol, info.as_mut_ptr()) };
     // SAFETY: zero-initialised and, when found, filled by dladdr.
     let info = unsafe { info.assume_init() };
     if found == 0 || info.dli_fname.is_null() {
@@ -159,7 +165,9 @@ impl Api {
             // SAFETY: each `T` below is the C signature documented for `name` in
             // cuda.h; the pointer is used only while `library` stays loaded.
             let symbol = unsafe { library.get::<T>(&with_nul) };
-            symbol.map(|s| *s).map_err(|_| Error::DriverSymbol { symbol: name })
+            symbol
+                .map(|s| *s)
+                .map_err(|_| Error::DriverSymbol { symbol: name })
         }
         Ok(Api {
             init: symbol(library, "cuInit")?,
@@ -188,14 +196,19 @@ impl Api {
         // NUL anyway so that a driver that does not cannot make us read past it.
         name[name.len() - 1] = 0;
         // SAFETY: the buffer is NUL-terminated (see above) and outlives the borrow.
-        let name = unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
+        let name = unsafe { CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
         let attribute = |attribute| {
             let mut value = 0;
             // SAFETY: the out-pointer is a live local.
             let rc = unsafe { (self.device_get_attribute)(&mut value, attribute, device) };
             self.check("cuDeviceGetAttribute", rc).map(|()| value)
         };
-        let compute_capability = (attribute(ATTRIBUTE_CC_MAJOR)?, attribute(ATTRIBUTE_CC_MINOR)?);
+        let compute_capability = (
+            attribute(ATTRIBUTE_CC_MAJOR)?,
+            attribute(ATTRIBUTE_CC_MINOR)?,
+        );
         let mut total_memory = 0usize;
         self.check("cuDeviceTotalMem", {
             // SAFETY: the out-pointer is a live local.
@@ -220,11 +233,17 @@ impl Api {
             // static string or leaves it null.
             Some(get) if unsafe { get(rc, &mut text) } == 0 && !text.is_null() => {
                 // SAFETY: non-null and pointing at the driver's static message.
-                unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
+                unsafe { CStr::from_ptr(text) }
+                    .to_string_lossy()
+                    .into_owned()
             }
             _ => "unknown error".to_owned(),
         };
-        Err(Error::DriverCall { call, code: rc, message })
+        Err(Error::DriverCall {
+            call,
+            code: rc,
+            message,
+        })
     }
 }
 

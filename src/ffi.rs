@@ -57,7 +57,10 @@ pub(crate) fn trampoline<R: CReturn>(entry: &str, body: impl FnOnce() -> Result<
             R::FAILURE
         }
         Err(payload) => {
-            set_last_error(&format!("{entry}: internal error: {}", panic_message(&*payload)));
+            set_last_error(&format!(
+                "{entry}: internal error: {}",
+                panic_message(&*payload)
+            ));
             // Dropping the payload may itself panic; the trap still covers it.
             drop(payload);
             R::FAILURE
@@ -116,7 +119,10 @@ struct AbortOnUnwind<'a>(&'a str);
 
 impl Drop for AbortOnUnwind<'_> {
     fn drop(&mut self) {
-        eprintln!("cutrace: {}: a panic escaped the FFI guard, aborting", self.0);
+        eprintln!(
+            "cutrace: {}: a panic escaped the FFI guard, aborting",
+            self.0
+        );
         std::process::abort();
     }
 }
@@ -134,15 +140,21 @@ mod tests {
 
     #[test]
     fn an_error_becomes_failure_and_the_last_error() {
-        let r: c_int =
-            trampoline("cutrace_init", || Err(Error::DriverSymbol { symbol: "cuInit" }));
+        let r: c_int = trampoline("cutrace_init", || {
+            Err(Error::DriverSymbol { symbol: "cuInit" })
+        });
         assert_eq!(r, -1);
-        assert_eq!(last_error_message(), "cutrace_init: the CUDA driver has no cuInit function");
+        assert_eq!(
+            last_error_message(),
+            "cutrace_init: the CUDA driver has no cuInit function"
+        );
     }
 
     #[test]
     fn a_panic_is_caught_and_named() {
-        trampoline("cutrace_step", || -> Result<(), Error> { panic!("boom {}", 1) });
+        trampoline("cutrace_step", || -> Result<(), Error> {
+            panic!("boom {}", 1)
+        });
         assert_eq!(last_error_message(), "cutrace_step: internal error: boom 1");
     }
 

@@ -53,7 +53,9 @@ pub(crate) static HOST: Host = Host::new();
 impl Host {
     /// An empty slot.
     pub(crate) const fn new() -> Host {
-        Host { slot: Mutex::new(None) }
+        Host {
+            slot: Mutex::new(None),
+        }
     }
 
     /// Makes a tracer with `make` and installs it, unless one is installed.
@@ -70,7 +72,10 @@ impl Host {
         if let Some(inherited) = slot.take() {
             std::mem::forget(inherited);
         }
-        *slot = Some(Installed { tracer: make()?, pid: std::process::id() });
+        *slot = Some(Installed {
+            tracer: make()?,
+            pid: std::process::id(),
+        });
         Ok(())
     }
 
@@ -103,7 +108,10 @@ impl Host {
                 // The receiver may have given up waiting; nothing to tell then.
                 let _ = done.send(());
             })
-            .map_err(|e| Error::Thread { name: "shutdown", source: e })?;
+            .map_err(|e| Error::Thread {
+                name: "shutdown",
+                source: e,
+            })?;
         match finished.recv_timeout(wait) {
             Ok(()) => {
                 // It has sent its last message, so the join is immediate.
@@ -119,7 +127,9 @@ impl Host {
 
     fn current(&self) -> Option<Arc<dyn Tracer>> {
         let slot = self.lock();
-        slot.as_ref().filter(|i| i.pid == std::process::id()).map(|i| Arc::clone(&i.tracer))
+        slot.as_ref()
+            .filter(|i| i.pid == std::process::id())
+            .map(|i| Arc::clone(&i.tracer))
     }
 
     fn take(&self) -> Option<Arc<dyn Tracer>> {
@@ -209,7 +219,9 @@ pub(crate) mod tests {
     fn one_tracer_at_a_time_and_again_after_shutdown() {
         let host = Host::new();
         let first = installed(&host);
-        let err = host.install(|| Ok(Arc::new(Recorder::default()))).unwrap_err();
+        let err = host
+            .install(|| Ok(Arc::new(Recorder::default())))
+            .unwrap_err();
         assert!(matches!(err, Error::AlreadyInitialised));
         host.with(|t| t.start());
         host.shutdown(SHUTDOWN_WAIT).unwrap();

@@ -48,7 +48,10 @@ impl Identity {
                     .trim()
                     .parse()
                     .map(Some)
-                    .map_err(|_| Error::BadEnvironment { name: name.to_owned(), value: v }),
+                    .map_err(|_| Error::BadEnvironment {
+                        name: name.to_owned(),
+                        value: v,
+                    }),
             }
         };
         let rank = match config.rank {
@@ -67,7 +70,11 @@ impl Identity {
             Some(name) if !name.is_empty() => name.clone(),
             _ => format!("{host_name}_{pid}"),
         };
-        Ok(Identity { worker_name, rank, world_size })
+        Ok(Identity {
+            worker_name,
+            rank,
+            world_size,
+        })
     }
 }
 
@@ -91,7 +98,11 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     fn resolve(config: &ProfilerConfig, vars: &[(&str, &str)]) -> Result<Identity, Error> {
@@ -103,7 +114,11 @@ mod tests {
         let id = resolve(&ProfilerConfig::default(), &[]).unwrap();
         assert_eq!(
             id,
-            Identity { worker_name: "gpu7_4242".into(), rank: 0, world_size: 1 }
+            Identity {
+                worker_name: "gpu7_4242".into(),
+                rank: 0,
+                world_size: 1
+            }
         );
     }
 
@@ -129,12 +144,22 @@ mod tests {
             ..ProfilerConfig::default()
         };
         let id = resolve(&config, &[("RANK", "5"), ("WORLD_SIZE", "8")]).unwrap();
-        assert_eq!(id, Identity { worker_name: "engine".into(), rank: 2, world_size: 4 });
+        assert_eq!(
+            id,
+            Identity {
+                worker_name: "engine".into(),
+                rank: 2,
+                world_size: 4
+            }
+        );
     }
 
     #[test]
     fn an_empty_variable_counts_as_unset() {
-        let id = resolve(&ProfilerConfig::default(), &[("RANK", ""), ("LOCAL_RANK", "1")]);
+        let id = resolve(
+            &ProfilerConfig::default(),
+            &[("RANK", ""), ("LOCAL_RANK", "1")],
+        );
         assert_eq!(id.unwrap().rank, 1);
     }
 

@@ -97,7 +97,10 @@ fn open_timed_window(delay_ms: u64, duration_ms: u64) -> Result<(), Error> {
             }
         })
         .map(drop)
-        .map_err(|e| Error::Thread { name: "timer", source: e })
+        .map_err(|e| Error::Thread {
+            name: "timer",
+            source: e,
+        })
 }
 
 /// Closes the open window and writes it when the process exits.
@@ -108,5 +111,8 @@ extern "C" fn at_exit() {
 }
 
 fn warn_untraced() {
-    eprintln!("cutrace: {}; this process runs untraced", ffi::last_error_message());
+    eprintln!(
+        "cutrace: {}; this process runs untraced",
+        ffi::last_error_message()
+    );
 }

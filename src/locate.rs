@@ -25,14 +25,23 @@ pub fn injection_library() -> anyhow::Result<PathBuf> {
     }
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let dir = exe.parent().unwrap_or(Path::new("/"));
-    candidates(dir).into_iter().find(|p| p.is_file()).ok_or_else(|| {
-        anyhow!("cannot find {LIB_NAME} beside {} (set {LIB_ENV} to its path)", exe.display())
-    })
+    candidates(dir)
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow!(
+                "cannot find {LIB_NAME} beside {} (set {LIB_ENV} to its path)",
+                exe.display()
+            )
+        })
 }
 
 /// Where to look for the library, given the executable's directory.
 fn candidates(exe_dir: &Path) -> [PathBuf; 2] {
-    [exe_dir.join(LIB_NAME), exe_dir.join("../lib").join(LIB_NAME)]
+    [
+        exe_dir.join(LIB_NAME),
+        exe_dir.join("../lib").join(LIB_NAME),
+    ]
 }
 
 #[cfg(test)]

@@ -1,31 +1,51 @@
 //! What a traced run left in its output directory, grouped by the process that
 //! wrote it, for the list `cutrace run` prints at the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
-/// Names of the files in `dir` modified at or after `since`, sorted. A file
-/// rewritten during the run (a table of the same rank) counts; one left by an
-/// earlier run does not.
-pub fn written_since(dir: &Path, since: SystemTime) -> io::Result<Vec<String>> {
-    let mut names = Vec::new();
+/// The files in `dir` and when each was last modified.
+pub type Snapshot = HashMap<String, SystemTime>;
+
+/// What `dir` holds now ([`written_since`] compares against it). A directory that
+/// cannot be read holds nothing yet.
+pub fn snapshot(dir: &Path) -> Snapshot {
+    files(dir).unwrap_or_default().into_iter().collect()
+}
+
+/// Names of the files in `dir` that are new or were modified since `before`,
+/// sorted. A file rewritten during the run (a table of the same rank) counts; one
+/// left by an earlier run does not. Comparing modification times with each other,
+/// never with the clock, keeps this right on file systems whose timestamps are
+/// coarser than the clock.
+pub fn written_since(dir: &Path, before: &Snapshot) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = files(dir)?
+        .into_iter()
+        .filter(|(name, modified)| before.get(name) != Some(modified))
+        // Writers rename complete files into place; a name still starting with a
+        // dot is a temporary file of a writer that did not finish.
+        .filter(|(name, _)| !name.starts_with('.'))
+        .map(|(name, _)| name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn files(dir: &Path) -> io::Result<Vec<(String, SystemTime)>> {
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let metadata = entry.metadata()?;
-        if !metadata.is_file() || metadata.modified()? < since {
-            continue;
-        }
-        // Writers rename complete files into place; a name still starting with a
-        // dot is a temporary file of a writer that did not finish.
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with('.') {
-            names.push(name);
+        if metadata.is_file() {
+            files.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                metadata.modified()?,
+            ));
         }
     }
-    names.sort();
-    Ok(names)
+    Ok(files)
 }
 
 /// Groups file names by who wrote them: `<worker>.<unix_ns>.<...>` files under
@@ -34,7 +54,10 @@ pub fn written_since(dir: &Path, since: SystemTime) -> io::Result<Vec<String>> {
 pub fn group_by_writer(names: &[String]) -> BTreeMap<String, Vec<String>> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in names {
-        groups.entry(writer_of(name)).or_default().push(name.clone());
+        groups
+            .entry(writer_of(name))
+            .or_default()
+            .push(name.clone());
     }
     groups
 }
@@ -47,7 +70,11 @@ pub fn render(dir: &Path, names: &[String]) -> String {
             dir.display()
         );
     }
-    let mut out = format!("cutrace: {} files written into {}:\n", names.len(), dir.display());
+    let mut out = format!(
+        "cutrace: {} files written into {}:\n",
+        names.len(),
+        dir.display()
+    );
     for (writer, files) in group_by_writer(names) {
         out.push_str(&format!("  {writer}:\n"));
         for file in files {
@@ -115,21 +142,25 @@ mod tests {
     }
 
     #[test]
-    fn only_files_modified_since_count() {
+    fn only_new_or_rewritten_files_count() {
         let dir = tempfile::tempdir().unwrap();
-        let since = SystemTime::now();
-        for name in ["old.txt", "new.txt", ".new.txt.tmp"] {
-            std::fs::write(dir.path().join(name), "x").unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+        for name in ["old.txt", "rewritten.txt"] {
+            std::fs::write(path(name), "x").unwrap();
+            let file = std::fs::File::options()
+                .write(true)
+                .open(path(name))
+                .unwrap();
+            file.set_modified(hour_ago).unwrap();
         }
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        let hour_ago = since - std::time::Duration::from_secs(3600);
-        std::fs::File::options()
-            .write(true)
-            .open(dir.path().join("old.txt"))
-            .unwrap()
-            .set_modified(hour_ago)
-            .unwrap();
-        let found = written_since(dir.path(), since).unwrap();
-        assert_eq!(found, names(&["new.txt"]));
+        let before = snapshot(dir.path());
+        std::fs::write(path("rewritten.txt"), "y").unwrap();
+        for name in ["new.txt", ".new.txt.tmp"] {
+            std::fs::write(path(name), "x").unwrap();
+        }
+        std::fs::create_dir(path("sub")).unwrap();
+        let found = written_since(dir.path(), &before).unwrap();
+        assert_eq!(found, names(&["new.txt", "rewritten.txt"]));
     }
 }

@@ -72,7 +72,12 @@ fn wait_exited(pid: libc::pid_t) -> io::Result<()> {
         // SAFETY: waitid fills the live out-buffer; WNOWAIT leaves the child
         // waitable for `Child::wait`.
         let rc = unsafe {
-            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
         };
         if rc == 0 {
             return Ok(());
@@ -113,7 +118,8 @@ mod tests {
 
     #[test]
     fn a_missing_program_is_an_error() {
-        let err = run_forwarding_signals(&mut Command::new("/nonexistent/cutrace-test")).unwrap_err();
+        let err =
+            run_forwarding_signals(&mut Command::new("/nonexistent/cutrace-test")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }

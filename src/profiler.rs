@@ -89,7 +89,10 @@ impl OpenRange {
         // dropped (see Drop); the guard never leaves this thread (it lives in a
         // thread-local), as RangeGuard requires.
         let guard = unsafe { std::mem::transmute::<RangeGuard<'_>, RangeGuard<'static>>(guard) };
-        OpenRange { guard: ManuallyDrop::new(guard), _profiler: profiler }
+        OpenRange {
+            guard: ManuallyDrop::new(guard),
+            _profiler: profiler,
+        }
     }
 }
 
@@ -139,15 +142,30 @@ mod tests {
         let mut config = ProfilerConfig::default();
         assert_eq!(control_call(&config, &Control::ProfilerStart), None);
         config.capture_range = CaptureRange::CudaProfilerApi;
-        assert_eq!(control_call(&config, &Control::ProfilerStart), Some(Call::Start));
-        assert_eq!(control_call(&config, &Control::ProfilerStop), Some(Call::Stop));
+        assert_eq!(
+            control_call(&config, &Control::ProfilerStart),
+            Some(Call::Start)
+        );
+        assert_eq!(
+            control_call(&config, &Control::ProfilerStop),
+            Some(Call::Stop)
+        );
     }
 
     #[test]
     fn matching_nvtx_range_ends_are_steps() {
-        let config = ProfilerConfig { nvtx_step: Some("step_*".into()), ..Default::default() };
-        assert_eq!(control_call(&config, &Control::RangeEnd("step_3".into())), Some(Call::Step));
-        assert_eq!(control_call(&config, &Control::RangeEnd("forward".into())), None);
+        let config = ProfilerConfig {
+            nvtx_step: Some("step_*".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            control_call(&config, &Control::RangeEnd("step_3".into())),
+            Some(Call::Step)
+        );
+        assert_eq!(
+            control_call(&config, &Control::RangeEnd("forward".into())),
+            None
+        );
         assert_eq!(control_call(&config, &Control::ProfilerStop), None);
     }
 }

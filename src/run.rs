@@ -10,7 +10,6 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -91,11 +90,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             false
         }
     };
-    let started = SystemTime::now();
+    let before = outputs::snapshot(&output);
     let status = process::run_forwarding_signals(&mut command)
         .with_context(|| format!("cannot run {}", args.command[0].to_string_lossy()))?;
     if traced {
-        match outputs::written_since(&output, started) {
+        match outputs::written_since(&output, &before) {
             Ok(files) => eprint!("{}", outputs::render(&output, &files)),
             Err(e) => eprintln!("cutrace: cannot list {}: {e}", output.display()),
         }
@@ -130,18 +129,27 @@ fn injection() -> anyhow::Result<Injection> {
 /// The variables set for the command.
 fn environment(args: &RunArgs, output: &Path, injection: &Injection) -> Vec<(OsString, OsString)> {
     let mut vars: Vec<(OsString, OsString)> = vec![
-        ("CUDA_INJECTION64_PATH".into(), injection.library.clone().into()),
+        (
+            "CUDA_INJECTION64_PATH".into(),
+            injection.library.clone().into(),
+        ),
         // The tracer and NVTX must use one libcupti: NVTX hands its calls to the
         // library named here, and only that instance can turn them into records
         // and window steps.
-        (cupti_sys::OVERRIDE_VAR.into(), injection.cupti.clone().into()),
+        (
+            cupti_sys::OVERRIDE_VAR.into(),
+            injection.cupti.clone().into(),
+        ),
         ("CUTRACE_OUTPUT_DIR".into(), output.into()),
     ];
     if std::env::var_os(NVTX_INJECTION_ENV).is_none_or(|v| v.is_empty()) {
         vars.push((NVTX_INJECTION_ENV.into(), injection.cupti.clone().into()));
     }
     let mut set = |field: &str, value: String| {
-        vars.push((format!("CUTRACE_{}", field.to_ascii_uppercase()).into(), value.into()));
+        vars.push((
+            format!("CUTRACE_{}", field.to_ascii_uppercase()).into(),
+            value.into(),
+        ));
     };
     if args.capture_range == CaptureArg::CudaProfilerApi {
         set("capture_range", "cudaProfilerApi".into());
@@ -180,7 +188,9 @@ fn validate(vars: &[(OsString, OsString)]) -> anyhow::Result<()> {
 /// Parses a number of seconds into milliseconds.
 fn parse_seconds(text: &str) -> Result<u64, String> {
     match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok((seconds * 1000.0).round() as u64),
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Ok((seconds * 1000.0).round() as u64)
+        }
         _ => Err(format!("{text:?} is not a number of seconds, 0 or more")),
     }
 }
@@ -197,14 +207,24 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> RunArgs {
-        Cli::try_parse_from(std::iter::once("run").chain(args.iter().copied())).unwrap().run
+        Cli::try_parse_from(std::iter::once("run").chain(args.iter().copied()))
+            .unwrap()
+            .run
     }
 
     fn env_of(args: &RunArgs) -> Vec<(String, String)> {
-        let injection = Injection { library: "/lib/libcutrace.so".into(), cupti: "/lib/libcupti.so.13".into() };
+        let injection = Injection {
+            library: "/lib/libcutrace.so".into(),
+            cupti: "/lib/libcupti.so.13".into(),
+        };
         environment(args, Path::new("/out"), &injection)
             .into_iter()
-            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
             .filter(|(k, _)| k != NVTX_INJECTION_ENV)
             .collect()
     }
@@ -212,8 +232,23 @@ mod tests {
     #[test]
     fn options_become_the_variables_the_tracer_reads() {
         let args = parse(&[
-            "-o", "out", "-c", "cudaProfilerApi", "--nvtx-step", "step*", "--delay-iters", "2",
-            "--max-iters", "3", "--warmup-iters", "1", "--repeat", "2", "--", "python3", "-u",
+            "-o",
+            "out",
+            "-c",
+            "cudaProfilerApi",
+            "--nvtx-step",
+            "step*",
+            "--delay-iters",
+            "2",
+            "--max-iters",
+            "3",
+            "--warmup-iters",
+            "1",
+            "--repeat",
+            "2",
+            "--",
+            "python3",
+            "-u",
             "train.py",
         ]);
         assert_eq!(args.command, ["python3", "-u", "train.py"]);
@@ -229,11 +264,15 @@ mod tests {
             ("CUTRACE_WARMUP_ITERS", "1"),
             ("CUTRACE_REPEAT", "2"),
         ];
-        let expected: Vec<(String, String)> =
-            expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(vars, expected);
-        let vars: Vec<(OsString, OsString)> =
-            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let vars: Vec<(OsString, OsString)> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         validate(&vars).unwrap();
     }
 
@@ -241,10 +280,22 @@ mod tests {
     fn seconds_become_milliseconds() {
         let args = parse(&["-o", "out", "--delay", "1.5", "--duration", "2", "prog"]);
         let vars = env_of(&args);
-        assert!(vars.contains(&("CUTRACE_DELAY_MS".into(), "1500".into())), "{vars:?}");
-        assert!(vars.contains(&("CUTRACE_DURATION_MS".into(), "2000".into())), "{vars:?}");
-        let err = Cli::try_parse_from(["run", "-o", "o", "--delay", "-1", "prog"]).err().unwrap();
-        assert!(err.to_string().contains("\"-1\" is not a number of seconds"), "{err}");
+        assert!(
+            vars.contains(&("CUTRACE_DELAY_MS".into(), "1500".into())),
+            "{vars:?}"
+        );
+        assert!(
+            vars.contains(&("CUTRACE_DURATION_MS".into(), "2000".into())),
+            "{vars:?}"
+        );
+        let err = Cli::try_parse_from(["run", "-o", "o", "--delay", "-1", "prog"])
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("\"-1\" is not a number of seconds"),
+            "{err}"
+        );
     }
 
     #[test]

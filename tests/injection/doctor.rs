@@ -7,19 +7,31 @@ fn doctor(configure: impl FnOnce(&mut std::process::Command)) -> (i32, String) {
     command.arg("doctor");
     configure(&mut command);
     let out = command.output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
 }
 
 #[test]
 fn all_found_means_exit_0_and_the_gpus_are_listed() {
     let (code, report) = doctor(|_| {});
     assert_eq!(code, 0, "{report}");
-    let driver = report.lines().find(|l| l.starts_with("CUDA driver")).unwrap();
+    let driver = report
+        .lines()
+        .find(|l| l.starts_with("CUDA driver"))
+        .unwrap();
     assert!(driver.contains(" ok "), "{report}");
-    assert!(driver.ends_with(&format!("{}, CUDA 13.0", fake_libcuda().display())), "{report}");
+    assert!(
+        driver.ends_with(&format!("{}, CUDA 13.0", fake_libcuda().display())),
+        "{report}"
+    );
     assert!(report.contains("Fake GPU 0 (sm_90, 80.0 GiB)"), "{report}");
     assert!(report.contains("exports InitializeInjection"), "{report}");
-    assert!(report.ends_with("tracing will work: cutrace run -o DIR -- <command>\n"), "{report}");
+    assert!(
+        report.ends_with("tracing will work: cutrace run -o DIR -- <command>\n"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -32,8 +44,14 @@ fn no_driver_fails_with_a_fix() {
         report.contains("FAIL  no CUDA driver: cannot open /nonexistent/libcuda.so.1"),
         "{report}"
     );
-    assert!(report.contains("fix: install the NVIDIA driver"), "{report}");
-    assert!(report.ends_with("until the problems above are fixed\n"), "{report}");
+    assert!(
+        report.contains("fix: install the NVIDIA driver"),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("until the problems above are fixed\n"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -55,5 +73,8 @@ fn a_missing_injection_library_fails() {
     });
     assert_eq!(code, 1, "{report}");
     let line = report.lines().find(|l| l.starts_with("injection")).unwrap();
-    assert!(line.contains("FAIL  CUTRACE_LIB=/nonexistent/libcutrace.so is not a file"), "{report}");
+    assert!(
+        line.contains("FAIL  CUTRACE_LIB=/nonexistent/libcutrace.so is not a file"),
+        "{report}"
+    );
 }

@@ -12,7 +12,13 @@ use crate::util::{cutrace, fake_program, temp_dir};
 /// `cutrace run -o DIR OPTIONS -- fake_cuda_program SCRIPT`.
 fn run(dir: &Path, options: &[&str], script: &[&str]) -> Output {
     let mut command = cutrace();
-    command.arg("run").arg("-o").arg(dir).args(options).arg("--").arg(fake_program());
+    command
+        .arg("run")
+        .arg("-o")
+        .arg(dir)
+        .args(options)
+        .arg("--")
+        .arg(fake_program());
     command.args(script).output().unwrap()
 }
 
@@ -49,7 +55,10 @@ pub fn kernels_and_ranges(trace: &Value) -> (Vec<String>, Vec<String>) {
             .iter()
             .filter(|e| e["cat"] == category && e["ph"] == "X")
             .map(|e| {
-                let ts = e["ts"].as_f64().or_else(|| e["ts"].as_str()?.parse().ok()).unwrap();
+                let ts = e["ts"]
+                    .as_f64()
+                    .or_else(|| e["ts"].as_str()?.parse().ok())
+                    .unwrap();
                 (ts, e["name"].as_str().unwrap().to_owned())
             })
             .collect();
@@ -71,7 +80,11 @@ fn stderr(out: &Output) -> String {
 #[test]
 fn a_whole_run_is_one_window_and_the_exit_code_passes_through() {
     let dir = temp_dir();
-    let out = run(dir.path(), &[], &["kernel", "gemm", "100", "kernel", "relu", "20", "exit", "3"]);
+    let out = run(
+        dir.path(),
+        &[],
+        &["kernel", "gemm", "100", "kernel", "relu", "20", "exit", "3"],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let traces = traces(dir.path());
     assert_eq!(traces.len(), 1, "{}", stderr(&out));
@@ -83,7 +96,10 @@ fn a_whole_run_is_one_window_and_the_exit_code_passes_through() {
     assert_ne!(pid, std::process::id());
     assert_eq!(trace["distributedInfo"]["rank"], 0);
     let listing = stderr(&out);
-    assert!(listing.contains(&format!("  {worker}:\n    {name}\n")), "{listing}");
+    assert!(
+        listing.contains(&format!("  {worker}:\n    {name}\n")),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -116,7 +132,10 @@ fn two_processes_write_their_own_files_with_their_ranks() {
     assert_eq!(by_rank[0].1, ["rank0"]);
     assert_eq!(by_rank[1].0, 1);
     assert_eq!(by_rank[1].1, ["rank1"]);
-    assert_ne!(by_rank[0].2, by_rank[1].2, "each process has its own worker name");
+    assert_ne!(
+        by_rank[0].2, by_rank[1].2,
+        "each process has its own worker name"
+    );
     let listing = stderr(&out);
     for (_, _, worker) in &by_rank {
         assert!(listing.contains(&format!("  {worker}:\n")), "{listing}");
@@ -130,13 +149,34 @@ fn cuda_profiler_start_and_stop_open_and_close_windows() {
         dir.path(),
         &["-c", "cudaProfilerApi"],
         &[
-            "kernel", "before", "10", "profiler-start", "kernel", "first", "10", "profiler-stop",
-            "kernel", "between", "10", "cu-profiler-start", "kernel", "second", "10",
-            "cu-profiler-stop", "kernel", "after", "10",
+            "kernel",
+            "before",
+            "10",
+            "profiler-start",
+            "kernel",
+            "first",
+            "10",
+            "profiler-stop",
+            "kernel",
+            "between",
+            "10",
+            "cu-profiler-start",
+            "kernel",
+            "second",
+            "10",
+            "cu-profiler-stop",
+            "kernel",
+            "after",
+            "10",
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(windows(dir.path()), [vec!["first"], vec!["second"]], "{}", stderr(&out));
+    assert_eq!(
+        windows(dir.path()),
+        [vec!["first"], vec!["second"]],
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -145,7 +185,15 @@ fn a_window_left_open_by_the_program_is_written_at_exit() {
     let out = run(
         dir.path(),
         &["-c", "cudaProfilerApi"],
-        &["kernel", "before", "10", "profiler-start", "kernel", "open", "10"],
+        &[
+            "kernel",
+            "before",
+            "10",
+            "profiler-start",
+            "kernel",
+            "open",
+            "10",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(windows(dir.path()), [vec!["open"]]);
@@ -156,7 +204,14 @@ fn nvtx_range_ends_are_iterations() {
     let dir = temp_dir();
     let out = run(
         dir.path(),
-        &["--nvtx-step", "step*", "--delay-iters", "1", "--max-iters", "2"],
+        &[
+            "--nvtx-step",
+            "step*",
+            "--delay-iters",
+            "1",
+            "--max-iters",
+            "2",
+        ],
         &[
             "kernel", "k1", "10", "nvtx", "step", "kernel", "k2", "10", "nvtx", "forward",
             "kernel", "k2b", "10", "nvtx", "step", "kernel", "k3", "10", "nvtx", "step_3",
@@ -165,7 +220,12 @@ fn nvtx_range_ends_are_iterations() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // Iteration 1 (k1) is the delay; 2 and 3 are recorded; "forward" is no step.
-    assert_eq!(windows(dir.path()), [vec!["k2", "k2b", "k3"]], "{}", stderr(&out));
+    assert_eq!(
+        windows(dir.path()),
+        [vec!["k2", "k2b", "k3"]],
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -177,7 +237,15 @@ fn a_forwarded_signal_lets_the_program_finish_its_trace() {
         .arg(dir.path())
         .arg("--")
         .arg(fake_program())
-        .args(["exit-on-signal", "7", "kernel", "k", "10", "ready", "wait-signal"])
+        .args([
+            "exit-on-signal",
+            "7",
+            "kernel",
+            "k",
+            "10",
+            "ready",
+            "wait-signal",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -225,7 +293,10 @@ fn without_cupti_the_command_runs_untraced() {
     let warning = stderr(&out);
     assert!(warning.lines().count() <= 2, "{warning}");
     assert!(warning.contains("/nonexistent/libcupti.so"), "{warning}");
-    assert!(warning.contains("running the command untraced"), "{warning}");
+    assert!(
+        warning.contains("running the command untraced"),
+        "{warning}"
+    );
     assert!(traces(dir.path()).is_empty());
 }
 
@@ -261,11 +332,16 @@ fn a_process_that_cannot_be_traced_warns_once_and_runs_on() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    let warnings: Vec<String> =
-        stderr(&out).lines().filter(|l| l.contains("untraced")).map(str::to_owned).collect();
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("untraced"))
+        .map(str::to_owned)
+        .collect();
     assert_eq!(
         warnings,
-        ["cutrace: InitializeInjection: environment variable RANK=\"first\" is not a non-negative integer; this process runs untraced"]
+        [
+            "cutrace: InitializeInjection: environment variable RANK=\"first\" is not a non-negative integer; this process runs untraced"
+        ]
     );
     assert!(traces(dir.path()).is_empty());
 }
@@ -283,7 +359,11 @@ fn bad_options_are_refused_before_the_command_runs() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("nvtx_step: \"step[\" is not a glob pattern"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nvtx_step: \"step[\" is not a glob pattern"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!marker.exists());
 }
 
@@ -295,6 +375,10 @@ fn wait_ready(child: &mut std::process::Child) {
 }
 
 fn kill(pid: u32, signal: &str) {
-    let status = Command::new("kill").arg(signal).arg(pid.to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }

@@ -20,7 +20,10 @@ const INHERITED: [&str; 9] = [
 
 /// The directory cargo builds into for this profile (`target/debug`).
 pub fn build_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_cutrace")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_BIN_EXE_cutrace"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `cutrace` with a clean environment: none of the variables above, and the
@@ -84,7 +87,9 @@ pub fn compile_c(sources: &[PathBuf], out: &Path, flags: &[&str]) {
 
 /// A file of `tests/support`.
 pub fn support(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(name)
 }
 
 /// A fresh directory, removed when dropped.
@@ -104,7 +109,14 @@ fn built_artifacts() {
         let mut cargo = Command::new(env!("CARGO"));
         cargo
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "-p", "cutrace", "-p", "cupti-test-double"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "cutrace",
+                "-p",
+                "cupti-test-double",
+            ])
             .args(["--lib", "--example", "fake_cuda_program"]);
         if !cfg!(debug_assertions) {
             cargo.arg("--release");
