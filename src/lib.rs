@@ -3,3 +3,14 @@
 //! `cutrace-exporter`.
 
 #![deny(missing_docs)]
+
+pub mod capi;
+pub mod driver;
+mod error;
+mod ffi;
+mod host;
+pub mod identity;
+mod inject;
+mod profiler;
+
+pub use error::Error;

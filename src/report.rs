@@ -1,12 +1,56 @@
 //! `cutrace report`: a trace file's key-averages table and figures.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use cutrace_exporter::{KeyAverages, TraceStats, read_trace};
+use clap::{Args, ValueEnum};
+use cutrace_exporter::{KeyAverages, SortKey, TraceStats, read_trace};
 
-use crate::cli::{Format, ReportArgs};
+/// Arguments of `cutrace report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Trace file: Kineto/Chrome JSON, gzip-compressed or plain.
+    pub trace: PathBuf,
+
+    /// Column to sort by, descending: self_cuda_time_total, cuda_time_total,
+    /// self_cpu_time_total, cpu_time_total or count.
+    #[arg(long, value_name = "KEY", default_value = "self_cuda_time_total")]
+    pub sort: SortKey,
+
+    /// Number of rows to print; -1 prints them all.
+    #[arg(long, value_name = "N", default_value = "100", allow_negative_numbers = true,
+          value_parser = parse_row_limit)]
+    pub row_limit: RowLimit,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// How many rows to print: `None` for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowLimit(pub Option<usize>);
+
+fn parse_row_limit(s: &str) -> Result<RowLimit, String> {
+    match s.trim().parse::<i64>() {
+        Ok(-1) => Ok(RowLimit(None)),
+        Ok(n) => usize::try_from(n)
+            .map(|n| RowLimit(Some(n)))
+            .map_err(|_| format!("row limit {n} is negative (use -1 for all rows)")),
+        Err(_) => Err(format!("row limit '{s}' is not a whole number")),
+    }
+}
+
+/// What `cutrace report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// torch's table, then cutrace's own figures.
+    Table,
+    /// The table's rows as a JSON array.
+    Json,
+}
 
 /// Reads the trace and prints its report on stdout.
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
@@ -30,4 +74,18 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .and_then(|()| stdout.flush())
         .context("cannot write to standard output")?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_limits() {
+        assert_eq!(parse_row_limit("-1"), Ok(RowLimit(None)));
+        assert_eq!(parse_row_limit("0"), Ok(RowLimit(Some(0))));
+        assert_eq!(parse_row_limit("25"), Ok(RowLimit(Some(25))));
+        assert!(parse_row_limit("-2").unwrap_err().contains("negative"));
+        assert!(parse_row_limit("ten").unwrap_err().contains("'ten'"));
+    }
 }

@@ -2,10 +2,19 @@
 
 #![deny(missing_docs)]
 
+mod chrome;
+mod error;
 mod reader;
+mod sink;
 mod table;
+pub mod validate;
 
+pub use chrome::{
+    Encoding, WriteOptions, WriteStats, trace_file_name, write_trace, write_trace_with,
+};
+pub use error::ExportError;
 pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
+pub use sink::ExportSink;
 pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TableFileError,
     TraceStats, UnknownSortKey, write_table_file,

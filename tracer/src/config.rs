@@ -64,6 +64,34 @@ pub struct ProfilerConfig {
     pub sort_by: SortKey,
     /// Rows of the key-averages table; -1 prints all.
     pub row_limit: i64,
+    /// Where `start()` and `stop()` come from when cutrace is injected into a
+    /// program (`cutrace run`); the C ABI and the Rust API call them themselves.
+    pub capture_range: CaptureRange,
+    /// NVTX ranges whose names match this glob (`*`, `?`, `[...]`) are iterations:
+    /// each end of one is a `step()`. Unset: NVTX ranges are only recorded.
+    pub nvtx_step: Option<String>,
+    /// With `capture_range` `none`: milliseconds after CUDA initialises before
+    /// `start()`.
+    #[serde(deserialize_with = "count")]
+    pub delay_ms: u64,
+    /// With `capture_range` `none`: milliseconds from `start()` to `stop()`; 0 runs
+    /// to the end of the process.
+    #[serde(deserialize_with = "count")]
+    pub duration_ms: u64,
+}
+
+/// Where an injected tracer's `start()` and `stop()` come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CaptureRange {
+    /// Start when CUDA initialises (after `delay_ms`), stop at exit (or after
+    /// `duration_ms`).
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// The program's `cudaProfilerStart()`/`cudaProfilerStop()` (or `cuProfiler*`),
+    /// as `nsys --capture-range=cudaProfilerApi`.
+    #[serde(rename = "cudaProfilerApi")]
+    CudaProfilerApi,
 }
 
 /// A kind of activity CUPTI records.
@@ -198,7 +226,7 @@ enum Spelling {
 
 /// Every field with the spelling of its `CUTRACE_<FIELD>` variable and, for the two
 /// vLLM has its own variables for, their names.
-const FIELDS: [(&str, Spelling, Option<&str>); 15] = [
+const FIELDS: [(&str, Spelling, Option<&str>); 19] = [
     (
         "delay_iters",
         Spelling::Scalar,
@@ -222,6 +250,10 @@ const FIELDS: [(&str, Spelling, Option<&str>); 15] = [
     ("world_size", Spelling::Scalar, None),
     ("sort_by", Spelling::Text, None),
     ("row_limit", Spelling::Scalar, None),
+    ("capture_range", Spelling::Text, None),
+    ("nvtx_step", Spelling::Text, None),
+    ("delay_ms", Spelling::Scalar, None),
+    ("duration_ms", Spelling::Scalar, None),
 ];
 
 impl Spelling {
@@ -265,6 +297,10 @@ impl Default for ProfilerConfig {
             world_size: None,
             sort_by: SortKey::SelfCudaTimeTotal,
             row_limit: 100,
+            capture_range: CaptureRange::None,
+            nvtx_step: None,
+            delay_ms: 0,
+            duration_ms: 0,
         }
     }
 }
@@ -345,6 +381,14 @@ impl ProfilerConfig {
         }
     }
 
+    /// Whether an NVTX range named `name` marks an iteration (see `nvtx_step`).
+    pub fn is_nvtx_step(&self, name: &str) -> bool {
+        self.nvtx_step
+            .as_deref()
+            .and_then(|pattern| glob::Pattern::new(pattern).ok())
+            .is_some_and(|pattern| pattern.matches(name))
+    }
+
     /// Checks the values that the types let through.
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |fields, problem: String| Err(ConfigError::Invalid { fields, problem });
@@ -415,6 +459,20 @@ impl ProfilerConfig {
                     ),
                 );
             }
+        }
+        if let Some(pattern) = &self.nvtx_step {
+            if let Err(e) = glob::Pattern::new(pattern) {
+                return invalid(
+                    &["nvtx_step"],
+                    format!("nvtx_step: {pattern:?} is not a glob pattern: {e}"),
+                );
+            }
+        }
+        if self.capture_range != CaptureRange::None && (self.delay_ms > 0 || self.duration_ms > 0) {
+            return invalid(
+                &["capture_range", "delay_ms", "duration_ms"],
+                "delay_ms and duration_ms time the window of capture_range \"none\"; with \"cudaProfilerApi\" the program's own calls start and stop it".into(),
+            );
         }
         if self.row_limit < -1 {
             return invalid(
@@ -511,7 +569,8 @@ mod tests {
                 "activities": ["driver", "kernel", "overhead", "kernel"], "graph_mode": "graph",
                 "buffer_size": 1048576, "max_buffer_mb": 16, "latency_timestamps": true,
                 "output_dir": "/tmp/t", "worker_name": "w0", "rank": 1, "world_size": 2,
-                "sort_by": "count", "row_limit": -1}"#,
+                "sort_by": "count", "row_limit": -1, "capture_range": "cudaProfilerApi",
+                "nvtx_step": "step*"}"#,
         )
         .unwrap();
         let expected = ProfilerConfig {
@@ -530,6 +589,10 @@ mod tests {
             world_size: Some(2),
             sort_by: SortKey::Count,
             row_limit: -1,
+            capture_range: CaptureRange::CudaProfilerApi,
+            nvtx_step: Some("step*".into()),
+            delay_ms: 0,
+            duration_ms: 0,
         };
         assert_eq!(c, expected);
         assert_eq!(
@@ -541,6 +604,39 @@ mod tests {
                 repeat: 2
             }
         );
+    }
+
+    #[test]
+    fn capture_settings_are_read_and_checked() {
+        let c = ProfilerConfig::from_json(r#"{"delay_ms": 1500, "duration_ms": 2000}"#).unwrap();
+        assert_eq!(
+            (c.capture_range, c.delay_ms, c.duration_ms),
+            (CaptureRange::None, 1500, 2000)
+        );
+        let message = error(r#"{"capture_range": "nvtx"}"#);
+        assert!(
+            message.contains("capture_range: unknown variant `nvtx`"),
+            "{message}"
+        );
+        let message = error(r#"{"capture_range": "cudaProfilerApi", "duration_ms": 5}"#);
+        assert!(
+            message.contains("time the window of capture_range"),
+            "{message}"
+        );
+        let message = error(r#"{"nvtx_step": "step[" }"#);
+        assert!(
+            message.contains("nvtx_step: \"step[\" is not a glob pattern"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn nvtx_steps_match_the_glob() {
+        let c = ProfilerConfig::from_json(r#"{"nvtx_step": "execute_model*"}"#).unwrap();
+        assert!(c.is_nvtx_step("execute_model"));
+        assert!(c.is_nvtx_step("execute_model_3"));
+        assert!(!c.is_nvtx_step("prepare_inputs"));
+        assert!(!ProfilerConfig::default().is_nvtx_step("execute_model"));
     }
 
     #[test]

@@ -65,7 +65,8 @@ mod window;
 
 pub use annotate::RangeGuard;
 pub use config::{
-    Activity, CONFIG_VAR, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode, ProfilerConfig, SortKey,
+    Activity, CONFIG_VAR, CaptureRange, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode, ProfilerConfig,
+    SortKey,
 };
 pub use controls::{Control, ControlHandler};
 pub use error::Error;

@@ -1,0 +1,281 @@
+//! The trace writer: one [`Trace`] to one Kineto-compatible Chrome trace file
+//! (`<worker>.<unix_ns>.pt.trace.json.gz`), in the exact format of FORMATS.md §1.
+//!
+//! Writing is streamed and parallel. The events are first planned ([`plan`]):
+//! every `X` event becomes a small record pointing into the trace, sorted by track,
+//! put on lanes so that no two slices of a track partially overlap, and marked
+//! where an `ac2g` flow starts or ends. The sorted records are cut into chunks;
+//! rayon serializes each chunk to JSON text and compresses it into a gzip member of
+//! its own; the members are written in order to a temporary file in the target
+//! directory, which is renamed over the target only when complete. Concatenated
+//! gzip members form one valid gzip stream (RFC 1952), which every reader we target
+//! decodes whole.
+//!
+//! Besides Kineto's top-level keys the file carries `dropped_records`,
+//! `unknown_records`, `window`, `iterations` (numbers of the recorded iterations)
+//! and `tracer_version`, between `host_name` and `distributedInfo`.
+
+mod events;
+mod json;
+mod lanes;
+mod occupancy;
+mod plan;
+
+use std::io::Write;
+use std::path::Path;
+
+use cutrace_tracer::Trace;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use rayon::prelude::*;
+
+use crate::ExportError;
+use events::Serializer;
+use plan::{Plan, Slice};
+
+/// How the file's bytes are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Gzip members at this level (0–9). Level 1, the default, is the fastest
+    /// that compresses; trace text still shrinks about sixteenfold.
+    Gzip {
+        /// Compression level, 0 to 9.
+        level: u32,
+    },
+    /// Uncompressed JSON (for measuring, or for tools that want plain text).
+    Plain,
+}
+
+/// Tuning knobs of [`write_trace_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Encoding of the file.
+    pub encoding: Encoding,
+    /// `X` events per chunk (one gzip member each).
+    pub chunk_events: usize,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            encoding: Encoding::Gzip { level: 1 },
+            chunk_events: 8192,
+        }
+    }
+}
+
+/// What [`write_trace`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteStats {
+    /// Events in `traceEvents` (metadata, slices and flow endpoints).
+    pub events: usize,
+    /// Size of the JSON text, bytes.
+    pub bytes_uncompressed: u64,
+    /// Size of the file, bytes.
+    pub bytes_written: u64,
+    /// Synthetic lanes added to keep overlapping slices apart.
+    pub extra_lanes: usize,
+    /// Slices left out because they overlapped more than a track's lanes can hold.
+    pub dropped_slices: usize,
+}
+
+/// The file name torch's `tensorboard_trace_handler` gives a trace:
+/// `<worker_name>.<unix_time_ns>.pt.trace.json.gz`.
+pub fn trace_file_name(worker_name: &str, unix_time_ns: u128) -> Result<String, ExportError> {
+    let refuse = |reason| ExportError::InvalidWorkerName {
+        name: worker_name.to_owned(),
+        reason,
+    };
+    if worker_name.is_empty() {
+        return Err(refuse("it is empty"));
+    }
+    if worker_name == "." || worker_name == ".." {
+        return Err(refuse("it names a directory"));
+    }
+    if worker_name.contains(['/', '\\']) {
+        return Err(refuse("it contains a path separator"));
+    }
+    if worker_name.chars().any(char::is_control) {
+        return Err(refuse("it contains a control character"));
+    }
+    Ok(format!("{worker_name}.{unix_time_ns}.pt.trace.json.gz"))
+}
+
+/// Writes `trace` to `path` as gzip Kineto JSON with the default options.
+pub fn write_trace(trace: &Trace, path: &Path) -> Result<WriteStats, ExportError> {
+    write_trace_with(trace, path, &WriteOptions::default())
+}
+
+/// Writes `trace` to `path`, through a temporary file in the same directory that is
+/// renamed to `path` once complete; on error nothing is left behind and `path` is
+/// untouched.
+pub fn write_trace_with(
+    trace: &Trace,
+    path: &Path,
+    options: &WriteOptions,
+) -> Result<WriteStats, ExportError> {
+    let file_name = path.file_name().ok_or_else(|| {
+        ExportError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "path names no file"),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    let prefix = format!(".{}.", file_name.to_string_lossy());
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The final file gets the usual permissions (0666 less the umask) rather
+        // than the private 0600 of a temporary file.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| ExportError::io(dir, e))?;
+
+    let plan = Plan::build(trace);
+    let serializer = Serializer::new(trace, &plan);
+    let mut stats = WriteStats {
+        extra_lanes: plan.extra_lanes,
+        dropped_slices: plan.dropped_slices,
+        ..WriteStats::default()
+    };
+    let io_err = |e| ExportError::io(path, e);
+    let file = tmp.as_file_mut();
+
+    let mut header = Vec::new();
+    serializer.header(&mut header);
+    let encoded = encode(options.encoding, &header).map_err(io_err)?;
+    put(file, &mut stats, encoded, serializer.metadata_events()).map_err(io_err)?;
+
+    // Chunks are serialized and compressed in waves of a few per thread, so memory
+    // stays bounded by the wave while every thread keeps busy.
+    let chunks = cut_chunks(&plan.tracks, options.chunk_events.max(1));
+    let wave = rayon::current_num_threads().max(1) * 4;
+    let first_in_file = serializer.metadata_events() == 0;
+    let buffers = Buffers::new(options.chunk_events.max(1) * 512);
+    for (w, wave_chunks) in chunks.chunks(wave).enumerate() {
+        let parts: Vec<std::io::Result<(Encoded, usize)>> = wave_chunks
+            .par_iter()
+            .enumerate()
+            .map(|(c, pieces)| {
+                let mut text = buffers.take();
+                let first = first_in_file && w == 0 && c == 0;
+                let events = serializer.slices(pieces, first, &mut text);
+                let encoded = encode(options.encoding, &text);
+                buffers.give_back(text);
+                Ok((encoded?, events))
+            })
+            .collect();
+        for part in parts {
+            let (encoded, events) = part.map_err(io_err)?;
+            put(file, &mut stats, encoded, events).map_err(io_err)?;
+        }
+    }
+
+    let mut footer = Vec::new();
+    serializer.footer(&path.to_string_lossy(), &mut footer);
+    let encoded = encode(options.encoding, &footer).map_err(io_err)?;
+    put(file, &mut stats, encoded, 0).map_err(io_err)?;
+    tmp.persist(path)
+        .map_err(|e| ExportError::io(path, e.error))?;
+    Ok(stats)
+}
+
+/// Cuts the tracks' slices, in order, into chunks of `size` slices; a chunk holds
+/// pieces of one or more tracks.
+fn cut_chunks(tracks: &[Vec<Slice>], size: usize) -> Vec<Vec<&[Slice]>> {
+    let mut chunks = Vec::new();
+    let mut current: Vec<&[Slice]> = Vec::new();
+    let mut len = 0;
+    for track in tracks {
+        let mut rest = track.as_slice();
+        while !rest.is_empty() {
+            let (piece, tail) = rest.split_at((size - len).min(rest.len()));
+            current.push(piece);
+            len += piece.len();
+            rest = tail;
+            if len == size {
+                chunks.push(std::mem::take(&mut current));
+                len = 0;
+            }
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
+}
+
+/// Text buffers reused from chunk to chunk: fresh multi-megabyte buffers would cost
+/// page faults and regrowth copies on every chunk.
+struct Buffers {
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+    capacity: usize,
+}
+
+impl Buffers {
+    fn new(capacity: usize) -> Self {
+        Buffers {
+            free: std::sync::Mutex::new(Vec::new()),
+            capacity,
+        }
+    }
+
+    /// An empty buffer.
+    fn take(&self) -> Vec<u8> {
+        let reused = self.free.lock().map(|mut f| f.pop()).unwrap_or(None);
+        reused.unwrap_or_else(|| Vec::with_capacity(self.capacity))
+    }
+
+    /// Returns a buffer for the next chunk.
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut free) = self.free.lock() {
+            free.push(buffer);
+        }
+    }
+}
+
+/// One encoded chunk.
+struct Encoded {
+    /// Length of the text before encoding.
+    raw_len: u64,
+    /// The bytes to write.
+    bytes: Vec<u8>,
+}
+
+/// Appends one encoded chunk of `events` events to the file.
+fn put(
+    file: &mut std::fs::File,
+    stats: &mut WriteStats,
+    encoded: Encoded,
+    events: usize,
+) -> std::io::Result<()> {
+    file.write_all(&encoded.bytes)?;
+    stats.events += events;
+    stats.bytes_uncompressed += encoded.raw_len;
+    stats.bytes_written += encoded.bytes.len() as u64;
+    Ok(())
+}
+
+fn encode(encoding: Encoding, text: &[u8]) -> std::io::Result<Encoded> {
+    let raw_len = text.len() as u64;
+    let bytes = match encoding {
+        Encoding::Plain => text.to_vec(),
+        Encoding::Gzip { level } => {
+            let mut gz = GzEncoder::new(
+                Vec::with_capacity(text.len() / 8 + 64),
+                Compression::new(level.min(9)),
+            );
+            gz.write_all(text)?;
+            gz.finish()?
+        }
+    };
+    Ok(Encoded { raw_len, bytes })
+}

@@ -1,0 +1,134 @@
+//! The tracer's [`TraceSink`] that writes each finished window to an output
+//! directory.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cutrace_tracer::{Trace, TraceSink};
+
+use crate::{ExportError, WriteOptions, trace_file_name, write_trace_with};
+
+/// Writes every finished window as `<dir>/<worker>.<unix_ns>.pt.trace.json.gz`.
+#[derive(Debug, Clone)]
+pub struct ExportSink {
+    dir: PathBuf,
+    options: WriteOptions,
+}
+
+impl ExportSink {
+    /// A sink writing into `dir` (created on first use when missing).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::with_options(dir, WriteOptions::default())
+    }
+
+    /// A sink writing into `dir` with `options`.
+    pub fn with_options(dir: impl Into<PathBuf>, options: WriteOptions) -> Self {
+        ExportSink {
+            dir: dir.into(),
+            options,
+        }
+    }
+
+    /// The output directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the files of one window and returns the trace file's path.
+    pub fn export(&self, trace: &Trace) -> Result<PathBuf, ExportError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| ExportError::io(&self.dir, e))?;
+        let worker = if trace.info.worker_name.is_empty() {
+            // torch's default worker name.
+            format!("{}_{}", trace.info.host_name, trace.info.pid)
+        } else {
+            trace.info.worker_name.clone()
+        };
+        let now_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = self.dir.join(trace_file_name(&worker, now_ns)?);
+        write_trace_with(trace, &path, &self.options)?;
+        // The key-averages table (`profiler_out_<rank>.txt`) is written here, next
+        // to the trace, once the table module exists.
+        Ok(path)
+    }
+}
+
+impl TraceSink for ExportSink {
+    fn window_finished(
+        &self,
+        trace: Trace,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.export(&trace)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutrace_tracer::model::Kernel;
+
+    fn one_kernel_trace(worker: &str) -> Trace {
+        let mut trace = Trace::default();
+        trace.info.worker_name = worker.to_owned();
+        trace.info.host_name = "node7".to_owned();
+        trace.info.pid = 4242;
+        trace.base_time_ns = 1_000_000;
+        let name = trace.names.intern("k");
+        trace.kernels.push(Kernel {
+            start: 1_000_500,
+            end: 1_002_000,
+            name,
+            stream: 7,
+            ..Default::default()
+        });
+        trace
+    }
+
+    #[test]
+    fn writes_one_trace_per_window_into_a_new_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        let sink = ExportSink::new(&dir);
+        sink.window_finished(one_kernel_trace("w0")).unwrap();
+        sink.window_finished(one_kernel_trace("w0")).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{names:?}");
+        for n in &names {
+            let middle = n
+                .strip_prefix("w0.")
+                .and_then(|r| r.strip_suffix(".pt.trace.json.gz"))
+                .unwrap_or_else(|| panic!("{n}"));
+            assert!(middle.parse::<u128>().is_ok(), "{n}");
+            let violations = crate::validate::validate_trace_file(&dir.join(n)).unwrap();
+            assert!(violations.is_empty(), "{violations:?}");
+        }
+    }
+
+    #[test]
+    fn default_worker_name_is_host_and_pid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = ExportSink::new(tmp.path())
+            .export(&one_kernel_trace(""))
+            .unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("node7_4242."), "{name}");
+    }
+
+    #[test]
+    fn a_bad_worker_name_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = ExportSink::new(tmp.path())
+            .window_finished(one_kernel_trace("../escape"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid worker name \"../escape\": it contains a path separator"
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! Finding the injection library, `libcutrace.so`, that `cutrace run` hands to the
+//! CUDA driver.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+
+/// Environment variable naming the injection library to use.
+pub const LIB_ENV: &str = "CUTRACE_LIB";
+
+/// File name of the injection library.
+pub const LIB_NAME: &str = "libcutrace.so";
+
+/// The injection library: [`LIB_ENV`] when set, else `libcutrace.so` beside this
+/// executable or in `../lib` from it (an installed layout). The path is absolute,
+/// because the traced command may change directory before it initialises CUDA.
+pub fn injection_library() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(LIB_ENV).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            std::path::absolute(&path).with_context(|| format!("{LIB_ENV}={}", path.display()))
+        } else {
+            Err(anyhow!("{LIB_ENV}={} is not a file", path.display()))
+        };
+    }
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    candidates(dir)
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow!(
+                "cannot find {LIB_NAME} beside {} (set {LIB_ENV} to its path)",
+                exe.display()
+            )
+        })
+}
+
+/// Where to look for the library, given the executable's directory.
+fn candidates(exe_dir: &Path) -> [PathBuf; 2] {
+    [
+        exe_dir.join(LIB_NAME),
+        exe_dir.join("../lib").join(LIB_NAME),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beside_the_executable_comes_first() {
+        let [beside, lib] = candidates(Path::new("/opt/cutrace/bin"));
+        assert_eq!(beside, Path::new("/opt/cutrace/bin/libcutrace.so"));
+        assert_eq!(lib, Path::new("/opt/cutrace/bin/../lib/libcutrace.so"));
+    }
+}

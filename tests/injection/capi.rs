@@ -1,0 +1,41 @@
+//! The C ABI from a C program compiled with the system `cc` against
+//! `include/cutrace.h` and linked against `libcutrace.so`.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::run::{kernels_and_ranges, traces};
+use crate::util::{build_dir, compile_c, cupti_double, injection_library, support, temp_dir};
+
+#[test]
+fn a_c_program_traces_through_the_header() {
+    let lib_dir = injection_library().parent().unwrap().to_path_buf();
+    let program = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capi/capi_test");
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+    compile_c(
+        &[support("capi_test.c")],
+        &program,
+        &[
+            &format!("-I{}", include.display()),
+            &format!("-L{}", lib_dir.display()),
+            "-lcutrace",
+            &format!("-Wl,-rpath,{}", build_dir().display()),
+        ],
+    );
+    let dir = temp_dir();
+    let out = Command::new(&program)
+        .arg(dir.path())
+        .env("CUTRACE_CUPTI_LIB", cupti_double())
+        .env_remove("CUTRACE_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{stderr}");
+    let traces = traces(dir.path());
+    assert_eq!(traces.len(), 1, "{stderr}");
+    let (name, trace) = &traces[0];
+    assert!(name.starts_with("capi."), "{name}");
+    let (_, ranges) = kernels_and_ranges(trace);
+    assert_eq!(ranges, ["iteration", "inner", "iteration", "inner"]);
+}

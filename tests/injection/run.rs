@@ -1,0 +1,384 @@
+//! `cutrace run` over the stand-in CUDA program: traces per process, windows from
+//! the profiler API and from NVTX ranges, exit codes, signals, and no CUPTI.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{cutrace, fake_program, temp_dir};
+
+/// `cutrace run -o DIR OPTIONS -- fake_cuda_program SCRIPT`.
+fn run(dir: &Path, options: &[&str], script: &[&str]) -> Output {
+    let mut command = cutrace();
+    command
+        .arg("run")
+        .arg("-o")
+        .arg(dir)
+        .args(options)
+        .arg("--")
+        .arg(fake_program());
+    command.args(script).output().unwrap()
+}
+
+/// The trace files in `dir`, sorted by name, read back.
+pub fn traces(dir: &Path) -> Vec<(String, Value)> {
+    let mut files: Vec<(String, Value)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".pt.trace.json.gz"))
+        .map(|path| {
+            let mut text = String::new();
+            flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, serde_json::from_str(&text).unwrap())
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+/// The kernel names of one trace, in time order.
+fn kernels(trace: &Value) -> Vec<String> {
+    kernels_and_ranges(trace).0
+}
+
+/// The names of one trace's kernels and of its host ranges, each in time order.
+pub fn kernels_and_ranges(trace: &Value) -> (Vec<String>, Vec<String>) {
+    let named = |category: &str| {
+        let mut events: Vec<(f64, String)> = trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == category && e["ph"] == "X")
+            .map(|e| {
+                let ts = e["ts"]
+                    .as_f64()
+                    .or_else(|| e["ts"].as_str()?.parse().ok())
+                    .unwrap();
+                (ts, e["name"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        events.sort_by(|a, b| a.0.total_cmp(&b.0));
+        events.into_iter().map(|(_, name)| name).collect()
+    };
+    (named("kernel"), named("user_annotation"))
+}
+
+/// Kernel names of every trace, ordered by the first kernel's time.
+fn windows(dir: &Path) -> Vec<Vec<String>> {
+    traces(dir).iter().map(|(_, t)| kernels(t)).collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_whole_run_is_one_window_and_the_exit_code_passes_through() {
+    let dir = temp_dir();
+    let out = run(
+        dir.path(),
+        &[],
+        &["kernel", "gemm", "100", "kernel", "relu", "20", "exit", "3"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let traces = traces(dir.path());
+    assert_eq!(traces.len(), 1, "{}", stderr(&out));
+    let (name, trace) = &traces[0];
+    assert_eq!(kernels(trace), ["gemm", "relu"]);
+    // `<hostname>_<pid>`, as torch names workers.
+    let worker = name.split('.').next().unwrap();
+    let pid: u32 = worker.rsplit('_').next().unwrap().parse().unwrap();
+    assert_ne!(pid, std::process::id());
+    assert_eq!(trace["distributedInfo"]["rank"], 0);
+    let listing = stderr(&out);
+    assert!(
+        listing.contains(&format!("  {worker}:\n    {name}\n")),
+        "{listing}"
+    );
+}
+
+#[test]
+fn two_processes_write_their_own_files_with_their_ranks() {
+    let dir = temp_dir();
+    let program = fake_program();
+    let script = format!(
+        "RANK=0 WORLD_SIZE=2 '{p}' kernel rank0 10 & RANK=1 WORLD_SIZE=2 '{p}' kernel rank1 10; wait",
+        p = program.display()
+    );
+    let out = cutrace()
+        .arg("run")
+        .arg("-o")
+        .arg(dir.path())
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let traces = traces(dir.path());
+    assert_eq!(traces.len(), 2, "{}", stderr(&out));
+    let mut by_rank: Vec<(u64, Vec<String>, String)> = traces
+        .iter()
+        .map(|(name, t)| {
+            let rank = t["distributedInfo"]["rank"].as_u64().unwrap();
+            (rank, kernels(t), name.split('.').next().unwrap().to_owned())
+        })
+        .collect();
+    by_rank.sort();
+    assert_eq!(by_rank[0].0, 0);
+    assert_eq!(by_rank[0].1, ["rank0"]);
+    assert_eq!(by_rank[1].0, 1);
+    assert_eq!(by_rank[1].1, ["rank1"]);
+    assert_ne!(
+        by_rank[0].2, by_rank[1].2,
+        "each process has its own worker name"
+    );
+    let listing = stderr(&out);
+    for (_, _, worker) in &by_rank {
+        assert!(listing.contains(&format!("  {worker}:\n")), "{listing}");
+    }
+}
+
+#[test]
+fn cuda_profiler_start_and_stop_open_and_close_windows() {
+    let dir = temp_dir();
+    let out = run(
+        dir.path(),
+        &["-c", "cudaProfilerApi"],
+        &[
+            "kernel",
+            "before",
+            "10",
+            "profiler-start",
+            "kernel",
+            "first",
+            "10",
+            "profiler-stop",
+            "kernel",
+            "between",
+            "10",
+            "cu-profiler-start",
+            "kernel",
+            "second",
+            "10",
+            "cu-profiler-stop",
+            "kernel",
+            "after",
+            "10",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        windows(dir.path()),
+        [vec!["first"], vec!["second"]],
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_window_left_open_by_the_program_is_written_at_exit() {
+    let dir = temp_dir();
+    let out = run(
+        dir.path(),
+        &["-c", "cudaProfilerApi"],
+        &[
+            "kernel",
+            "before",
+            "10",
+            "profiler-start",
+            "kernel",
+            "open",
+            "10",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(windows(dir.path()), [vec!["open"]]);
+}
+
+#[test]
+fn nvtx_range_ends_are_iterations() {
+    let dir = temp_dir();
+    let out = run(
+        dir.path(),
+        &[
+            "--nvtx-step",
+            "step*",
+            "--delay-iters",
+            "1",
+            "--max-iters",
+            "2",
+        ],
+        &[
+            "kernel", "k1", "10", "nvtx", "step", "kernel", "k2", "10", "nvtx", "forward",
+            "kernel", "k2b", "10", "nvtx", "step", "kernel", "k3", "10", "nvtx", "step_3",
+            "kernel", "k4", "10", "nvtx", "step",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Iteration 1 (k1) is the delay; 2 and 3 are recorded; "forward" is no step.
+    assert_eq!(
+        windows(dir.path()),
+        [vec!["k2", "k2b", "k3"]],
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_forwarded_signal_lets_the_program_finish_its_trace() {
+    let dir = temp_dir();
+    let mut child = cutrace()
+        .arg("run")
+        .arg("-o")
+        .arg(dir.path())
+        .arg("--")
+        .arg(fake_program())
+        .args([
+            "exit-on-signal",
+            "7",
+            "kernel",
+            "k",
+            "10",
+            "ready",
+            "wait-signal",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    kill(child.id(), "-INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(windows(dir.path()), [vec!["k"]]);
+}
+
+#[test]
+fn death_by_a_forwarded_signal_is_128_plus_the_signal() {
+    let dir = temp_dir();
+    let mut child = cutrace()
+        .arg("run")
+        .arg("-o")
+        .arg(dir.path())
+        .arg("--")
+        .arg(fake_program())
+        .args(["ready", "wait-signal"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    kill(child.id(), "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(128 + 15), "{}", stderr(&out));
+}
+
+#[test]
+fn without_cupti_the_command_runs_untraced() {
+    let dir = temp_dir();
+    let out = cutrace()
+        .env("CUTRACE_CUPTI_LIB", "/nonexistent/libcupti.so")
+        .arg("run")
+        .arg("-o")
+        .arg(dir.path())
+        .args(["--", "sh", "-c", "echo hello; exit 4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    let warning = stderr(&out);
+    assert!(warning.lines().count() <= 2, "{warning}");
+    assert!(warning.contains("/nonexistent/libcupti.so"), "{warning}");
+    assert!(
+        warning.contains("running the command untraced"),
+        "{warning}"
+    );
+    assert!(traces(dir.path()).is_empty());
+}
+
+#[test]
+fn without_a_driver_the_command_runs_untraced() {
+    let dir = temp_dir();
+    let out = cutrace()
+        .env("CUTRACE_CUDA_LIB", "/nonexistent/libcuda.so.1")
+        .arg("run")
+        .arg("-o")
+        .arg(dir.path())
+        .args(["--", "sh", "-c", "exit 0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let warning = stderr(&out);
+    assert!(warning.lines().count() <= 2, "{warning}");
+    assert!(warning.contains("no CUDA driver"), "{warning}");
+}
+
+#[test]
+fn a_process_that_cannot_be_traced_warns_once_and_runs_on() {
+    let dir = temp_dir();
+    let mut command = cutrace();
+    command.env("RANK", "first");
+    let out = command
+        .arg("run")
+        .arg("-o")
+        .arg(dir.path())
+        .arg("--")
+        .arg(fake_program())
+        .args(["kernel", "k", "10", "exit", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("untraced"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "cutrace: InitializeInjection: environment variable RANK=\"first\" is not a non-negative integer; this process runs untraced"
+        ]
+    );
+    assert!(traces(dir.path()).is_empty());
+}
+
+#[test]
+fn bad_options_are_refused_before_the_command_runs() {
+    let dir = temp_dir();
+    let marker = dir.path().join("ran");
+    let out = cutrace()
+        .arg("run")
+        .arg("-o")
+        .arg(dir.path())
+        .args(["--nvtx-step", "step[", "--", "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("nvtx_step: \"step[\" is not a glob pattern"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!marker.exists());
+}
+
+fn wait_ready(child: &mut std::process::Child) {
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+}
+
+fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
