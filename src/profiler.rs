@@ -24,7 +24,8 @@ pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
         world_size: Some(identity.world_size),
         ..config.clone()
     };
-    let sink = Arc::new(ExportSink::new(&config.output_dir));
+    let row_limit = usize::try_from(config.row_limit).ok();
+    let sink = Arc::new(ExportSink::new(&config.output_dir).with_table(config.sort_by, row_limit));
     let warn = Arc::new(|message: &str| eprintln!("cutrace: warning: {message}"));
     let profiler = Arc::new(Profiler::try_new(config.clone(), sink, warn)?);
     let follow_api = config.capture_range == CaptureRange::CudaProfilerApi;

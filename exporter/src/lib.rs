@@ -16,6 +16,6 @@ pub use error::ExportError;
 pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
 pub use sink::ExportSink;
 pub use table::{
-    IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TableFileError,
-    TraceStats, UnknownSortKey, write_table_file,
+    IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
+    UnknownSortKey, write_table_file,
 };

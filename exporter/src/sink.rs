@@ -1,18 +1,23 @@
 //! The tracer's [`TraceSink`] that writes each finished window to an output
-//! directory.
+//! directory: the trace and, beside it, the key-averages table.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cutrace_tracer::{Trace, TraceSink};
 
-use crate::{ExportError, WriteOptions, trace_file_name, write_trace_with};
+use crate::{
+    ExportError, SortKey, WriteOptions, trace_file_name, write_table_file, write_trace_with,
+};
 
-/// Writes every finished window as `<dir>/<worker>.<unix_ns>.pt.trace.json.gz`.
+/// Writes every finished window as `<dir>/<worker>.<unix_ns>.pt.trace.json.gz` and
+/// its key-averages table as `<dir>/profiler_out_<rank>.txt`.
 #[derive(Debug, Clone)]
 pub struct ExportSink {
     dir: PathBuf,
     options: WriteOptions,
+    sort: SortKey,
+    row_limit: Option<usize>,
 }
 
 impl ExportSink {
@@ -26,6 +31,18 @@ impl ExportSink {
         ExportSink {
             dir: dir.into(),
             options,
+            sort: SortKey::default(),
+            row_limit: Some(100),
+        }
+    }
+
+    /// The same sink with the table sorted by `sort` and cut to `row_limit` rows
+    /// (`None`: all); torch's defaults are `self_cuda_time_total` and 100.
+    pub fn with_table(self, sort: SortKey, row_limit: Option<usize>) -> Self {
+        ExportSink {
+            sort,
+            row_limit,
+            ..self
         }
     }
 
@@ -34,7 +51,7 @@ impl ExportSink {
         &self.dir
     }
 
-    /// Writes the files of one window and returns the trace file's path.
+    /// Writes the trace and the table of one window; returns the trace file's path.
     pub fn export(&self, trace: &Trace) -> Result<PathBuf, ExportError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| ExportError::io(&self.dir, e))?;
         let worker = if trace.info.worker_name.is_empty() {
@@ -48,8 +65,7 @@ impl ExportSink {
             .map_or(0, |d| d.as_nanos());
         let path = self.dir.join(trace_file_name(&worker, now_ns)?);
         write_trace_with(trace, &path, &self.options)?;
-        // The key-averages table (`profiler_out_<rank>.txt`) is written here, next
-        // to the trace, once the table module exists.
+        write_table_file(trace, &self.dir, self.sort, self.row_limit)?;
         Ok(path)
     }
 }
@@ -98,8 +114,9 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names.len(), 2, "{names:?}");
-        for n in &names {
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names[0], "profiler_out_0.txt");
+        for n in &names[1..] {
             let middle = n
                 .strip_prefix("w0.")
                 .and_then(|r| r.strip_suffix(".pt.trace.json.gz"))
@@ -108,6 +125,35 @@ mod tests {
             let violations = crate::validate::validate_trace_file(&dir.join(n)).unwrap();
             assert!(violations.is_empty(), "{violations:?}");
         }
+    }
+
+    #[test]
+    fn the_table_beside_the_trace_is_sorted_and_cut_as_configured() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut trace = one_kernel_trace("w0");
+        trace.info.rank = 3;
+        let other = trace.names.intern("other");
+        trace.kernels.push(Kernel {
+            start: 1_003_000,
+            end: 1_003_100,
+            name: other,
+            ..Default::default()
+        });
+        trace.kernels.push(Kernel {
+            start: 1_004_000,
+            end: 1_004_100,
+            name: other,
+            ..Default::default()
+        });
+        ExportSink::new(tmp.path())
+            .with_table(SortKey::Count, Some(1))
+            .export(&trace)
+            .unwrap();
+        let text = std::fs::read_to_string(tmp.path().join("profiler_out_3.txt")).unwrap();
+        let expected = crate::KeyAverages::from_trace(&trace).table(SortKey::Count, Some(1));
+        assert_eq!(text, format!("{expected}\n"));
+        assert!(text.contains("other"), "{text}");
+        assert!(!text.contains(" k  "), "{text}");
     }
 
     #[test]

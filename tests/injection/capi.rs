@@ -37,5 +37,15 @@ fn a_c_program_traces_through_the_header() {
     let (name, trace) = &traces[0];
     assert!(name.starts_with("capi."), "{name}");
     let (_, ranges) = kernels_and_ranges(trace);
-    assert_eq!(ranges, ["iteration", "inner", "iteration", "inner"]);
+    assert_eq!(
+        ranges,
+        [
+            "ProfilerStep#1",
+            "iteration",
+            "inner",
+            "ProfilerStep#2",
+            "iteration",
+            "inner"
+        ]
+    );
 }

@@ -140,6 +140,16 @@ fn two_processes_write_their_own_files_with_their_ranks() {
     for (_, _, worker) in &by_rank {
         assert!(listing.contains(&format!("  {worker}:\n")), "{listing}");
     }
+    for (rank, kernel) in [(0, "rank0"), (1, "rank1")] {
+        let table = std::fs::read_to_string(dir.path().join(format!("profiler_out_{rank}.txt")))
+            .unwrap_or_else(|e| panic!("table of rank {rank}: {e}\n{listing}"));
+        let row = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(kernel))
+            .unwrap_or_else(|| panic!("no {kernel} row:\n{table}"));
+        assert!(row.ends_with(" 1  "), "one call of {kernel}: {row}");
+        assert!(table.contains("Self CUDA time total:"), "{table}");
+    }
 }
 
 #[test]

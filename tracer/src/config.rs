@@ -172,6 +172,52 @@ pub enum SortKey {
     Count,
 }
 
+impl SortKey {
+    /// Every key, in the order help texts list them.
+    pub const ALL: [SortKey; 5] = [
+        SortKey::SelfCudaTimeTotal,
+        SortKey::CudaTimeTotal,
+        SortKey::SelfCpuTimeTotal,
+        SortKey::CpuTimeTotal,
+        SortKey::Count,
+    ];
+
+    /// The key's name as torch spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::SelfCudaTimeTotal => "self_cuda_time_total",
+            SortKey::CudaTimeTotal => "cuda_time_total",
+            SortKey::SelfCpuTimeTotal => "self_cpu_time_total",
+            SortKey::CpuTimeTotal => "cpu_time_total",
+            SortKey::Count => "count",
+        }
+    }
+}
+
+impl std::fmt::Display for SortKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A sort key name that is not one of [`SortKey::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown sort key '{0}' (expected one of: self_cuda_time_total, cuda_time_total, self_cpu_time_total, cpu_time_total, count)"
+)]
+pub struct UnknownSortKey(pub String);
+
+impl std::str::FromStr for SortKey {
+    type Err = UnknownSortKey;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SortKey::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownSortKey(s.to_owned()))
+    }
+}
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

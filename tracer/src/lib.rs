@@ -66,7 +66,7 @@ mod window;
 pub use annotate::RangeGuard;
 pub use config::{
     Activity, CONFIG_VAR, CaptureRange, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode, ProfilerConfig,
-    SortKey,
+    SortKey, UnknownSortKey,
 };
 pub use controls::{Control, ControlHandler};
 pub use error::Error;

@@ -95,9 +95,11 @@ pub(crate) struct SessionOptions {
     pub warn: WarningHook,
 }
 
-/// A host range recorded by an annotation, named when the window is built.
+/// A host range recorded by an annotation or a step, named when the window is
+/// built.
 pub(crate) struct PendingRange {
     pub name: String,
+    pub kind: RangeKind,
     pub start: i64,
     pub end: i64,
     pub external_id: u64,
@@ -372,16 +374,35 @@ impl Session {
     }
 
     /// Ends iteration `number` (counted from 1 at `start()`) of the open window.
+    ///
+    /// The iteration is also a `ProfilerStep#<number>` range on the calling thread,
+    /// as torch.profiler marks its steps: HolisticTraceAnalysis finds iterations by
+    /// that name.
     pub fn iteration_end(&self, number: u64) {
         let now = self.now();
-        if let Some(window) = self.host().window.as_mut() {
+        let Some(start) = self.host().window.as_mut().map(|window| {
+            let start = window.iteration_start;
             window.iterations.push(Iteration {
                 number,
-                start: window.iteration_start,
+                start,
                 end: now,
             });
             window.iteration_start = now;
-        }
+            start
+        }) else {
+            return;
+        };
+        self.ranges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(PendingRange {
+                name: format!("ProfilerStep#{number}"),
+                kind: RangeKind::UserAnnotation,
+                start,
+                end: now,
+                external_id: 0,
+                tid: process::current_tid(),
+            });
     }
 
     /// Ends the open window; it is flushed, decoded and written in the background.
@@ -441,6 +462,7 @@ impl Session {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(PendingRange {
                     name: name.to_owned(),
+                    kind: RangeKind::Annotation,
                     start,
                     end,
                     external_id,
@@ -638,7 +660,7 @@ impl DecodeThread {
                 end: range.end,
                 name,
                 category,
-                kind: RangeKind::Annotation,
+                kind: range.kind,
                 external_id: range.external_id,
                 pid,
                 tid: range.tid,

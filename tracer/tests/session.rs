@@ -306,6 +306,9 @@ fn a_window_holds_exactly_the_scripted_events() {
         [
             ("decode step", RangeKind::Nvtx, 0, pid, tid),
             ("forward", RangeKind::Annotation, annotated, pid, tid),
+            ("ProfilerStep#1", RangeKind::UserAnnotation, 0, pid, tid),
+            ("ProfilerStep#2", RangeKind::UserAnnotation, 0, pid, tid),
+            ("ProfilerStep#3", RangeKind::UserAnnotation, 0, pid, tid),
         ]
     );
     let forward = t.ranges[1];

@@ -11,85 +11,25 @@ mod format;
 mod json;
 mod stats;
 
-use std::fmt;
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use cutrace_tracer::Trace;
+
+use crate::ExportError;
+pub use cutrace_tracer::{SortKey, UnknownSortKey};
 
 pub use aggregate::{Row, RowKind};
 pub use stats::{IterationTime, KernelStats, StreamBusy, TraceStats};
 
-/// Column the table is sorted by, descending (torch's `sort_by`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortKey {
-    /// `self_cuda_time_total`, the default.
-    #[default]
-    SelfCudaTimeTotal,
-    /// `cuda_time_total`.
-    CudaTimeTotal,
-    /// `self_cpu_time_total`.
-    SelfCpuTimeTotal,
-    /// `cpu_time_total`.
-    CpuTimeTotal,
-    /// `count`.
-    Count,
-}
-
-impl SortKey {
-    /// Every key, in the order help texts list them.
-    pub const ALL: [SortKey; 5] = [
-        SortKey::SelfCudaTimeTotal,
-        SortKey::CudaTimeTotal,
-        SortKey::SelfCpuTimeTotal,
-        SortKey::CpuTimeTotal,
-        SortKey::Count,
-    ];
-
-    /// The key's name as torch spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SortKey::SelfCudaTimeTotal => "self_cuda_time_total",
-            SortKey::CudaTimeTotal => "cuda_time_total",
-            SortKey::SelfCpuTimeTotal => "self_cpu_time_total",
-            SortKey::CpuTimeTotal => "cpu_time_total",
-            SortKey::Count => "count",
-        }
-    }
-
-    fn value(self, row: &Row) -> i64 {
-        match self {
-            SortKey::SelfCudaTimeTotal => row.self_cuda_ns,
-            SortKey::CudaTimeTotal => row.cuda_total_ns,
-            SortKey::SelfCpuTimeTotal => row.self_cpu_ns,
-            SortKey::CpuTimeTotal => row.cpu_total_ns,
-            SortKey::Count => i64::try_from(row.calls).unwrap_or(i64::MAX),
-        }
-    }
-}
-
-impl fmt::Display for SortKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A sort key name that is not one of [`SortKey::ALL`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown sort key '{0}' (expected one of: self_cuda_time_total, cuda_time_total, self_cpu_time_total, cpu_time_total, count)"
-)]
-pub struct UnknownSortKey(pub String);
-
-impl FromStr for SortKey {
-    type Err = UnknownSortKey;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SortKey::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownSortKey(s.to_owned()))
+/// The value a row is sorted by, descending.
+fn sort_value(key: SortKey, row: &Row) -> i64 {
+    match key {
+        SortKey::SelfCudaTimeTotal => row.self_cuda_ns,
+        SortKey::CudaTimeTotal => row.cuda_total_ns,
+        SortKey::SelfCpuTimeTotal => row.self_cpu_ns,
+        SortKey::CpuTimeTotal => row.cpu_total_ns,
+        SortKey::Count => i64::try_from(row.calls).unwrap_or(i64::MAX),
     }
 }
 
@@ -124,7 +64,7 @@ impl KeyAverages {
 
     fn sorted_all(&self, sort: SortKey) -> Vec<&Row> {
         let mut rows: Vec<&Row> = self.rows.iter().collect();
-        rows.sort_by_key(|r| std::cmp::Reverse(sort.value(r)));
+        rows.sort_by_key(|r| std::cmp::Reverse(sort_value(sort, r)));
         rows
     }
 
@@ -158,17 +98,6 @@ impl KeyAverages {
     }
 }
 
-/// A table file that could not be written.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write {}: {source}", path.display())]
-pub struct TableFileError {
-    /// The file.
-    pub path: PathBuf,
-    /// Why.
-    #[source]
-    pub source: io::Error,
-}
-
 /// Writes the key-averages table of `trace` to `<dir>/profiler_out_<rank>.txt`, as
 /// vLLM's `print(table, file=f)` does (so with one more newline), through a
 /// temporary file renamed into place. Returns the file's path.
@@ -177,7 +106,7 @@ pub fn write_table_file(
     dir: &Path,
     sort: SortKey,
     row_limit: Option<usize>,
-) -> Result<PathBuf, TableFileError> {
+) -> Result<PathBuf, ExportError> {
     let path = dir.join(format!("profiler_out_{}.txt", trace.info.rank));
     let text = KeyAverages::from_trace(trace).table(sort, row_limit);
     let written = (|| {
@@ -195,7 +124,7 @@ pub fn write_table_file(
     })();
     written
         .map(|()| path.clone())
-        .map_err(|source| TableFileError { path, source })
+        .map_err(|source| ExportError::io(path, source))
 }
 
 #[cfg(test)]
@@ -300,11 +229,12 @@ mod tests {
 
         let missing = dir.path().join("missing");
         let error = write_table_file(&trace, &missing, SortKey::default(), None).unwrap_err();
-        assert_eq!(error.path, missing.join("profiler_out_3.txt"));
+        let target = missing.join("profiler_out_3.txt");
         assert!(
             error
                 .to_string()
-                .starts_with(&format!("cannot write {}: ", error.path.display()))
+                .starts_with(&format!("{}: ", target.display())),
+            "{error}"
         );
     }
 }
