@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The CPU-side benchmarks behind docs/benchmarks.md: record decoding, trace
+# writing (against pigz on the same JSON) and `cutrace report` on real traces.
+# Usage: scripts/bench.sh [RUNS]   (needs pigz for the comparison)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release --quiet -p cutrace -p cutrace-tracer -p cutrace-exporter --examples --bins
+bin=target/release
+
+echo "# $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+
+echo "## decode (one core)"
+for _ in $(seq "$runs"); do "$bin/examples/decode_bench" | grep 'records/s'; done
+
+echo "## write 1,000,000 launches"
+for _ in $(seq "$runs"); do "$bin/examples/export_bench" --launches 1000000 --out "$work/w.json.gz"; done
+if command -v pigz >/dev/null; then
+  "$bin/examples/export_bench" --launches 1000000 --out "$work/w.json.gz" --dump-json "$work/w.json" >/dev/null
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f "pigz -1 -p 2 on the same JSON: %e s wall" pigz -1 -p 2 -c "$work/w.json" 2>&1 >/dev/null
+  done
+  rm -f "$work/w.json"
+fi
+
+echo "## cutrace report"
+for f in ../shared/traces/kineto/{trace_diff_control,negative_queue_rank0,ns_resolution.pt.trace,nccl_data}.json.gz "$work/w.json.gz"; do
+  [ -f "$f" ] || continue
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f "$(basename "$f"): %e s wall, %M KiB peak" "$bin/cutrace" report "$f" 2>&1 >/dev/null
+  done
+done
