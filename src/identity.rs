@@ -28,7 +28,7 @@ impl Identity {
         Identity::resolve(
             config,
             |name| std::env::var(name).ok(),
-            &host_name(),
+            &worker_host_name(),
             std::process::id(),
         )
     }
@@ -78,18 +78,14 @@ impl Identity {
     }
 }
 
-/// This machine's host name ("localhost" when the system will not say).
-pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is writable for its whole length, which is what we pass.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".to_owned();
-    }
-    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    match std::str::from_utf8(&buf[..len]) {
-        Ok(name) if !name.is_empty() => name.to_owned(),
-        _ => "localhost".to_owned(),
+/// This machine's host name for the default worker name; "localhost" when the
+/// system will not say, so that the name never starts with a bare `_`.
+fn worker_host_name() -> String {
+    let name = cutrace_tracer::host_name();
+    if name.is_empty() {
+        "localhost".to_owned()
+    } else {
+        name
     }
 }
 
@@ -174,6 +170,6 @@ mod tests {
 
     #[test]
     fn host_name_is_not_empty() {
-        assert!(!host_name().is_empty());
+        assert!(!worker_host_name().is_empty());
     }
 }

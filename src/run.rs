@@ -75,8 +75,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create output directory {}", args.output.display()))?;
     let output = std::path::absolute(&args.output)
         .with_context(|| format!("output directory {}", args.output.display()))?;
-    let mut command = Command::new(&args.command[0]);
-    command.args(&args.command[1..]);
+    // clap requires the command, so this fails only for a hand-built `RunArgs`.
+    let Some((program, program_args)) = args.command.split_first() else {
+        anyhow::bail!("no command to run");
+    };
+    let mut command = Command::new(program);
+    command.args(program_args);
     let traced = match injection() {
         Ok(injection) => {
             let vars = environment(&args, &output, &injection);
@@ -92,7 +96,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let before = outputs::snapshot(&output);
     let status = process::run_forwarding_signals(&mut command)
-        .with_context(|| format!("cannot run {}", args.command[0].to_string_lossy()))?;
+        .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
     if traced {
         match outputs::written_since(&output, &before) {
             Ok(files) => eprint!("{}", outputs::render(&output, &files)),

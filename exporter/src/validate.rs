@@ -182,7 +182,8 @@ impl Checker {
 
     fn check_keys(&mut self, top: &TopLevel<'_>) {
         let keys: Vec<&str> = top.0.iter().map(|(k, _)| k.as_str()).collect();
-        if keys.len() < FIRST_KEYS.len() + LAST_KEYS.len() || keys[..2] != FIRST_KEYS {
+        if keys.len() < FIRST_KEYS.len() + LAST_KEYS.len() || keys[..FIRST_KEYS.len()] != FIRST_KEYS
+        {
             self.file(format!(
                 "top-level keys must start with {FIRST_KEYS:?}, found {keys:?}"
             ));

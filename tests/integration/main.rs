@@ -1,8 +1,14 @@
-//! End-to-end tests: the `cutrace` binary, and the reader on real PyTorch traces
+//! End-to-end tests of the `cutrace` package, on machines without a GPU: the binary
+//! (`run`, `report`, `convert`, `doctor`), zero-code tracing over a stand-in CUDA
+//! program whose fake driver injects `libcutrace.so` and whose CUPTI is the test
+//! double, the C ABI from C, and the reader on real PyTorch traces
 //! (`../shared/traces/kineto`, written by torch.profiler on real GPUs).
 
+mod capi;
 mod convert;
+mod doctor;
 mod errors;
 mod reader;
 mod report;
+mod run;
 mod util;

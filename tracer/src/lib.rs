@@ -71,6 +71,7 @@ pub use config::{
 pub use controls::{Control, ControlHandler};
 pub use error::Error;
 pub use model::{Trace, TraceSink};
+pub use process::host_name;
 pub use profiler::Profiler;
 pub use session::WarningHook;
 pub use window::{Action, Ignored, Schedule, State, Windows};

@@ -306,12 +306,7 @@ impl<'a> Serializer<'a> {
     }
 
     fn external_id(&self, s: &Slice, out: &mut Vec<u8>) {
-        let external = self.plan.external_ids.get(s.kind, s.idx);
-        if external != 0 {
-            out.extend_from_slice(b"\"External id\":");
-            push_int(out, external);
-            out.push(b',');
-        }
+        push_external_id(out, self.plan.external_ids.get(s.kind, s.idx));
     }
 
     /// `"device":..,"context":..,"stream":..,"correlation":..`
@@ -379,11 +374,7 @@ impl<'a> Serializer<'a> {
         };
         self.open_slice(s, cat, self.name(a.name), out);
         out.extend_from_slice(b",\"args\":{");
-        if a.external_id != 0 {
-            out.extend_from_slice(b"\"External id\":");
-            push_int(out, a.external_id);
-            out.push(b',');
-        }
+        push_external_id(out, a.external_id);
         out.extend_from_slice(b"\"cbid\":");
         push_int(out, a.cbid);
         out.extend_from_slice(b",\"correlation\":");
@@ -490,11 +481,7 @@ impl<'a> Serializer<'a> {
             RangeKind::UserAnnotation | RangeKind::Other => b"\"user_annotation\"",
         };
         self.open_slice(s, cat, self.name(r.name), out);
-        if r.external_id != 0 {
-            out.extend_from_slice(b",\"args\":{\"External id\":");
-            push_int(out, r.external_id);
-            out.push(b'}');
-        }
+        push_external_id_args(out, r.external_id);
         out.push(b'}');
         Some(())
     }
@@ -502,11 +489,7 @@ impl<'a> Serializer<'a> {
     fn projection(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
         let p = self.plan.projections.get(s.idx as usize)?;
         self.open_slice(s, b"\"gpu_user_annotation\"", self.name(p.name), out);
-        if p.external_id != 0 {
-            out.extend_from_slice(b",\"args\":{\"External id\":");
-            push_int(out, p.external_id);
-            out.push(b'}');
-        }
+        push_external_id_args(out, p.external_id);
         out.push(b'}');
         Some(())
     }
@@ -585,4 +568,24 @@ fn push_dims(out: &mut Vec<u8>, dims: [u32; 3]) {
     out.push(b',');
     push_int(out, dims[2]);
     out.push(b']');
+}
+
+/// Appends `"External id":<id>,` inside an `args` object; 0 links to nothing and
+/// is left out.
+fn push_external_id(out: &mut Vec<u8>, id: u64) {
+    if id != 0 {
+        out.extend_from_slice(b"\"External id\":");
+        push_int(out, id);
+        out.push(b',');
+    }
+}
+
+/// Appends `,"args":{"External id":<id>}`, a range's only argument, when `id` is
+/// not 0.
+fn push_external_id_args(out: &mut Vec<u8>, id: u64) {
+    if id != 0 {
+        out.extend_from_slice(b",\"args\":{\"External id\":");
+        push_int(out, id);
+        out.push(b'}');
+    }
 }

@@ -1,9 +1,9 @@
 //! `cutrace doctor`.
 
-use crate::util::{cutrace, fake_libcuda};
+use crate::util::{cutrace_with_stand_ins, fake_libcuda};
 
 fn doctor(configure: impl FnOnce(&mut std::process::Command)) -> (i32, String) {
-    let mut command = cutrace();
+    let mut command = cutrace_with_stand_ins();
     command.arg("doctor");
     configure(&mut command);
     let out = command.output().unwrap();

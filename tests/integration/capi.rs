@@ -4,8 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::run::{kernels_and_ranges, traces};
-use crate::util::{build_dir, compile_c, cupti_double, injection_library, support, temp_dir};
+use crate::util::{
+    TestDir, build_dir, compile_c, cupti_double, injection_library, kernels_and_ranges, stderr,
+    stdout, support, traces,
+};
 
 #[test]
 fn a_c_program_traces_through_the_header() {
@@ -22,17 +24,17 @@ fn a_c_program_traces_through_the_header() {
             &format!("-Wl,-rpath,{}", build_dir().display()),
         ],
     );
-    let dir = temp_dir();
+    let dir = TestDir::new();
     let out = Command::new(&program)
-        .arg(dir.path())
+        .arg(dir.root())
         .env("CUTRACE_CUPTI_LIB", cupti_double())
         .env_remove("CUTRACE_CONFIG")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{stderr}");
-    let traces = traces(dir.path());
+    assert_eq!(stdout(&out), "ok\n", "{stderr}");
+    let traces = traces(dir.root());
     assert_eq!(traces.len(), 1, "{stderr}");
     let (name, trace) = &traces[0];
     assert!(name.starts_with("capi."), "{name}");

@@ -1,17 +1,19 @@
 //! `cutrace run` over the stand-in CUDA program: traces per process, windows from
 //! the profiler API and from NVTX ranges, exit codes, signals, and no CUPTI.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::util::{cutrace, fake_program, temp_dir};
+use crate::util::{
+    TestDir, cutrace_with_stand_ins, fake_program, kernels_and_ranges, stderr, stdout, traces,
+};
 
 /// `cutrace run -o DIR OPTIONS -- fake_cuda_program SCRIPT`.
 fn run(dir: &Path, options: &[&str], script: &[&str]) -> Output {
-    let mut command = cutrace();
+    let mut command = cutrace_with_stand_ins();
     command
         .arg("run")
         .arg("-o")
@@ -22,50 +24,9 @@ fn run(dir: &Path, options: &[&str], script: &[&str]) -> Output {
     command.args(script).output().unwrap()
 }
 
-/// The trace files in `dir`, sorted by name, read back.
-pub fn traces(dir: &Path) -> Vec<(String, Value)> {
-    let mut files: Vec<(String, Value)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".pt.trace.json.gz"))
-        .map(|path| {
-            let mut text = String::new();
-            flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
-                .read_to_string(&mut text)
-                .unwrap();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, serde_json::from_str(&text).unwrap())
-        })
-        .collect();
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    files
-}
-
 /// The kernel names of one trace, in time order.
 fn kernels(trace: &Value) -> Vec<String> {
     kernels_and_ranges(trace).0
-}
-
-/// The names of one trace's kernels and of its host ranges, each in time order.
-pub fn kernels_and_ranges(trace: &Value) -> (Vec<String>, Vec<String>) {
-    let named = |category: &str| {
-        let mut events: Vec<(f64, String)> = trace["traceEvents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["cat"] == category && e["ph"] == "X")
-            .map(|e| {
-                let ts = e["ts"]
-                    .as_f64()
-                    .or_else(|| e["ts"].as_str()?.parse().ok())
-                    .unwrap();
-                (ts, e["name"].as_str().unwrap().to_owned())
-            })
-            .collect();
-        events.sort_by(|a, b| a.0.total_cmp(&b.0));
-        events.into_iter().map(|(_, name)| name).collect()
-    };
-    (named("kernel"), named("user_annotation"))
 }
 
 /// Kernel names of every trace, ordered by the first kernel's time.
@@ -73,20 +34,16 @@ fn windows(dir: &Path) -> Vec<Vec<String>> {
     traces(dir).iter().map(|(_, t)| kernels(t)).collect()
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_whole_run_is_one_window_and_the_exit_code_passes_through() {
-    let dir = temp_dir();
+    let dir = TestDir::new();
     let out = run(
-        dir.path(),
+        dir.root(),
         &[],
         &["kernel", "gemm", "100", "kernel", "relu", "20", "exit", "3"],
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let traces = traces(dir.path());
+    let traces = traces(dir.root());
     assert_eq!(traces.len(), 1, "{}", stderr(&out));
     let (name, trace) = &traces[0];
     assert_eq!(kernels(trace), ["gemm", "relu"]);
@@ -104,21 +61,21 @@ fn a_whole_run_is_one_window_and_the_exit_code_passes_through() {
 
 #[test]
 fn two_processes_write_their_own_files_with_their_ranks() {
-    let dir = temp_dir();
+    let dir = TestDir::new();
     let program = fake_program();
     let script = format!(
         "RANK=0 WORLD_SIZE=2 '{p}' kernel rank0 10 & RANK=1 WORLD_SIZE=2 '{p}' kernel rank1 10; wait",
         p = program.display()
     );
-    let out = cutrace()
+    let out = cutrace_with_stand_ins()
         .arg("run")
         .arg("-o")
-        .arg(dir.path())
+        .arg(dir.root())
         .args(["--", "sh", "-c", &script])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let traces = traces(dir.path());
+    let traces = traces(dir.root());
     assert_eq!(traces.len(), 2, "{}", stderr(&out));
     let mut by_rank: Vec<(u64, Vec<String>, String)> = traces
         .iter()
@@ -141,7 +98,7 @@ fn two_processes_write_their_own_files_with_their_ranks() {
         assert!(listing.contains(&format!("  {worker}:\n")), "{listing}");
     }
     for (rank, kernel) in [(0, "rank0"), (1, "rank1")] {
-        let table = std::fs::read_to_string(dir.path().join(format!("profiler_out_{rank}.txt")))
+        let table = std::fs::read_to_string(dir.root().join(format!("profiler_out_{rank}.txt")))
             .unwrap_or_else(|e| panic!("table of rank {rank}: {e}\n{listing}"));
         let row = table
             .lines()
@@ -154,9 +111,9 @@ fn two_processes_write_their_own_files_with_their_ranks() {
 
 #[test]
 fn cuda_profiler_start_and_stop_open_and_close_windows() {
-    let dir = temp_dir();
+    let dir = TestDir::new();
     let out = run(
-        dir.path(),
+        dir.root(),
         &["-c", "cudaProfilerApi"],
         &[
             "kernel",
@@ -182,7 +139,7 @@ fn cuda_profiler_start_and_stop_open_and_close_windows() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        windows(dir.path()),
+        windows(dir.root()),
         [vec!["first"], vec!["second"]],
         "{}",
         stderr(&out)
@@ -191,9 +148,9 @@ fn cuda_profiler_start_and_stop_open_and_close_windows() {
 
 #[test]
 fn a_window_left_open_by_the_program_is_written_at_exit() {
-    let dir = temp_dir();
+    let dir = TestDir::new();
     let out = run(
-        dir.path(),
+        dir.root(),
         &["-c", "cudaProfilerApi"],
         &[
             "kernel",
@@ -206,14 +163,14 @@ fn a_window_left_open_by_the_program_is_written_at_exit() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(windows(dir.path()), [vec!["open"]]);
+    assert_eq!(windows(dir.root()), [vec!["open"]]);
 }
 
 #[test]
 fn nvtx_range_ends_are_iterations() {
-    let dir = temp_dir();
+    let dir = TestDir::new();
     let out = run(
-        dir.path(),
+        dir.root(),
         &[
             "--nvtx-step",
             "step*",
@@ -231,7 +188,7 @@ fn nvtx_range_ends_are_iterations() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // Iteration 1 (k1) is the delay; 2 and 3 are recorded; "forward" is no step.
     assert_eq!(
-        windows(dir.path()),
+        windows(dir.root()),
         [vec!["k2", "k2b", "k3"]],
         "{}",
         stderr(&out)
@@ -240,11 +197,11 @@ fn nvtx_range_ends_are_iterations() {
 
 #[test]
 fn a_forwarded_signal_lets_the_program_finish_its_trace() {
-    let dir = temp_dir();
-    let mut child = cutrace()
+    let dir = TestDir::new();
+    let mut child = cutrace_with_stand_ins()
         .arg("run")
         .arg("-o")
-        .arg(dir.path())
+        .arg(dir.root())
         .arg("--")
         .arg(fake_program())
         .args([
@@ -264,16 +221,16 @@ fn a_forwarded_signal_lets_the_program_finish_its_trace() {
     kill(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
-    assert_eq!(windows(dir.path()), [vec!["k"]]);
+    assert_eq!(windows(dir.root()), [vec!["k"]]);
 }
 
 #[test]
 fn death_by_a_forwarded_signal_is_128_plus_the_signal() {
-    let dir = temp_dir();
-    let mut child = cutrace()
+    let dir = TestDir::new();
+    let mut child = cutrace_with_stand_ins()
         .arg("run")
         .arg("-o")
-        .arg(dir.path())
+        .arg(dir.root())
         .arg("--")
         .arg(fake_program())
         .args(["ready", "wait-signal"])
@@ -289,17 +246,17 @@ fn death_by_a_forwarded_signal_is_128_plus_the_signal() {
 
 #[test]
 fn without_cupti_the_command_runs_untraced() {
-    let dir = temp_dir();
-    let out = cutrace()
+    let dir = TestDir::new();
+    let out = cutrace_with_stand_ins()
         .env("CUTRACE_CUPTI_LIB", "/nonexistent/libcupti.so")
         .arg("run")
         .arg("-o")
-        .arg(dir.path())
+        .arg(dir.root())
         .args(["--", "sh", "-c", "echo hello; exit 4"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert_eq!(stdout(&out), "hello\n");
     let warning = stderr(&out);
     assert!(warning.lines().count() <= 2, "{warning}");
     assert!(warning.contains("/nonexistent/libcupti.so"), "{warning}");
@@ -307,17 +264,17 @@ fn without_cupti_the_command_runs_untraced() {
         warning.contains("running the command untraced"),
         "{warning}"
     );
-    assert!(traces(dir.path()).is_empty());
+    assert!(traces(dir.root()).is_empty());
 }
 
 #[test]
 fn without_a_driver_the_command_runs_untraced() {
-    let dir = temp_dir();
-    let out = cutrace()
+    let dir = TestDir::new();
+    let out = cutrace_with_stand_ins()
         .env("CUTRACE_CUDA_LIB", "/nonexistent/libcuda.so.1")
         .arg("run")
         .arg("-o")
-        .arg(dir.path())
+        .arg(dir.root())
         .args(["--", "sh", "-c", "exit 0"])
         .output()
         .unwrap();
@@ -329,13 +286,13 @@ fn without_a_driver_the_command_runs_untraced() {
 
 #[test]
 fn a_process_that_cannot_be_traced_warns_once_and_runs_on() {
-    let dir = temp_dir();
-    let mut command = cutrace();
+    let dir = TestDir::new();
+    let mut command = cutrace_with_stand_ins();
     command.env("RANK", "first");
     let out = command
         .arg("run")
         .arg("-o")
-        .arg(dir.path())
+        .arg(dir.root())
         .arg("--")
         .arg(fake_program())
         .args(["kernel", "k", "10", "exit", "5"])
@@ -353,17 +310,17 @@ fn a_process_that_cannot_be_traced_warns_once_and_runs_on() {
             "cutrace: InitializeInjection: environment variable RANK=\"first\" is not a non-negative integer; this process runs untraced"
         ]
     );
-    assert!(traces(dir.path()).is_empty());
+    assert!(traces(dir.root()).is_empty());
 }
 
 #[test]
 fn bad_options_are_refused_before_the_command_runs() {
-    let dir = temp_dir();
-    let marker = dir.path().join("ran");
-    let out = cutrace()
+    let dir = TestDir::new();
+    let marker = dir.root().join("ran");
+    let out = cutrace_with_stand_ins()
         .arg("run")
         .arg("-o")
-        .arg(dir.path())
+        .arg(dir.root())
         .args(["--nvtx-step", "step[", "--", "touch"])
         .arg(&marker)
         .output()
