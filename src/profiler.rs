@@ -7,27 +7,72 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use cutrace_exporter::ExportSink;
-use cutrace_tracer::{CaptureRange, Control, Profiler, ProfilerConfig, RangeGuard};
+use cutrace_tracer::{CaptureRange, Control, Profiler, ProfilerConfig, RangeGuard, WarningHook};
 
 use crate::Error;
 use crate::host::{HOST, Tracer};
 use crate::identity::Identity;
 
-/// Makes the process's tracer for `config`: its identity resolved (rank from
-/// `RANK`/`LOCAL_RANK` when the configuration names none), CUPTI subscribed,
-/// and the application's calls followed when `capture_range` or `nvtx_step` ask.
-pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
+/// A profiler for embedding cutrace in a Rust program: every window it records is
+/// written to `config.output_dir` as a trace and a key-averages table.
+///
+/// The worker name and rank come from `config`, else from `RANK`/`LOCAL_RANK`,
+/// else torch's `<hostname>_<pid>` and rank 0. Without a usable CUPTI the profiler
+/// warns once on stderr and records nothing; only a bad `RANK`-style variable is an
+/// error.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = cutrace::ProfilerConfig::from_json(r#"{"delay_iters": 10, "max_iters": 3}"#)?;
+/// let profiler = cutrace::profiler(&config)?;
+/// profiler.start();
+/// for _ in 0..20 {
+///     let _range = profiler.annotate("forward");
+///     // ... launch GPU work ...
+///     drop(_range);
+///     profiler.step();
+/// }
+/// profiler.shutdown(); // waits until the files are written
+/// # Ok(())
+/// # }
+/// ```
+pub fn profiler(config: &ProfilerConfig) -> Result<Profiler, Error> {
+    let config = with_identity(config)?;
+    Ok(Profiler::with_warnings(
+        config.clone(),
+        export_sink(&config),
+        warn_on_stderr(),
+    ))
+}
+
+/// `config` with this process's worker name, rank and world size filled in.
+fn with_identity(config: &ProfilerConfig) -> Result<ProfilerConfig, Error> {
     let identity = Identity::of_this_process(config)?;
-    let config = ProfilerConfig {
+    Ok(ProfilerConfig {
         worker_name: Some(identity.worker_name),
         rank: Some(identity.rank),
         world_size: Some(identity.world_size),
         ..config.clone()
-    };
+    })
+}
+
+/// The sink writing `config`'s trace and table files.
+fn export_sink(config: &ProfilerConfig) -> Arc<ExportSink> {
     let row_limit = usize::try_from(config.row_limit).ok();
-    let sink = Arc::new(ExportSink::new(&config.output_dir).with_table(config.sort_by, row_limit));
-    let warn = Arc::new(|message: &str| eprintln!("cutrace: warning: {message}"));
-    let profiler = Arc::new(Profiler::try_new(config.clone(), sink, warn)?);
+    Arc::new(ExportSink::new(&config.output_dir).with_table(config.sort_by, row_limit))
+}
+
+fn warn_on_stderr() -> WarningHook {
+    Arc::new(|message: &str| eprintln!("cutrace: warning: {message}"))
+}
+
+/// Makes the process's tracer for `config`: its identity resolved, CUPTI
+/// subscribed, and the application's calls followed when `capture_range` or
+/// `nvtx_step` ask.
+pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
+    let config = with_identity(config)?;
+    let sink = export_sink(&config);
+    let profiler = Arc::new(Profiler::try_new(config.clone(), sink, warn_on_stderr())?);
     let follow_api = config.capture_range == CaptureRange::CudaProfilerApi;
     let follow_nvtx = config.nvtx_step.is_some();
     if follow_api || follow_nvtx {

@@ -7,6 +7,7 @@
 mod capi;
 mod convert;
 mod doctor;
+mod embed;
 mod errors;
 mod reader;
 mod report;

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 /// Variables of the test's own environment that would change what cutrace does.
-const INHERITED: [&str; 9] = [
+pub const INHERITED: [&str; 9] = [
     "CUDA_INJECTION64_PATH",
     "NVTX_INJECTION64_PATH",
     "CUTRACE_CONFIG",
@@ -272,6 +272,12 @@ pub fn fake_program() -> PathBuf {
     build_dir().join("examples/fake_cuda_program")
 }
 
+/// The embedding example (`examples/embed.rs`).
+pub fn embed_example() -> PathBuf {
+    built_artifacts();
+    build_dir().join("examples/embed")
+}
+
 /// Compiles C `sources` into `out` with the system `cc`.
 pub fn compile_c(sources: &[PathBuf], out: &Path, flags: &[&str]) {
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
@@ -309,7 +315,13 @@ fn built_artifacts() {
                 "-p",
                 "cupti-test-double",
             ])
-            .args(["--lib", "--example", "fake_cuda_program"]);
+            .args([
+                "--lib",
+                "--example",
+                "fake_cuda_program",
+                "--example",
+                "embed",
+            ]);
         if !cfg!(debug_assertions) {
             cargo.arg("--release");
         }
