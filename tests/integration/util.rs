@@ -150,13 +150,16 @@ impl TestDir {
     }
 }
 
-/// The trace files in `dir`, sorted by name, read back.
+/// The trace files in `dir`, sorted by name, read back; each must keep every rule
+/// of Perfetto's importer (FORMATS.md §1).
 pub fn traces(dir: &Path) -> Vec<(String, Value)> {
     let mut files: Vec<(String, Value)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".pt.trace.json.gz"))
         .map(|path| {
+            let violations = cutrace_exporter::validate::validate_trace_file(&path).unwrap();
+            assert!(violations.is_empty(), "{}: {violations:?}", path.display());
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             (name, PlainTrace::load(&path).json)
         })
