@@ -989,6 +989,15 @@ pub extern "C" fn cupti_double_peak_outstanding_bytes() -> usize {
     lock().peak_outstanding_bytes
 }
 
+/// Test control: counts `count` records as dropped without asking for a buffer, as
+/// CUPTI does for device-side records that overflow its device buffer.
+#[unsafe(no_mangle)]
+pub extern "C" fn cupti_double_drop_records(count: usize) {
+    let mut state = lock();
+    state.dropped_unreported += count;
+    state.dropped_total += count;
+}
+
 /// Test control: records dropped for want of a buffer since the last reset.
 #[unsafe(no_mangle)]
 pub extern "C" fn cupti_double_dropped_total() -> usize {

@@ -240,6 +240,15 @@ impl Double {
         )
     }
 
+    pub fn drop_records(&self, count: usize) {
+        control!(
+            self,
+            b"cupti_double_drop_records",
+            unsafe extern "C" fn(usize),
+            count
+        )
+    }
+
     pub fn dropped_total(&self) -> usize {
         control!(
             self,
