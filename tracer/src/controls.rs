@@ -157,8 +157,8 @@ unsafe fn params<T: Copy>(params: *const c_void) -> Option<T> {
 /// # Safety
 /// `text` is null or a NUL-terminated string.
 unsafe fn ascii(text: *const c_char) -> Option<String> {
-    // SAFETY: the caller's contract.
     (!text.is_null()).then(|| {
+        // SAFETY: the caller's contract.
         unsafe { CStr::from_ptr(text) }
             .to_string_lossy()
             .into_owned()
@@ -232,7 +232,7 @@ enum Open {
 /// `generated_nvtx_meta.h`) and return value.
 unsafe fn nvtx_range_end(cbid: u32, nvtx: &CUpti_NvtxData) -> Option<String> {
     let at = nvtx.functionParams;
-    // SAFETY (for every `params` below): `at` holds the parameter struct of `cbid`,
+    // SAFETY: `at` holds the parameter struct of `cbid` (what each `params` reads),
     // and each of its strings is NUL-terminated.
     let open = unsafe {
         match cbid {
