@@ -11,6 +11,9 @@
 //! - `profiler-start`, `profiler-stop`: the program called `cudaProfilerStart`/`Stop`;
 //! - `cu-profiler-start`, `cu-profiler-stop`: the same through the driver API;
 //! - `nvtx NAME`: an NVTX range of that name was pushed and popped;
+//! - `nvtx-domain NAME`: as NVIDIA's Python `nvtx` package does it: NAME registered
+//!   as a string of a domain, a range of that domain pushed with the registered
+//!   string as its message, then popped;
 //! - `ready`: prints `ready` on stdout;
 //! - `wait-signal`: blocks until a signal ends the process;
 //! - `exit-on-signal CODE`: from here on SIGINT/SIGTERM make it exit with CODE
@@ -24,7 +27,9 @@ use std::process::ExitCode;
 use cupti_sys::sys::{
     CUpti_ActivityKernel9, CUpti_ActivityKind, CUpti_ApiCallbackSite, CUpti_CallbackDomain,
     CUpti_driver_api_trace_cbid_enum as DriverCbid, CUpti_nvtx_api_trace_cbid as NvtxCbid,
-    CUpti_runtime_api_trace_cbid_enum as RuntimeCbid,
+    CUpti_runtime_api_trace_cbid_enum as RuntimeCbid, nvtxDomainRangePop_params,
+    nvtxDomainRangePushEx_params, nvtxDomainRegisterStringA_params, nvtxEventAttributes_t,
+    nvtxMessageType_t, nvtxMessageValue_t, nvtxRangePushEx_params, nvtxStringHandle_t,
 };
 use libloading::Library;
 
@@ -36,6 +41,8 @@ type Invoke = unsafe extern "C" fn(
     function_name: *const c_char,
     params: *const c_void,
 ) -> i32;
+type InvokeNvtx =
+    unsafe extern "C" fn(cbid: u32, params: *const c_void, return_value: *const c_void) -> i32;
 type Timestamp = unsafe extern "C" fn(timestamp: *mut u64) -> u32;
 
 /// `nvtxRangePushA_params`.
@@ -47,8 +54,10 @@ struct RangePushParams {
 struct Double {
     emit: Emit,
     invoke: Invoke,
+    invoke_nvtx: InvokeNvtx,
     timestamp: Timestamp,
     next_correlation: u32,
+    next_string_handle: usize,
 }
 
 fn main() -> ExitCode {
@@ -76,10 +85,14 @@ fn run() -> Result<(), String> {
             invoke: *library
                 .get::<Invoke>(b"cupti_double_invoke_callback\0")
                 .map_err(|e| e.to_string())?,
+            invoke_nvtx: *library
+                .get::<InvokeNvtx>(b"cupti_double_invoke_nvtx_callback\0")
+                .map_err(|e| e.to_string())?,
             timestamp: *library
                 .get::<Timestamp>(b"cuptiGetTimestamp\0")
                 .map_err(|e| e.to_string())?,
             next_correlation: 1,
+            next_string_handle: 0x1000,
         }
     };
     let mut args = std::env::args().skip(1);
@@ -115,6 +128,7 @@ fn run() -> Result<(), String> {
                 true,
             ),
             "nvtx" => double.nvtx_range(&arg()?),
+            "nvtx-domain" => double.nvtx_domain_range(&arg()?),
             "ready" => {
                 println!("ready");
                 std::io::stdout().flush().map_err(|e| e.to_string())?;
@@ -246,6 +260,53 @@ impl Double {
                 NvtxCbid::CUPTI_CBID_NVTX_nvtxRangePop.0,
                 CUpti_ApiCallbackSite::CUPTI_API_ENTER.0,
                 pop_name.as_ptr(),
+                std::ptr::null(),
+            );
+        }
+    }
+
+    /// `nvtxDomainRegisterStringA(domain, name)` (CUPTI returning a fresh handle),
+    /// `nvtxDomainRangePushEx(domain, {REGISTERED, handle})`, then
+    /// `nvtxDomainRangePop(domain)`.
+    fn nvtx_domain_range(&mut self, name: &str) {
+        // An opaque handle, as `nvtxDomainCreateA` would return.
+        let domain = 0xd0 as *mut _;
+        let text = CString::new(name).unwrap_or_default();
+        let handle = self.next_string_handle as nvtxStringHandle_t;
+        self.next_string_handle += 1;
+        let register = nvtxDomainRegisterStringA_params {
+            domain,
+            string: text.as_ptr(),
+        };
+        // SAFETY: an all-zero attribute struct is a valid plain-data value.
+        let mut attributes: nvtxEventAttributes_t = unsafe { std::mem::zeroed() };
+        attributes.version = 3;
+        attributes.size = std::mem::size_of::<nvtxEventAttributes_t>() as u16;
+        attributes.messageType = nvtxMessageType_t::NVTX_MESSAGE_TYPE_REGISTERED.0 as i32;
+        attributes.message = nvtxMessageValue_t { registered: handle };
+        let push = nvtxDomainRangePushEx_params {
+            domain,
+            core: nvtxRangePushEx_params {
+                eventAttrib: &attributes,
+            },
+        };
+        let pop = nvtxDomainRangePop_params { domain };
+        // SAFETY: the parameter structs, the strings they point to and the
+        // returned handle are live for the calls.
+        unsafe {
+            (self.invoke_nvtx)(
+                NvtxCbid::CUPTI_CBID_NVTX_nvtxDomainRegisterStringA.0,
+                (&raw const register).cast(),
+                (&raw const handle).cast(),
+            );
+            (self.invoke_nvtx)(
+                NvtxCbid::CUPTI_CBID_NVTX_nvtxDomainRangePushEx.0,
+                (&raw const push).cast(),
+                std::ptr::null(),
+            );
+            (self.invoke_nvtx)(
+                NvtxCbid::CUPTI_CBID_NVTX_nvtxDomainRangePop.0,
+                (&raw const pop).cast(),
                 std::ptr::null(),
             );
         }

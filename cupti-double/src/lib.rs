@@ -363,9 +363,19 @@ fn callback_name(domain: CUpti_CallbackDomain, cbid: u32) -> Option<&'static CSt
         CUpti_CallbackDomain::CUPTI_CB_DOMAIN_NVTX => table!(
             CUpti_nvtx_api_trace_cbid, cbid,
             CUPTI_CBID_NVTX_nvtxRangePushA => c"nvtxRangePushA",
+            CUPTI_CBID_NVTX_nvtxRangePushW => c"nvtxRangePushW",
+            CUPTI_CBID_NVTX_nvtxRangePushEx => c"nvtxRangePushEx",
             CUPTI_CBID_NVTX_nvtxRangePop => c"nvtxRangePop",
             CUPTI_CBID_NVTX_nvtxRangeStartA => c"nvtxRangeStartA",
+            CUPTI_CBID_NVTX_nvtxRangeStartW => c"nvtxRangeStartW",
+            CUPTI_CBID_NVTX_nvtxRangeStartEx => c"nvtxRangeStartEx",
             CUPTI_CBID_NVTX_nvtxRangeEnd => c"nvtxRangeEnd",
+            CUPTI_CBID_NVTX_nvtxDomainRangePushEx => c"nvtxDomainRangePushEx",
+            CUPTI_CBID_NVTX_nvtxDomainRangePop => c"nvtxDomainRangePop",
+            CUPTI_CBID_NVTX_nvtxDomainRangeStartEx => c"nvtxDomainRangeStartEx",
+            CUPTI_CBID_NVTX_nvtxDomainRangeEnd => c"nvtxDomainRangeEnd",
+            CUPTI_CBID_NVTX_nvtxDomainRegisterStringA => c"nvtxDomainRegisterStringA",
+            CUPTI_CBID_NVTX_nvtxDomainRegisterStringW => c"nvtxDomainRegisterStringW",
         ),
         _ => None,
     }
@@ -789,8 +799,9 @@ pub unsafe extern "C" fn cupti_double_emit(kind: u32, record: *const u8, len: us
 /// Test control: invokes the subscriber's callback for (`domain`, `cbid`) at `site`
 /// (`CUPTI_API_ENTER` = 0, `CUPTI_API_EXIT` = 1) with `function_name` and `params`
 /// (the API's parameter struct, e.g. `nvtxRangePushA_params`), as CUPTI does around
-/// an API call. Returns 1 when called, 0 when that callback is not enabled, -1 when
-/// nobody is subscribed.
+/// an API call; an NVTX callback gets no return value (see
+/// `cupti_double_invoke_nvtx_callback`). Returns 1 when called, 0 when that
+/// callback is not enabled, -1 when nobody is subscribed.
 ///
 /// # Safety
 /// `function_name` is null or a C string; `params` is null or what the callback
@@ -802,6 +813,44 @@ pub unsafe extern "C" fn cupti_double_invoke_callback(
     site: u32,
     function_name: *const c_char,
     params: *const c_void,
+) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { invoke(domain, cbid, site, function_name, params, ptr::null()) }
+}
+
+/// Test control: invokes the subscriber's NVTX callback `cbid` as CUPTI does once
+/// the NVTX call returned: `CUpti_NvtxData` with the call's name (from the
+/// double's table, null when unknown), `params` (its struct from
+/// `generated_nvtx_meta.h`, e.g. `nvtxDomainRangePushEx_params`) and
+/// `return_value` (a pointer to what it returned, e.g. the `nvtxRangeId_t` of
+/// `nvtxRangeStartA` or the `nvtxStringHandle_t` of `nvtxDomainRegisterStringA`;
+/// null for none). Returns as `cupti_double_invoke_callback`.
+///
+/// # Safety
+/// `params` and `return_value` are null or what the callback expects for `cbid`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cupti_double_invoke_nvtx_callback(
+    cbid: u32,
+    params: *const c_void,
+    return_value: *const c_void,
+) -> i32 {
+    let domain = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_NVTX;
+    let name = callback_name(domain, cbid).map_or(ptr::null(), CStr::as_ptr);
+    // SAFETY: the caller's contract; the name is static.
+    unsafe { invoke(domain.0, cbid, 0, name, params, return_value) }
+}
+
+/// Calls the subscriber's callback with the callback data of `domain`.
+///
+/// # Safety
+/// As `cupti_double_invoke_nvtx_callback`; `function_name` is null or a C string.
+unsafe fn invoke(
+    domain: u32,
+    cbid: u32,
+    site: u32,
+    function_name: *const c_char,
+    params: *const c_void,
+    return_value: *const c_void,
 ) -> i32 {
     let mut state = lock();
     let Some(subscriber) = state.subscriber else {
@@ -830,7 +879,7 @@ pub unsafe extern "C" fn cupti_double_invoke_callback(
     let nvtx = CUpti_NvtxData {
         functionName: function_name,
         functionParams: params,
-        functionReturnValue: ptr::null(),
+        functionReturnValue: return_value,
     };
     let data: *const c_void = match CUpti_CallbackDomain(domain) {
         CUpti_CallbackDomain::CUPTI_CB_DOMAIN_NVTX => (&raw const nvtx).cast(),
@@ -938,6 +987,15 @@ pub extern "C" fn cupti_double_outstanding_buffers() -> usize {
 #[unsafe(no_mangle)]
 pub extern "C" fn cupti_double_peak_outstanding_bytes() -> usize {
     lock().peak_outstanding_bytes
+}
+
+/// Test control: counts `count` records as dropped without asking for a buffer, as
+/// CUPTI does for device-side records that overflow its device buffer.
+#[unsafe(no_mangle)]
+pub extern "C" fn cupti_double_drop_records(count: usize) {
+    let mut state = lock();
+    state.dropped_unreported += count;
+    state.dropped_total += count;
 }
 
 /// Test control: records dropped for want of a buffer since the last reset.

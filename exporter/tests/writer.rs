@@ -59,6 +59,7 @@ impl Builder {
             cuda_runtime_version: 12080,
             window: 2,
             dropped_records: 5,
+            refused_buffers: 2,
             unknown_records: 1,
             tracer_version: "0.1.0".into(),
         };
@@ -470,6 +471,7 @@ fn top_level_keys_come_in_kineto_order_with_our_metadata() {
         "\"cuda_runtime_version\": 12080,",
         "\"host_name\": \"node1\",",
         "\"dropped_records\": 5,",
+        "\"refused_buffers\": 2,",
         "\"unknown_records\": 1,",
         "\"window\": 2,",
         "\"iterations\": [3, 4],",

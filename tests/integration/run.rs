@@ -196,6 +196,45 @@ fn nvtx_range_ends_are_iterations() {
 }
 
 #[test]
+fn domain_ranges_with_registered_names_are_iterations() {
+    let dir = TestDir::new();
+    let out = run(
+        dir.root(),
+        &["--nvtx-step", "step*", "--max-iters", "2"],
+        &[
+            "kernel",
+            "k1",
+            "10",
+            "nvtx-domain",
+            "step",
+            "kernel",
+            "k2",
+            "10",
+            "nvtx-domain",
+            "forward",
+            "kernel",
+            "k2b",
+            "10",
+            "nvtx-domain",
+            "step",
+            "kernel",
+            "k3",
+            "10",
+            "nvtx-domain",
+            "step",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // "forward" is no step: iteration 2 holds k2 and k2b; k3 is past max-iters.
+    assert_eq!(
+        windows(dir.root()),
+        [vec!["k1", "k2", "k2b"]],
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_forwarded_signal_lets_the_program_finish_its_trace() {
     let dir = TestDir::new();
     let mut child = cutrace_with_stand_ins()

@@ -3,9 +3,11 @@
 //! CUPTI asks for a buffer (`bufferRequested`) whenever it has records to write and
 //! hands it back full (`bufferCompleted`), from any thread, at any time. The pool
 //! lends 8-byte aligned buffers of one size and never holds more than its cap: when
-//! every buffer is out, the request gets a null buffer, CUPTI drops the records and
-//! counts them, and so do we. `bufferCompleted` only queues the buffer for the
-//! decode thread, which walks it and gives it back.
+//! every buffer is out, the request gets a null buffer and CUPTI drops the records.
+//! CUPTI counts the records it drops (`cuptiActivityGetNumDroppedRecords`, read
+//! with each completed buffer and after each flush); the pool counts the requests
+//! it refuses. `bufferCompleted` only queues the buffer, with the drops CUPTI
+//! reported up to it, for the decode thread, which walks it and gives it back.
 //!
 //! The callbacks are process-wide (CUPTI has one registration per process), so they
 //! reach the active session through [`install`]ed global state. Both are `extern "C"`
@@ -14,7 +16,6 @@
 use std::alloc::{Layout, alloc, dealloc};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use cupti_sys::sys::CUcontext;
@@ -172,10 +173,9 @@ pub(crate) fn free_unread(buffer: FilledBuffer) {
 pub(crate) struct Collector {
     /// The pool buffers are lent from.
     pub pool: BufferPool,
-    /// Records CUPTI reported dropped since the last window boundary.
-    pub cupti_dropped: AtomicU64,
-    /// Queues a filled buffer for decoding (gives it back itself when it cannot).
-    pub on_filled: Box<dyn Fn(FilledBuffer) + Send + Sync>,
+    /// Queues a filled buffer for decoding, with the records CUPTI reported
+    /// dropped since it last asked (gives the buffer back itself when it cannot).
+    pub on_filled: Box<dyn Fn(FilledBuffer, u64) + Send + Sync>,
 }
 
 static ACTIVE: RwLock<Option<Arc<Collector>>> = RwLock::new(None);
@@ -242,8 +242,8 @@ pub(crate) unsafe extern "C" fn buffer_requested(
     }
 }
 
-/// CUPTI's `bufferCompleted`: adds CUPTI's dropped-record count and queues the
-/// buffer for decoding.
+/// CUPTI's `bufferCompleted`: queues the buffer for decoding with CUPTI's
+/// dropped-record count.
 ///
 /// # Safety
 /// Called by CUPTI with a buffer `buffer_requested` lent.
@@ -268,12 +268,7 @@ pub(crate) unsafe extern "C" fn buffer_completed(
         Some(collector) => {
             // SAFETY: CUPTI passes the context and stream the buffer was filled for.
             let dropped = cupti().and_then(|c| unsafe { c.dropped_records(context, stream) });
-            if let Ok(dropped) = dropped {
-                collector
-                    .cupti_dropped
-                    .fetch_add(dropped as u64, Ordering::Relaxed);
-            }
-            (collector.on_filled)(filled);
+            (collector.on_filled)(filled, dropped.map_or(0, |d| d as u64));
         }
         None => free_unread(filled),
     }));

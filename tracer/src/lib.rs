@@ -58,6 +58,7 @@ mod cupti;
 pub mod decode;
 mod error;
 pub mod model;
+mod nvtx;
 mod process;
 mod profiler;
 mod session;

@@ -478,8 +478,15 @@ pub struct TraceInfo {
     pub cuda_runtime_version: u32,
     /// Number of the window in this process, from 1.
     pub window: u32,
-    /// Records lost because the buffer pool was full or CUPTI dropped them.
+    /// Records CUPTI dropped in this window for want of buffer space, as
+    /// `cuptiActivityGetNumDroppedRecords` counts them: those it could not write
+    /// because a buffer request was refused (the pool was full), and device-side
+    /// records that overflowed CUPTI's own device buffer. The exact count of lost
+    /// records.
     pub dropped_records: u64,
+    /// Buffer requests the pool refused in this window because every buffer was
+    /// lent. Not a record count: CUPTI may drop many records (or none) per refusal.
+    pub refused_buffers: u64,
     /// Records of kinds this version does not decode, skipped.
     pub unknown_records: u64,
     /// Version of the tool that wrote the trace.

@@ -13,7 +13,10 @@
 //!   and panics as warnings.
 //!
 //! Because markers travel behind the buffers on one queue, a window holds exactly
-//! the records completed between its markers. A window does not begin while the
+//! the records completed between its markers. Its losses are counted the same way:
+//! each buffer carries the drops CUPTI reported when it was completed, and the
+//! flusher queues, ahead of its marker, the drops CUPTI reported after the flush
+//! and the buffer requests the pool refused. A window does not begin while the
 //! previous one's flush is pending (it waits for that flush, and the host waits for
 //! nothing else), so the next window's records are not flushed into the last one.
 
@@ -114,9 +117,51 @@ struct WindowEnd {
     ranges: Vec<PendingRange>,
 }
 
+/// What a window lost: records CUPTI dropped, buffer requests the pool refused.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Losses {
+    dropped: u64,
+    refused: u64,
+}
+
+impl Losses {
+    fn add(&mut self, more: Losses) {
+        self.dropped += more.dropped;
+        self.refused += more.refused;
+    }
+
+    /// The losses reported since the last count (both counters reset on reading).
+    fn count(cupti: &Cupti, collector: &Collector) -> Losses {
+        // SAFETY: a null context asks for the global queue's count.
+        let dropped = unsafe { cupti.dropped_records(std::ptr::null_mut(), 0) };
+        Losses {
+            dropped: dropped.map_or(0, |d| d as u64),
+            refused: collector.pool.take_refused(),
+        }
+    }
+
+    /// The warning a window with these losses gets, if any.
+    fn warning(&self, window: u32) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.dropped > 0 {
+            parts.push(format!("{} records dropped by CUPTI", self.dropped));
+        }
+        if self.refused > 0 {
+            parts.push(format!(
+                "{} buffer requests refused because the buffer pool was full; raise max_buffer_mb",
+                self.refused
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("window {window}: {}", parts.join(", ")))
+    }
+}
+
 /// Messages to the decode thread, in CUPTI's completion order.
 enum Work {
-    Buffer(FilledBuffer),
+    /// A completed buffer, with the records CUPTI reported dropped before it.
+    Buffer(FilledBuffer, u64),
+    /// Losses counted since the last buffer or count.
+    Lost(Losses),
     Discard,
     Finish(Box<WindowEnd>),
     Exit,
@@ -191,10 +236,9 @@ impl Session {
         let queue = Mutex::new(decode_queue.clone());
         let collector = Arc::new(Collector {
             pool,
-            cupti_dropped: AtomicU64::new(0),
-            on_filled: Box::new(move |buffer| {
+            on_filled: Box::new(move |buffer, dropped| {
                 let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
-                if queue.send(Work::Buffer(buffer)).is_err() {
+                if queue.send(Work::Buffer(buffer, dropped)).is_err() {
                     // The decoder is gone: the buffer goes back unread.
                     buffers::free_unread(buffer);
                 }
@@ -300,10 +344,16 @@ impl Session {
             "decode",
             Box::new(move || decoder.run(decode_inbox)),
         )?);
-        let (cupti, flushes, warn) = (self.cupti, self.flushes.clone(), self.warn.clone());
+        let flusher_state = FlushThread {
+            cupti: self.cupti,
+            collector: self.collector.clone(),
+            decode_queue,
+            flushes: self.flushes.clone(),
+            warn: self.warn.clone(),
+        };
         handles.push(spawn(
             "flush",
-            Box::new(move || flush_on_request(cupti, flush_inbox, decode_queue, &flushes, &warn)),
+            Box::new(move || flusher_state.run(flush_inbox)),
         )?);
         Ok(Threads { flusher, handles })
     }
@@ -364,8 +414,10 @@ impl Session {
             iteration_start: now,
             iterations: Vec::new(),
         });
-        // Records that arrived between windows (late completions) are not this
-        // window's.
+        // Records that arrived between windows (late completions), and what was
+        // lost then, are not this window's.
+        let lost = Losses::count(self.cupti, &self.collector);
+        let _ = self.decode_queue.send(Work::Lost(lost));
         let _ = self.decode_queue.send(Work::Discard);
         self.ranges
             .lock()
@@ -531,24 +583,32 @@ impl Drop for Session {
     }
 }
 
-/// The flusher thread: flushes on request, then queues the marker.
-fn flush_on_request(
-    cupti: &Cupti,
-    inbox: Receiver<Flush>,
+/// The flusher thread's state.
+struct FlushThread {
+    cupti: &'static Cupti,
+    collector: Arc<Collector>,
     decode_queue: Sender<Work>,
-    flushes: &PendingFlushes,
-    warn: &WarningHook,
-) {
-    for Flush(then) in inbox {
-        if let Err(e) = cupti.flush_forced() {
-            warn(&format!("records of this window may be missing: {e}"));
-        }
-        let exit = matches!(then, Work::Exit);
-        let _ = decode_queue.send(then);
-        *flushes.count() -= 1;
-        flushes.done.notify_all();
-        if exit {
-            break;
+    flushes: Arc<PendingFlushes>,
+    warn: WarningHook,
+}
+
+impl FlushThread {
+    /// Flushes on request, then queues what was lost up to the flush (drops with
+    /// no buffer completed after them included) and the marker.
+    fn run(self, inbox: Receiver<Flush>) {
+        for Flush(then) in inbox {
+            if let Err(e) = self.cupti.flush_forced() {
+                (self.warn)(&format!("records of this window may be missing: {e}"));
+            }
+            let lost = Losses::count(self.cupti, &self.collector);
+            let exit = matches!(then, Work::Exit);
+            let _ = self.decode_queue.send(Work::Lost(lost));
+            let _ = self.decode_queue.send(then);
+            *self.flushes.count() -= 1;
+            self.flushes.done.notify_all();
+            if exit {
+                break;
+            }
         }
     }
 }
@@ -573,9 +633,11 @@ impl DecodeThread {
             cupti.callback_name(domain, cbid).ok()
         });
         let mut walk_failed = false;
+        let mut losses = Losses::default();
         for work in inbox {
             match work {
-                Work::Buffer(buffer) => {
+                Work::Buffer(buffer, dropped) => {
+                    losses.dropped += dropped;
                     if let Err(e) = self.decode_buffer(&mut decoder, buffer) {
                         if !walk_failed {
                             (self.warn)(&format!("records lost: {e}"));
@@ -584,12 +646,13 @@ impl DecodeThread {
                     }
                     self.collector.pool.give_back(buffer);
                 }
+                Work::Lost(more) => losses.add(more),
                 Work::Discard => {
                     decoder.discard_window();
-                    self.take_dropped();
+                    losses = Losses::default();
                 }
                 Work::Finish(end) => {
-                    let trace = self.finish(&mut decoder, *end);
+                    let trace = self.finish(&mut decoder, *end, std::mem::take(&mut losses));
                     if self.traces.send(trace).is_err() {
                         (self.warn)("a finished window was lost: the writer thread is gone");
                     }
@@ -622,30 +685,20 @@ impl DecodeThread {
         }
     }
 
-    /// Records dropped since the last boundary: CUPTI's count, or at least one per
-    /// refused buffer request when CUPTI reports fewer.
-    fn take_dropped(&self) -> u64 {
-        let cupti = self.collector.cupti_dropped.swap(0, Ordering::Relaxed);
-        let refused = self.collector.pool.take_refused();
-        cupti.max(refused)
-    }
-
     fn finish<N: crate::decode::CallbackNames>(
         &self,
         decoder: &mut Decoder<N>,
         end: WindowEnd,
+        losses: Losses,
     ) -> Trace {
         let mut trace = decoder.finish_window();
-        let dropped = self.take_dropped();
-        if dropped > 0 {
-            (self.warn)(&format!(
-                "window {}: {dropped} records dropped because the buffer pool was full; raise max_buffer_mb",
-                end.number
-            ));
+        if let Some(warning) = losses.warning(end.number) {
+            (self.warn)(&warning);
         }
         trace.info = TraceInfo {
             window: end.number,
-            dropped_records: dropped,
+            dropped_records: losses.dropped,
+            refused_buffers: losses.refused,
             unknown_records: trace.info.unknown_records,
             ..self.info.clone()
         };
@@ -707,5 +760,32 @@ fn write_traces(inbox: Receiver<Trace>, sink: Arc<dyn TraceSink>, warn: WarningH
                 "window {window} was not written: the trace sink panicked"
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_warn_with_what_was_lost() {
+        let warning = |dropped, refused| Losses { dropped, refused }.warning(3);
+        assert_eq!(warning(0, 0), None);
+        assert_eq!(
+            warning(5, 0).as_deref(),
+            Some("window 3: 5 records dropped by CUPTI")
+        );
+        assert_eq!(
+            warning(0, 2).as_deref(),
+            Some(
+                "window 3: 2 buffer requests refused because the buffer pool was full; raise max_buffer_mb"
+            )
+        );
+        assert_eq!(
+            warning(5, 2).as_deref(),
+            Some(
+                "window 3: 5 records dropped by CUPTI, 2 buffer requests refused because the buffer pool was full; raise max_buffer_mb"
+            )
+        );
     }
 }

@@ -446,11 +446,57 @@ fn the_memory_cap_holds_and_drops_are_counted() {
     assert_eq!(traces.len(), 1);
     assert_eq!(traces[0].kernels.len(), written);
     assert_eq!(traces[0].info.dropped_records, dropped as u64);
+    // The double asks for a buffer again before each record: one refusal each.
+    assert_eq!(traces[0].info.refused_buffers, dropped as u64);
     let warned = warned.lock().unwrap();
-    assert_eq!(warned.len(), 1, "{warned:?}");
-    assert!(
-        warned[0].contains(&format!("{dropped} records dropped")),
-        "{warned:?}"
+    assert_eq!(
+        *warned,
+        [format!(
+            "window 1: {dropped} records dropped by CUPTI, {dropped} buffer requests refused \
+             because the buffer pool was full; raise max_buffer_mb"
+        )]
+    );
+}
+
+#[test]
+fn drops_count_in_their_window_even_with_no_buffer_after_them() {
+    let (_serial, cupti) = double::take();
+    let sink = Arc::new(Collect::default());
+    let (warn, warned) = warnings();
+    let mut config = config(&[Activity::Kernel]);
+    config.max_iters = 1;
+    config.repeat = 3;
+    let profiler = Profiler::with_warnings(config, sink.clone(), warn);
+    profiler.start();
+    // Window 1: drops CUPTI reports with no completed buffer to carry them.
+    cupti.drop_records(4);
+    profiler.step();
+    // Window 2: drops before a kernel, whose buffer completes at the flush.
+    cupti.drop_records(2);
+    assert_eq!(cupti.emit(&kernel(c"_Z1kv", 1, 7, 1)), 1);
+    profiler.step();
+    // Window 3: nothing lost.
+    profiler.step();
+    profiler.shutdown();
+
+    let traces = sink.traces();
+    assert_eq!(
+        traces
+            .iter()
+            .map(|t| (
+                t.info.window,
+                t.info.dropped_records,
+                t.info.refused_buffers
+            ))
+            .collect::<Vec<_>>(),
+        [(1, 4, 0), (2, 2, 0), (3, 0, 0)]
+    );
+    assert_eq!(
+        *warned.lock().unwrap(),
+        [
+            "window 1: 4 records dropped by CUPTI",
+            "window 2: 2 records dropped by CUPTI"
+        ]
     );
 }
 

@@ -146,6 +146,7 @@ impl<'a> Serializer<'a> {
         );
         top_str(out, "host_name", &info.host_name);
         top_num(out, "dropped_records", info.dropped_records);
+        top_num(out, "refused_buffers", info.refused_buffers);
         top_num(out, "unknown_records", info.unknown_records);
         top_num(out, "window", info.window.into());
         out.extend_from_slice(b"  \"iterations\": [");

@@ -12,7 +12,7 @@
 //! decodes whole.
 //!
 //! Besides Kineto's top-level keys the file carries `dropped_records`,
-//! `unknown_records`, `window`, `iterations` (numbers of the recorded iterations)
+//! `refused_buffers`, `unknown_records`, `window`, `iterations` (numbers of the recorded iterations)
 //! and `tracer_version`, between `host_name` and `distributedInfo`.
 
 mod events;

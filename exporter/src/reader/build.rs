@@ -68,7 +68,7 @@ fn category(cat: &str) -> Category {
 
 /// Top-level keys whose values the model keeps: Kineto's, then those cutrace's
 /// writer adds.
-const WANTED_KEYS: [&str; 11] = [
+const WANTED_KEYS: [&str; 12] = [
     "baseTimeNanoseconds",
     "deviceProperties",
     "distributedInfo",
@@ -77,6 +77,7 @@ const WANTED_KEYS: [&str; 11] = [
     "cuda_runtime_version",
     "host_name",
     "dropped_records",
+    "refused_buffers",
     "unknown_records",
     "window",
     "tracer_version",
@@ -204,6 +205,7 @@ impl Builder {
                 }
             }
             "dropped_records" => info.dropped_records = number(json)?.as_u64().unwrap_or(0),
+            "refused_buffers" => info.refused_buffers = number(json)?.as_u64().unwrap_or(0),
             "unknown_records" => info.unknown_records = number(json)?.as_u64().unwrap_or(0),
             "window" => info.window = number(json)?.as_u32().unwrap_or(0),
             _ => {}

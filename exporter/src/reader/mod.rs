@@ -452,7 +452,8 @@ mod tests {
             r#"{{"schemaVersion": 1, "deviceProperties": [{{"id": 0, "name": "NVIDIA H100", "totalGlobalMem": 85000000000,
                 "computeMajor": 9, "computeMinor": 0, "numSms": 132, "warpSize": 32}}],
               "distributedInfo": {{"backend": "nccl", "rank": 3, "world_size": 8}},
-              "cupti_version": 24, "host_name": "node1", "dropped_records": 12, "unknown_records": 2,
+              "cupti_version": 24, "host_name": "node1", "dropped_records": 12, "refused_buffers": 3,
+              "unknown_records": 2,
               "window": 4, "iterations": [3], "tracer_version": "0.1.0",
               "traceEvents": [{EVENTS}],
               "traceName": "x"{base}}}"#
@@ -467,8 +468,12 @@ mod tests {
         assert_eq!(trace.info.cupti_version, 24);
         assert_eq!(trace.info.host_name, "node1");
         assert_eq!(
-            (trace.info.dropped_records, trace.info.unknown_records),
-            (12, 2)
+            (
+                trace.info.dropped_records,
+                trace.info.refused_buffers,
+                trace.info.unknown_records
+            ),
+            (12, 3, 2)
         );
         assert_eq!(
             (trace.info.window, trace.info.tracer_version.as_str()),

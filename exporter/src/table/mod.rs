@@ -38,6 +38,7 @@ fn sort_value(key: SortKey, row: &Row) -> i64 {
 pub struct KeyAverages {
     rows: Vec<Row>,
     dropped_records: u64,
+    refused_buffers: u64,
 }
 
 impl KeyAverages {
@@ -46,6 +47,7 @@ impl KeyAverages {
         KeyAverages {
             rows: aggregate::aggregate(trace),
             dropped_records: trace.info.dropped_records,
+            refused_buffers: trace.info.refused_buffers,
         }
     }
 
@@ -83,11 +85,18 @@ impl KeyAverages {
     }
 
     /// The table exactly as torch's `table(sort_by=sort, row_limit=row_limit)` prints
-    /// it (`None`: all rows), then `Dropped records: N` when the tracer lost records.
+    /// it (`None`: all rows), then `Dropped records: N` when CUPTI dropped records
+    /// and `Refused buffer requests: N` when the buffer pool refused CUPTI.
     pub fn table(&self, sort: SortKey, row_limit: Option<usize>) -> String {
         let mut text = format::torch_table(&self.sorted_all(sort), row_limit);
         if self.dropped_records > 0 {
             text.push_str(&format!("Dropped records: {}\n", self.dropped_records));
+        }
+        if self.refused_buffers > 0 {
+            text.push_str(&format!(
+                "Refused buffer requests: {}\n",
+                self.refused_buffers
+            ));
         }
         text
     }
@@ -198,6 +207,15 @@ mod tests {
         trace.info.dropped_records = 12;
         let table = KeyAverages::from_trace(&trace).table(SortKey::default(), None);
         assert_eq!(table, format!("{plain}Dropped records: 12\n"));
+        trace.info.refused_buffers = 3;
+        let table = KeyAverages::from_trace(&trace).table(SortKey::default(), None);
+        assert_eq!(
+            table,
+            format!("{plain}Dropped records: 12\nRefused buffer requests: 3\n")
+        );
+        trace.info.dropped_records = 0;
+        let table = KeyAverages::from_trace(&trace).table(SortKey::default(), None);
+        assert_eq!(table, format!("{plain}Refused buffer requests: 3\n"));
     }
 
     #[test]

@@ -208,6 +208,7 @@ fn table_of((rows, sort, limit): (Vec<Row>, SortKey, Option<usize>)) -> String {
     KeyAverages {
         rows,
         dropped_records: 0,
+        refused_buffers: 0,
     }
     .table(sort, limit)
 }

@@ -162,6 +162,35 @@ impl Double {
         )
     }
 
+    /// Invokes the NVTX callback `cbid` with `params` and a pointer to `returned`
+    /// (or none); 1 called, 0 not enabled, -1 no subscriber.
+    pub fn invoke_nvtx<P, R>(
+        &self,
+        cbid: CUpti_nvtx_api_trace_cbid,
+        params: &P,
+        returned: Option<&R>,
+    ) -> i32 {
+        let returned = returned.map_or(std::ptr::null(), |r| (r as *const R).cast::<c_void>());
+        control!(
+            self,
+            b"cupti_double_invoke_nvtx_callback",
+            unsafe extern "C" fn(u32, *const c_void, *const c_void) -> i32,
+            cbid.0,
+            (params as *const P).cast::<c_void>(),
+            returned
+        )
+    }
+
+    pub fn callback_enabled(&self, domain: CUpti_CallbackDomain, cbid: u32) -> bool {
+        control!(
+            self,
+            b"cupti_double_callback_enabled",
+            unsafe extern "C" fn(u32, u32) -> bool,
+            domain.0,
+            cbid
+        )
+    }
+
     pub fn subscribed(&self) -> bool {
         control!(
             self,
@@ -208,6 +237,15 @@ impl Double {
             self,
             b"cupti_double_peak_outstanding_bytes",
             unsafe extern "C" fn() -> usize
+        )
+    }
+
+    pub fn drop_records(&self, count: usize) {
+        control!(
+            self,
+            b"cupti_double_drop_records",
+            unsafe extern "C" fn(usize),
+            count
         )
     }
 
