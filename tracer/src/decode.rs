@@ -29,6 +29,7 @@ use cupti_sys::sys::{
 };
 use rustc_hash::FxHashMap;
 
+use crate::demangle::demangle;
 use crate::model::{
     ApiCall, ApiKind, ConfigId, CopyKind, Device, GraphLaunch, HostRange, Kernel, LaunchConfig,
     Memcpy, MemoryKind, Memset, NameId, Overhead, RangeKind, SyncKind, Synchronization, ThreadName,
@@ -597,14 +598,6 @@ unsafe fn object_thread(kind: CUpti_ActivityObjectKind, id: *const u32) -> (u32,
         }
         _ => (0, 0),
     }
-}
-
-/// `_Z...` symbols demangled as `c++filt` prints them; anything else unchanged.
-fn demangle(mangled: &[u8]) -> String {
-    cpp_demangle::Symbol::new(mangled)
-        .ok()
-        .and_then(|symbol| symbol.demangle().ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(mangled).into_owned())
 }
 
 /// `cudaLaunchKernel_v7000` → `cudaLaunchKernel`; names without a `_v<digits>`

@@ -56,6 +56,7 @@ mod config;
 mod controls;
 mod cupti;
 pub mod decode;
+mod demangle;
 mod error;
 pub mod model;
 mod nvtx;
