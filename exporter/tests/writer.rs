@@ -61,6 +61,7 @@ impl Builder {
             dropped_records: 5,
             refused_buffers: 2,
             unknown_records: 1,
+            incomplete_records: 4,
             tracer_version: "0.1.0".into(),
         };
         let t = Trace {
@@ -473,6 +474,7 @@ fn top_level_keys_come_in_kineto_order_with_our_metadata() {
         "\"dropped_records\": 5,",
         "\"refused_buffers\": 2,",
         "\"unknown_records\": 1,",
+        "\"incomplete_records\": 4,",
         "\"window\": 2,",
         "\"iterations\": [3, 4],",
         "\"tracer_version\": \"0.1.0\",",

@@ -88,6 +88,7 @@ pub struct Decoder<N> {
     open_markers: FxHashMap<u32, OpenMarker>,
     external_ids: FxHashMap<u32, u64>,
     unknown_records: u64,
+    incomplete_records: u64,
     devices: Vec<Device>,
     context_devices: FxHashMap<u32, u32>,
     thread_names: Vec<ThreadName>,
@@ -106,6 +107,7 @@ impl<N: CallbackNames> Decoder<N> {
             open_markers: FxHashMap::default(),
             external_ids: FxHashMap::default(),
             unknown_records: 0,
+            incomplete_records: 0,
             devices: Vec::new(),
             context_devices: FxHashMap::default(),
             thread_names: Vec::new(),
@@ -217,7 +219,19 @@ impl<N: CallbackNames> Decoder<N> {
         trace.devices = self.devices.clone();
         trace.threads = self.thread_names.clone();
         trace.info.unknown_records = std::mem::take(&mut self.unknown_records);
+        trace.info.incomplete_records = std::mem::take(&mut self.incomplete_records);
         trace
+    }
+
+    /// Whether a GPU record's times are known, counting it as incomplete when not:
+    /// a forced flush hands over records of work still running, whose end (or
+    /// start) is still 0.
+    fn completed(&mut self, start: i64, end: i64) -> bool {
+        let known = start > 0 && end >= start;
+        if !known {
+            self.incomplete_records += 1;
+        }
+        known
     }
 
     unsafe fn kernel(&mut self, r: *const CUpti_ActivityKernel9) {
@@ -253,6 +267,9 @@ impl<N: CallbackNames> Decoder<N> {
             };
             (rd!(r.name), config, kernel)
         };
+        if !self.completed(kernel.start, kernel.end) {
+            return;
+        }
         // SAFETY: CUPTI's name pointer is null or a NUL-terminated string.
         kernel.name = unsafe { self.kernel_name(name_ptr) };
         kernel.config = match self.configs.get(&config) {
@@ -318,7 +335,9 @@ impl<N: CallbackNames> Decoder<N> {
                 graph_node_id: rd!(r.graphNodeId),
             }
         };
-        self.trace.memcpys.push(memcpy);
+        if self.completed(memcpy.start, memcpy.end) {
+            self.trace.memcpys.push(memcpy);
+        }
     }
 
     unsafe fn peer_memcpy(&mut self, r: *const CUpti_ActivityMemcpyPtoP4) {
@@ -340,7 +359,9 @@ impl<N: CallbackNames> Decoder<N> {
                 graph_node_id: rd!(r.graphNodeId),
             }
         };
-        self.trace.memcpys.push(memcpy);
+        if self.completed(memcpy.start, memcpy.end) {
+            self.trace.memcpys.push(memcpy);
+        }
     }
 
     unsafe fn memset(&mut self, r: *const CUpti_ActivityMemset4) {
@@ -358,7 +379,9 @@ impl<N: CallbackNames> Decoder<N> {
                 graph_node_id: rd!(r.graphNodeId),
             }
         };
-        self.trace.memsets.push(memset);
+        if self.completed(memset.start, memset.end) {
+            self.trace.memsets.push(memset);
+        }
     }
 
     unsafe fn api(&mut self, r: *const CUpti_ActivityAPI, kind: ApiKind) {
@@ -490,7 +513,9 @@ impl<N: CallbackNames> Decoder<N> {
                 stream: rd!(r.streamId),
             }
         };
-        self.trace.graph_launches.push(launch);
+        if self.completed(launch.start, launch.end) {
+            self.trace.graph_launches.push(launch);
+        }
     }
 
     unsafe fn overhead(&mut self, r: *const CUpti_ActivityOverhead) {
@@ -792,6 +817,42 @@ mod tests {
         assert_eq!(trace.kernels[2].config, k.config);
         assert_eq!(trace.launch_configs.len(), 2);
         assert_eq!(trace.names.len(), 1);
+    }
+
+    #[test]
+    fn gpu_records_without_times_are_counted_and_left_out() {
+        let name = CString::new("_Z6kernelPfi").unwrap();
+        let mut d = decoder();
+        let mut running = kernel_record(&name, 1, 7);
+        running.end = 0;
+        feed(&mut d, &running);
+        let mut unstarted = kernel_record(&name, 2, 7);
+        unstarted.start = 0;
+        feed(&mut d, &unstarted);
+        let mut copy: CUpti_ActivityMemcpy6 = zeroed();
+        copy.kind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_MEMCPY;
+        feed(&mut d, &copy);
+        let mut set: CUpti_ActivityMemset4 = zeroed();
+        set.kind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_MEMSET;
+        set.start = 10;
+        feed(&mut d, &set);
+        feed(&mut d, &kernel_record(&name, 3, 7));
+        let trace = d.finish_window();
+        assert_eq!(trace.info.incomplete_records, 4);
+        assert_eq!(
+            trace
+                .kernels
+                .iter()
+                .map(|k| k.correlation)
+                .collect::<Vec<_>>(),
+            [3]
+        );
+        assert!(trace.memcpys.is_empty() && trace.memsets.is_empty());
+        assert_eq!(
+            d.finish_window().info.incomplete_records,
+            0,
+            "counted per window"
+        );
     }
 
     #[test]

@@ -489,6 +489,9 @@ pub struct TraceInfo {
     pub refused_buffers: u64,
     /// Records of kinds this version does not decode, skipped.
     pub unknown_records: u64,
+    /// GPU records handed over before their work finished (no end time yet when the
+    /// window was flushed), skipped.
+    pub incomplete_records: u64,
     /// Version of the tool that wrote the trace.
     pub tracer_version: String,
 }

@@ -700,8 +700,15 @@ impl DecodeThread {
             dropped_records: losses.dropped,
             refused_buffers: losses.refused,
             unknown_records: trace.info.unknown_records,
+            incomplete_records: trace.info.incomplete_records,
             ..self.info.clone()
         };
+        if trace.info.incomplete_records > 0 {
+            (self.warn)(&format!(
+                "window {}: {} GPU records were still incomplete when the window was flushed and are left out",
+                end.number, trace.info.incomplete_records
+            ));
+        }
         trace.base_time_ns = end.base_time;
         trace.iterations = end.iterations;
         let category = trace.names.intern(USER_ANNOTATION);

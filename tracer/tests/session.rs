@@ -130,6 +130,8 @@ fn a_window_holds_exactly_the_scripted_events() {
     peer.dstDeviceId = 1;
     peer.bytes = 4096;
     peer.correlationId = 6;
+    peer.start = 2_300;
+    peer.end = 2_350;
     assert_eq!(cupti.emit(&peer), 1);
     let mut memset: CUpti_ActivityMemset4 = zero();
     memset.kind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_MEMSET;
@@ -137,6 +139,8 @@ fn a_window_holds_exactly_the_scripted_events() {
     memset.bytes = 512;
     memset.streamId = 7;
     memset.correlationId = 7;
+    memset.start = 2_400;
+    memset.end = 2_450;
     assert_eq!(cupti.emit(&memset), 1);
 
     assert_eq!(cupti.emit(&api(RUNTIME, GRAPH_LAUNCH, 8, 3_000)), 1);
@@ -432,7 +436,7 @@ fn the_memory_cap_holds_and_drops_are_counted() {
     cupti.hold_completions(true);
     let emitted = 6_000;
     let written = (0..emitted)
-        .filter(|&i| cupti.emit(&kernel(c"_Z4fillv", i, 7, u64::from(i))) == 1)
+        .filter(|&i| cupti.emit(&kernel(c"_Z4fillv", i, 7, u64::from(i) + 1)) == 1)
         .count();
     cupti.hold_completions(false);
     profiler.stop();
@@ -674,6 +678,31 @@ fn graph_mode_records_graph_launches() {
     assert_eq!(
         (g.graph_id, g.correlation, g.start, g.end, g.stream),
         (5, 8, 100, 900, 9)
+    );
+}
+
+#[test]
+fn gpu_work_still_running_at_the_flush_is_left_out_with_a_warning() {
+    let (_serial, cupti) = double::take();
+    let sink = Arc::new(Collect::default());
+    let (warn, warned) = warnings();
+    let profiler = Profiler::with_warnings(config(&[Activity::Kernel]), sink.clone(), warn);
+    profiler.start();
+    assert_eq!(cupti.emit(&kernel(c"_Z4donev", 1, 7, 1_000)), 1);
+    let mut running = kernel(c"_Z7runningv", 2, 7, 2_000);
+    running.end = 0;
+    assert_eq!(cupti.emit(&running), 1);
+    profiler.stop();
+    profiler.shutdown();
+    let traces = sink.traces();
+    assert_eq!(traces[0].kernels.len(), 1);
+    assert_eq!(traces[0].kernels[0].correlation, 1);
+    assert_eq!(traces[0].info.incomplete_records, 1);
+    assert_eq!(
+        *warned.lock().unwrap(),
+        [
+            "window 1: 1 GPU records were still incomplete when the window was flushed and are left out"
+        ]
     );
 }
 

@@ -148,6 +148,7 @@ impl<'a> Serializer<'a> {
         top_num(out, "dropped_records", info.dropped_records);
         top_num(out, "refused_buffers", info.refused_buffers);
         top_num(out, "unknown_records", info.unknown_records);
+        top_num(out, "incomplete_records", info.incomplete_records);
         top_num(out, "window", info.window.into());
         out.extend_from_slice(b"  \"iterations\": [");
         for (i, it) in t.iterations.iter().enumerate() {

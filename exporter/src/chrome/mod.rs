@@ -12,8 +12,8 @@
 //! decodes whole.
 //!
 //! Besides Kineto's top-level keys the file carries `dropped_records`,
-//! `refused_buffers`, `unknown_records`, `window`, `iterations` (numbers of the recorded iterations)
-//! and `tracer_version`, between `host_name` and `distributedInfo`.
+//! `refused_buffers`, `unknown_records`, `incomplete_records`, `window`, `iterations`
+//! (numbers of the recorded iterations) and `tracer_version`, between `host_name` and `distributedInfo`.
 
 mod events;
 mod json;

@@ -68,7 +68,7 @@ fn category(cat: &str) -> Category {
 
 /// Top-level keys whose values the model keeps: Kineto's, then those cutrace's
 /// writer adds.
-const WANTED_KEYS: [&str; 12] = [
+const WANTED_KEYS: [&str; 13] = [
     "baseTimeNanoseconds",
     "deviceProperties",
     "distributedInfo",
@@ -79,6 +79,7 @@ const WANTED_KEYS: [&str; 12] = [
     "dropped_records",
     "refused_buffers",
     "unknown_records",
+    "incomplete_records",
     "window",
     "tracer_version",
 ];
@@ -207,6 +208,7 @@ impl Builder {
             "dropped_records" => info.dropped_records = number(json)?.as_u64().unwrap_or(0),
             "refused_buffers" => info.refused_buffers = number(json)?.as_u64().unwrap_or(0),
             "unknown_records" => info.unknown_records = number(json)?.as_u64().unwrap_or(0),
+            "incomplete_records" => info.incomplete_records = number(json)?.as_u64().unwrap_or(0),
             "window" => info.window = number(json)?.as_u32().unwrap_or(0),
             _ => {}
         }
