@@ -63,6 +63,7 @@ mod nvtx;
 mod process;
 mod profiler;
 mod session;
+mod versions;
 mod window;
 
 pub use annotate::RangeGuard;
@@ -76,4 +77,5 @@ pub use model::{Trace, TraceSink};
 pub use process::host_name;
 pub use profiler::Profiler;
 pub use session::WarningHook;
+pub use versions::{cuda_driver_version, cuda_runtime_version};
 pub use window::{Action, Ignored, Schedule, State, Windows};

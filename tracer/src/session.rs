@@ -41,6 +41,7 @@ use crate::model::{
     ApiKind, HostRange, Iteration, RangeKind, ThreadName, Trace, TraceInfo, TraceSink,
 };
 use crate::process;
+use crate::versions;
 
 /// Reports a warning to the host (stderr unless the host installs its own hook).
 pub type WarningHook = Arc<dyn Fn(&str) + Send + Sync>;
@@ -701,6 +702,10 @@ impl DecodeThread {
             refused_buffers: losses.refused,
             unknown_records: trace.info.unknown_records,
             incomplete_records: trace.info.incomplete_records,
+            // Asked per window: the application may load CUDA after the profiler
+            // was made.
+            cuda_driver_version: versions::cuda_driver_version(),
+            cuda_runtime_version: versions::cuda_runtime_version(),
             ..self.info.clone()
         };
         if trace.info.incomplete_records > 0 {
