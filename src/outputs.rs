@@ -2,7 +2,7 @@
 //! wrote it, for the list `cutrace run` prints at the end.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -82,6 +82,50 @@ pub fn render(dir: &Path, names: &[String]) -> String {
         }
     }
     out
+}
+
+/// A warning for every rank that more than one worker wrote traces as: their
+/// `profiler_out_<rank>.txt` overwrote each other, and only the last one is left.
+pub fn shared_ranks(dir: &Path, names: &[String]) -> Vec<String> {
+    let mut workers_by_rank: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for name in names.iter().filter(|n| n.ends_with(".pt.trace.json.gz")) {
+        let Some(rank) = rank_of(&dir.join(name)) else {
+            continue;
+        };
+        let workers = workers_by_rank.entry(rank).or_default();
+        let worker = writer_of(name);
+        if !workers.contains(&worker) {
+            workers.push(worker);
+        }
+    }
+    workers_by_rank
+        .into_iter()
+        .filter(|(_, workers)| workers.len() > 1)
+        .map(|(rank, workers)| {
+            format!(
+                "cutrace: warning: workers {} all ran as rank {rank} (no RANK or LOCAL_RANK in their environment), so profiler_out_{rank}.txt holds only the last one's table; set RANK per process",
+                workers.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// The rank a trace file names in its `distributedInfo`, read from the top of the
+/// file (the writer puts it before the events).
+fn rank_of(path: &Path) -> Option<u64> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut head = Vec::new();
+    flate2::read::MultiGzDecoder::new(file)
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .ok()?;
+    let text = String::from_utf8_lossy(&head);
+    let after = &text[text.find("\"distributedInfo\"")?..];
+    let digits = after[after.find("\"rank\":")? + "\"rank\":".len()..].trim_start();
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
 }
 
 fn writer_of(name: &str) -> String {

@@ -99,7 +99,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
     if traced {
         match outputs::written_since(&output, &before) {
-            Ok(files) => eprint!("{}", outputs::render(&output, &files)),
+            Ok(files) => {
+                eprint!("{}", outputs::render(&output, &files));
+                for warning in outputs::shared_ranks(&output, &files) {
+                    eprintln!("{warning}");
+                }
+            }
             Err(e) => eprintln!("cutrace: cannot list {}: {e}", output.display()),
         }
     }

@@ -60,6 +60,56 @@ fn a_whole_run_is_one_window_and_the_exit_code_passes_through() {
 }
 
 #[test]
+fn processes_without_a_rank_are_told_their_tables_collide() {
+    let dir = TestDir::new();
+    let program = fake_program();
+    let script = format!(
+        "'{p}' kernel a 10 & '{p}' kernel b 10; wait",
+        p = program.display()
+    );
+    let out = cutrace_with_stand_ins()
+        .arg("run")
+        .arg("-o")
+        .arg(dir.root())
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let workers: Vec<String> = traces(dir.root())
+        .iter()
+        .map(|(name, _)| name.split('.').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(workers.len(), 2, "{}", stderr(&out));
+    let warning = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with("cutrace: warning: ") && l.contains("rank 0"))
+        .unwrap_or_else(|| panic!("no shared-rank warning:\n{}", stderr(&out)));
+    for worker in &workers {
+        assert!(warning.contains(worker.as_str()), "{warning}");
+    }
+    assert!(warning.contains("profiler_out_0.txt"), "{warning}");
+}
+
+#[test]
+fn two_processes_with_their_own_ranks_get_no_collision_warning() {
+    let dir = TestDir::new();
+    let program = fake_program();
+    let script = format!(
+        "RANK=0 WORLD_SIZE=2 '{p}' kernel a 10 & RANK=1 WORLD_SIZE=2 '{p}' kernel b 10; wait",
+        p = program.display()
+    );
+    let out = cutrace_with_stand_ins()
+        .arg("run")
+        .arg("-o")
+        .arg(dir.root())
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
 fn two_processes_write_their_own_files_with_their_ranks() {
     let dir = TestDir::new();
     let program = fake_program();
