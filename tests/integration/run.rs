@@ -24,6 +24,27 @@ fn run(dir: &Path, options: &[&str], script: &[&str]) -> Output {
     command.args(script).output().unwrap()
 }
 
+/// `cutrace run -o DIR -- sh -c 'A & B; wait'`: two stand-in programs side by
+/// side, each with its environment prefix (`RANK=1 ...`) and one kernel.
+fn run_two(dir: &Path, [a, b]: [(&str, &str); 2]) -> Output {
+    let program = fake_program();
+    let script = format!(
+        "{a_env} '{p}' kernel {a_kernel} 10 & {b_env} '{p}' kernel {b_kernel} 10; wait",
+        a_env = a.0,
+        a_kernel = a.1,
+        b_env = b.0,
+        b_kernel = b.1,
+        p = program.display()
+    );
+    cutrace_with_stand_ins()
+        .arg("run")
+        .arg("-o")
+        .arg(dir)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap()
+}
+
 /// The kernel names of one trace, in time order.
 fn kernels(trace: &Value) -> Vec<String> {
     kernels_and_ranges(trace).0
@@ -62,18 +83,7 @@ fn a_whole_run_is_one_window_and_the_exit_code_passes_through() {
 #[test]
 fn processes_without_a_rank_are_told_their_tables_collide() {
     let dir = TestDir::new();
-    let program = fake_program();
-    let script = format!(
-        "'{p}' kernel a 10 & '{p}' kernel b 10; wait",
-        p = program.display()
-    );
-    let out = cutrace_with_stand_ins()
-        .arg("run")
-        .arg("-o")
-        .arg(dir.root())
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let out = run_two(dir.root(), [("", "a"), ("", "b")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let workers: Vec<String> = traces(dir.root())
         .iter()
@@ -93,18 +103,10 @@ fn processes_without_a_rank_are_told_their_tables_collide() {
 #[test]
 fn two_processes_with_their_own_ranks_get_no_collision_warning() {
     let dir = TestDir::new();
-    let program = fake_program();
-    let script = format!(
-        "RANK=0 WORLD_SIZE=2 '{p}' kernel a 10 & RANK=1 WORLD_SIZE=2 '{p}' kernel b 10; wait",
-        p = program.display()
+    let out = run_two(
+        dir.root(),
+        [("RANK=0 WORLD_SIZE=2", "a"), ("RANK=1 WORLD_SIZE=2", "b")],
     );
-    let out = cutrace_with_stand_ins()
-        .arg("run")
-        .arg("-o")
-        .arg(dir.root())
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
@@ -112,18 +114,13 @@ fn two_processes_with_their_own_ranks_get_no_collision_warning() {
 #[test]
 fn two_processes_write_their_own_files_with_their_ranks() {
     let dir = TestDir::new();
-    let program = fake_program();
-    let script = format!(
-        "RANK=0 WORLD_SIZE=2 '{p}' kernel rank0 10 & RANK=1 WORLD_SIZE=2 '{p}' kernel rank1 10; wait",
-        p = program.display()
+    let out = run_two(
+        dir.root(),
+        [
+            ("RANK=0 WORLD_SIZE=2", "rank0"),
+            ("RANK=1 WORLD_SIZE=2", "rank1"),
+        ],
     );
-    let out = cutrace_with_stand_ins()
-        .arg("run")
-        .arg("-o")
-        .arg(dir.root())
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let traces = traces(dir.root());
     assert_eq!(traces.len(), 2, "{}", stderr(&out));
