@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use cutrace::driver;
+use crate::driver;
 
 use crate::locate;
 
@@ -138,7 +138,7 @@ fn checks() -> Vec<Check> {
 fn driver_checks() -> Vec<Check> {
     let info = match driver::probe() {
         Ok(info) => info,
-        Err(error @ cutrace::Error::DriverNotFound { .. }) => {
+        Err(error @ driver::Error::NotFound { .. }) => {
             return vec![Check::problem(
                 "CUDA driver",
                 Status::Fail,

@@ -9,6 +9,7 @@ use clap::Parser;
 mod cli;
 mod convert;
 mod doctor;
+mod driver;
 mod locate;
 mod outputs;
 mod process;

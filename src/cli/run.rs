@@ -11,9 +11,9 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use crate::driver;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use cutrace::driver;
 use cutrace_tracer::ProfilerConfig;
 
 use crate::{locate, outputs, process};

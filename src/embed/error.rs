@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// What can go wrong in cutrace's injection library, C ABI and driver probe.
+/// What can go wrong in cutrace's injection library and C ABI.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -13,30 +13,6 @@ pub enum Error {
         name: String,
         /// Its value.
         value: String,
-    },
-    /// The CUDA driver library could not be opened.
-    #[error("no CUDA driver: cannot open {name}: {reason}")]
-    DriverNotFound {
-        /// Library name or path tried.
-        name: String,
-        /// The dynamic loader's message.
-        reason: String,
-    },
-    /// The CUDA driver library lacks a function cutrace calls.
-    #[error("the CUDA driver has no {symbol} function")]
-    DriverSymbol {
-        /// Missing symbol.
-        symbol: &'static str,
-    },
-    /// A CUDA driver call failed.
-    #[error("{call} failed: {message} (CUresult {code})")]
-    DriverCall {
-        /// Function called.
-        call: &'static str,
-        /// `CUresult` returned.
-        code: i32,
-        /// The driver's message for it.
-        message: String,
     },
     /// The configuration cannot be used.
     #[error(transparent)]

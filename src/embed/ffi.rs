@@ -141,13 +141,12 @@ mod tests {
     #[test]
     fn an_error_becomes_failure_and_the_last_error() {
         let r: c_int = trampoline("cutrace_init", || {
-            Err(Error::DriverSymbol { symbol: "cuInit" })
+            Err(Error::NullArgument {
+                argument: "config_json",
+            })
         });
         assert_eq!(r, -1);
-        assert_eq!(
-            last_error_message(),
-            "cutrace_init: the CUDA driver has no cuInit function"
-        );
+        assert_eq!(last_error_message(), "cutrace_init: config_json is null");
     }
 
     #[test]

@@ -23,7 +23,6 @@
 #![deny(missing_docs)]
 
 pub mod capi;
-pub mod driver;
 mod error;
 mod ffi;
 mod host;

@@ -11,7 +11,34 @@ use std::path::PathBuf;
 
 use libloading::Library;
 
-use crate::Error;
+/// What can go wrong asking the driver.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The CUDA driver library could not be opened.
+    #[error("no CUDA driver: cannot open {name}: {reason}")]
+    NotFound {
+        /// Library name or path tried.
+        name: String,
+        /// The dynamic loader's message.
+        reason: String,
+    },
+    /// The CUDA driver library lacks a function cutrace calls.
+    #[error("the CUDA driver has no {symbol} function")]
+    Symbol {
+        /// Missing symbol.
+        symbol: &'static str,
+    },
+    /// A CUDA driver call failed.
+    #[error("{call} failed: {message} (CUresult {code})")]
+    Call {
+        /// Function called.
+        call: &'static str,
+        /// `CUresult` returned.
+        code: i32,
+        /// The driver's message for it.
+        message: String,
+    },
+}
 
 /// Environment variable naming the libcuda to open instead of `libcuda.so.1`.
 pub const CUDA_LIB_ENV: &str = "CUTRACE_CUDA_LIB";
@@ -117,7 +144,7 @@ fn open() -> Result<Library, Error> {
     let name = library_name();
     // SAFETY: loading libcuda runs its initialisers, which have no preconditions;
     // a library named through CUTRACE_CUDA_LIB is the user's choice to trust.
-    unsafe { Library::new(&name) }.map_err(|e| Error::DriverNotFound {
+    unsafe { Library::new(&name) }.map_err(|e| Error::NotFound {
         name: name.to_string_lossy().into_owned(),
         reason: e.to_string(),
     })
@@ -167,7 +194,7 @@ impl Api {
             let symbol = unsafe { library.get::<T>(&with_nul) };
             symbol
                 .map(|s| *s)
-                .map_err(|_| Error::DriverSymbol { symbol: name })
+                .map_err(|_| Error::Symbol { symbol: name })
         }
         Ok(Api {
             init: symbol(library, "cuInit")?,
@@ -239,7 +266,7 @@ impl Api {
             }
             _ => "unknown error".to_owned(),
         };
-        Err(Error::DriverCall {
+        Err(Error::Call {
             call,
             code: rc,
             message,
