@@ -13,6 +13,8 @@ mod driver;
 mod locate;
 mod outputs;
 mod process;
+#[cfg(test)]
+mod reference;
 mod report;
 mod run;
 
