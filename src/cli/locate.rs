@@ -12,7 +12,8 @@ pub const LIB_ENV: &str = "CUTRACE_LIB";
 pub const LIB_NAME: &str = "libcutrace.so";
 
 /// The injection library: [`LIB_ENV`] when set, else `libcutrace.so` beside this
-/// executable or in `../lib` from it (an installed layout). The path is absolute,
+/// executable (a build tree) or in `../lib` from it (what `scripts/install.sh`
+/// makes: `PREFIX/bin/cutrace`, `PREFIX/lib/libcutrace.so`). The path is absolute,
 /// because the traced command may change directory before it initialises CUDA.
 pub fn injection_library() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os(LIB_ENV).filter(|v| !v.is_empty()) {
@@ -30,7 +31,7 @@ pub fn injection_library() -> anyhow::Result<PathBuf> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             anyhow!(
-                "cannot find {LIB_NAME} beside {} (set {LIB_ENV} to its path)",
+                "cannot find {LIB_NAME} beside {} or in ../lib from it (set {LIB_ENV} to its path)",
                 exe.display()
             )
         })

@@ -11,6 +11,7 @@ mod convert;
 mod doctor;
 mod embed;
 mod errors;
+mod install;
 mod options;
 mod reader;
 mod report;

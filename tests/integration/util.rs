@@ -256,18 +256,25 @@ pub fn kernels_and_ranges(trace: &Value) -> (Vec<String>, Vec<String>) {
     (named("kernel"), named("user_annotation"))
 }
 
-/// `cutrace` with `args` and a clean environment (none of the variables above),
-/// backtraces on so that a panic could not hide.
+/// `cutrace` with `args` and a clean environment; see [`clean_command`].
 pub fn cutrace_command<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cutrace"));
+    let mut command = clean_command(env!("CARGO_BIN_EXE_cutrace"));
+    command.args(args);
+    command
+}
+
+/// `program` with a clean environment (none of the variables above), backtraces
+/// on so that a panic could not hide.
+pub fn clean_command(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
     for var in INHERITED {
         command.env_remove(var);
     }
-    command.args(args).env("RUST_BACKTRACE", "1");
+    command.env("RUST_BACKTRACE", "1");
     command
 }
 
@@ -275,11 +282,15 @@ where
 /// double and the injection library in place.
 pub fn cutrace_with_stand_ins() -> Command {
     let mut command = cutrace_command(std::iter::empty::<&OsStr>());
+    with_stand_ins(&mut command).env("CUTRACE_LIB", injection_library());
+    command
+}
+
+/// Points `command` at the fake driver and the CUPTI test double.
+pub fn with_stand_ins(command: &mut Command) -> &mut Command {
     command
         .env("CUTRACE_CUDA_LIB", fake_libcuda())
         .env("CUTRACE_CUPTI_LIB", cupti_double())
-        .env("CUTRACE_LIB", injection_library());
-    command
 }
 
 /// Runs `cutrace` with `args` to completion.
