@@ -1,4 +1,4 @@
-//! A checker for written trace files: does a file follow FORMATS.md §1?
+//! A checker for written trace files: does a file follow `docs/formats.md` §1?
 //!
 //! It reads the file back (every gzip member) and checks what the writer promises
 //! and what Perfetto and HTA need: the order of the top-level keys, the rank in the

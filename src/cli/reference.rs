@@ -1,9 +1,13 @@
-//! The configuration reference, `docs/config.md`: one table of every configuration
-//! key, its `CUTRACE_<FIELD>` variable and the `cutrace run` option that sets it. It
-//! is rendered from the code — the tracer's field list, each field's doc comment in
-//! `tracer/src/config.rs`, the defaults, and the clap definition of `cutrace run` —
-//! and compared with the committed file, so that it cannot drift. After a change,
-//! `CUTRACE_UPDATE_DOCS=1 cargo test --bin cutrace reference` rewrites it.
+//! The documents in `docs/` that restate the code, checked against it.
+//!
+//! `docs/config.md`, the configuration reference, is one table of every
+//! configuration key, its `CUTRACE_<FIELD>` variable and the `cutrace run` option
+//! that sets it. It is rendered from the code — the tracer's field list, each
+//! field's doc comment in `tracer/src/config.rs`, the defaults, and the clap
+//! definition of `cutrace run` — and compared with the committed file, so that it
+//! cannot drift. After a change, `CUTRACE_UPDATE_DOCS=1 cargo test --bin cutrace
+//! reference` rewrites it. `docs/windows.md` must hold the window table of the
+//! tracer's crate documentation, whose examples the window machine's tests check.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -472,4 +476,22 @@ fn every_example_reads_as_the_tracer_reads_it() {
             );
         }
     }
+}
+
+#[test]
+fn the_window_rules_hold_the_tracers_table() {
+    let crate_doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tracer/src/lib.rs")).unwrap();
+    let table: Vec<&str> = crate_doc
+        .lines()
+        .filter_map(|line| line.strip_prefix("//! "))
+        .filter(|line| line.starts_with('|'))
+        .collect();
+    assert!(table.len() > 3, "no table in tracer/src/lib.rs");
+    let windows =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/windows.md")).unwrap();
+    assert!(
+        windows.contains(&format!("\n{}\n", table.join("\n"))),
+        "docs/windows.md lacks the window table of tracer/src/lib.rs, or has another"
+    );
 }
