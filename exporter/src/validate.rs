@@ -87,7 +87,7 @@ pub fn validate_trace_json(text: &str) -> Vec<Violation> {
         }
     };
     v.check_keys(&top);
-    let rank = regex::Regex::new(r#""rank":\s+(\d+)"#).map(|re| re.is_match(text));
+    let rank = regex_lite::Regex::new(r#""rank":\s+(\d+)"#).map(|re| re.is_match(text));
     if !matches!(rank, Ok(true)) {
         v.file("no \"rank\": N (with a space after the colon) for HTA to find".to_owned());
     }
