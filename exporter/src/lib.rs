@@ -4,6 +4,7 @@
 
 mod chrome;
 mod error;
+mod names;
 mod reader;
 mod sink;
 mod table;

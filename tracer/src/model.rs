@@ -216,6 +216,10 @@ pub struct Memcpy {
     pub stream: u32,
     /// CUDA graph node id, 0 when not from a graph.
     pub graph_node_id: u64,
+    /// The name the event had in the file it was read from, printed as written
+    /// (`Memcpy HtoD (Host -> Device)` names a kind CUPTI lacks); `None` for
+    /// CUPTI's records, which are named from their kinds.
+    pub name: Option<NameId>,
 }
 
 /// One memset on the GPU.
@@ -239,6 +243,10 @@ pub struct Memset {
     pub stream: u32,
     /// CUDA graph node id, 0 when not from a graph.
     pub graph_node_id: u64,
+    /// The name the event had in the file it was read from, printed as written
+    /// (`Memcpy HtoD (Host -> Device)` names a kind CUPTI lacks); `None` for
+    /// CUPTI's records, which are named from their kinds.
+    pub name: Option<NameId>,
 }
 
 /// Which CUDA API a host call belongs to.
@@ -326,6 +334,10 @@ pub struct Synchronization {
     pub pid: u32,
     /// OS thread id of the waiting thread.
     pub tid: u32,
+    /// The name the event had in the file it was read from, printed as written
+    /// (`Memcpy HtoD (Host -> Device)` names a kind CUPTI lacks); `None` for
+    /// CUPTI's records, which are named from their kinds.
+    pub name: Option<NameId>,
 }
 
 /// Where a host range came from.

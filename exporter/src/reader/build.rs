@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+use super::ReadErrorKind;
 use super::event::{Args, Id, Number, OwnedText, RawEvent, micros_to_ns};
 use super::gpu_names::{parse_memcpy, parse_memset, parse_sync};
 use super::scan::strip_trailing_commas;
@@ -33,13 +34,16 @@ enum Category {
     Overhead,
     /// Data a writer derives from other events (GPU projections of host ranges).
     Derived,
+    /// Device-side work of another accelerator (MTIA's command processor events):
+    /// never host time.
+    OtherDevice,
     /// Any other host slice.
     Other,
 }
 
 /// Categories by name, compared without case: older Kineto versions wrote
 /// `Kernel`, `Memcpy`, `Runtime`, `Operator`.
-const CATEGORIES: [(&str, Category); 17] = [
+const CATEGORIES: [(&str, Category); 18] = [
     ("kernel", Category::Kernel),
     ("gpu_memcpy", Category::Memcpy),
     ("memcpy", Category::Memcpy),
@@ -57,6 +61,7 @@ const CATEGORIES: [(&str, Category); 17] = [
     ("overhead", Category::Overhead),
     ("gpu_user_annotation", Category::Derived),
     ("ac2g", Category::Derived),
+    ("mtia_ccp_events", Category::OtherDevice),
 ];
 
 fn category(cat: &str) -> Category {
@@ -150,6 +155,8 @@ pub(crate) struct Builder {
     trace: Trace,
     base_time_ns: Option<i64>,
     min_ts: Option<i64>,
+    /// The latest end of a kept event, on the file's scale.
+    max_end: Option<i64>,
     configs: HashMap<LaunchConfig, ConfigId>,
     process_labels: HashMap<u32, String>,
     process_names: HashMap<u32, String>,
@@ -327,6 +334,7 @@ impl Builder {
                     context: args.context.as_u32().unwrap_or(0),
                     stream: stream(&args, tid),
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
+                    name: Some(self.trace.names.intern(name)),
                 };
                 self.trace.memcpys.push(memcpy);
             }
@@ -341,6 +349,7 @@ impl Builder {
                     context: args.context.as_u32().unwrap_or(0),
                     stream: stream(&args, tid),
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
+                    name: Some(self.trace.names.intern(name)),
                 };
                 self.trace.memsets.push(memset);
             }
@@ -381,6 +390,7 @@ impl Builder {
                     cuda_event: args.wait_on_cuda_event_id.as_u32().unwrap_or(0),
                     pid: pid.and_then(Id::as_u32).unwrap_or(0),
                     tid: tid.and_then(Id::as_u32).unwrap_or(0),
+                    name: Some(self.trace.names.intern(name)),
                 };
                 self.trace.syncs.push(sync);
             }
@@ -395,7 +405,9 @@ impl Builder {
                 if kind == RangeKind::Other && pid.and_then(Id::as_u32).is_none() {
                     return Ok(());
                 }
-                if kind == RangeKind::UserAnnotation {
+                // torch marks iterations as user annotations; PyTorch 1.8 and 1.9
+                // wrote them as `Operator`s.
+                if matches!(kind, RangeKind::UserAnnotation | RangeKind::CpuOp) {
                     if let Some(number) = name
                         .strip_prefix("ProfilerStep#")
                         .and_then(|n| n.parse().ok())
@@ -440,8 +452,15 @@ impl Builder {
                 self.trace.overheads.push(overhead);
             }
             Category::Derived => return Ok(()),
+            Category::OtherDevice => {
+                if let Some(pid) = pid.and_then(Id::as_u32) {
+                    self.gpu_pids.insert(pid);
+                }
+                return Ok(());
+            }
         }
         self.min_ts = Some(self.min_ts.map_or(start, |t| t.min(start)));
+        self.max_end = Some(self.max_end.map_or(end, |t| t.max(end)));
         Ok(())
     }
 
@@ -505,12 +524,18 @@ impl Builder {
         }
     }
 
-    /// The finished trace, with absolute times.
-    pub(crate) fn finish(mut self) -> Trace {
+    /// The finished trace, with absolute times; an error when the base moves an
+    /// event beyond the times an `i64` of nanoseconds holds.
+    pub(crate) fn finish(mut self) -> Result<Trace, ReadErrorKind> {
         let (offset, base) = match self.base_time_ns {
             Some(base) => (base, base),
             None => (0, self.min_ts.map_or(0, |t| t.div_euclid(1000) * 1000)),
         };
+        for time in [self.min_ts, self.max_end].into_iter().flatten() {
+            if offset.checked_add(time).is_none() {
+                return Err(ReadErrorKind::TimeOutOfRange { base: offset, time });
+            }
+        }
         self.trace.base_time_ns = base;
         if offset != 0 {
             shift_times(&mut self.trace, offset);
@@ -530,22 +555,21 @@ impl Builder {
             }
         }
 
-        let labelled = |pid: &u32, prefix: &str| {
-            self.process_labels
-                .get(pid)
-                .is_some_and(|l| l.starts_with(prefix))
-        };
+        // A device is a pid with GPU work or a label other than `CPU` (`GPU 0`,
+        // `MTIA 0`); nothing on it is host time.
+        let label = |pid: &u32| self.process_labels.get(pid).map_or("", String::as_str);
         let device_pids: HashSet<u32> = self
             .gpu_pids
             .iter()
             .chain(self.process_labels.keys())
             .copied()
-            .filter(|pid| !labelled(pid, "CPU"))
-            .filter(|pid| self.gpu_pids.contains(pid) || labelled(pid, "GPU"))
+            .filter(|pid| !label(pid).starts_with("CPU"))
+            .filter(|pid| self.gpu_pids.contains(pid) || !label(pid).is_empty())
             .collect();
+        self.trace.ranges.retain(|r| !device_pids.contains(&r.pid));
         self.trace
-            .ranges
-            .retain(|r| r.kind != RangeKind::Other || !device_pids.contains(&r.pid));
+            .overheads
+            .retain(|o| !device_pids.contains(&o.pid));
 
         let mut seen = HashSet::new();
         for thread in self.thread_names {
@@ -571,7 +595,7 @@ impl Builder {
             }
         }
         self.trace.iterations.sort_by_key(|i| (i.start, i.number));
-        self.trace
+        Ok(self.trace)
     }
 }
 

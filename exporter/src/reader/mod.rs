@@ -106,6 +106,16 @@ pub enum ReadErrorKind {
         /// What was wrong.
         message: String,
     },
+    /// A JSON object without `traceEvents`: some other JSON file.
+    NoEvents,
+    /// `baseTimeNanoseconds` plus an event's time falls outside the times a trace
+    /// can hold (nanoseconds in an `i64`, up to the year 2262).
+    TimeOutOfRange {
+        /// The base, ns.
+        base: i64,
+        /// The event time on the file's scale, ns.
+        time: i64,
+    },
 }
 
 fn describe_byte(b: u8) -> String {
@@ -154,6 +164,14 @@ impl fmt::Display for ReadErrorKind {
                 message,
             } => write!(f, "traceEvents[{index}] at byte {offset}: {message}"),
             ReadErrorKind::Field { key, message } => write!(f, "\"{key}\": {message}"),
+            ReadErrorKind::NoEvents => {
+                write!(f, "not a trace: the JSON object has no \"traceEvents\"")
+            }
+            ReadErrorKind::TimeOutOfRange { base, time } => write!(
+                f,
+                "\"baseTimeNanoseconds\": {base} plus event time {time} ns lies beyond the \
+                 times a trace can hold (the year 2262)"
+            ),
         }
     }
 }
@@ -199,7 +217,7 @@ pub fn read_trace_from(mut input: impl Read + Send, path: &Path) -> Result<Trace
         ReadErrorKind::Read { source, .. } => error(ReadErrorKind::Read { gzip, source }),
         kind => error(kind),
     })?;
-    Ok(builder.finish())
+    builder.finish().map_err(error)
 }
 
 /// Fills `buf` as far as the input goes; the number of bytes read.
@@ -288,11 +306,16 @@ fn frame_object<R: BufRead>(
 ) -> Result<(), ReadErrorKind> {
     scanner.bump();
     let mut buf = Vec::new();
+    let mut has_events = false;
     loop {
         match scanner.peek()? {
             Some(b'}') => {
                 scanner.bump();
-                return Ok(());
+                return if has_events {
+                    Ok(())
+                } else {
+                    Err(ReadErrorKind::NoEvents)
+                };
             }
             Some(b'"') => {}
             Some(found) => {
@@ -318,6 +341,7 @@ fn frame_object<R: BufRead>(
         })?;
         scanner.expect(b':', "':'")?;
         if key == "traceEvents" {
+            has_events = true;
             frame_events(scanner, sink, Format::Object)?;
         } else if Builder::wants(&key) {
             let mut value = Vec::new();
@@ -810,6 +834,137 @@ mod tests {
             ReadErrorKind::Truncated { offset } => assert_eq!(*offset as usize, cut_at + 5),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn json_that_is_not_a_trace_is_refused_but_an_empty_trace_reads() {
+        for text in [
+            &br#"{"foo": 1}"#[..],
+            b"{}",
+            br#"{"traceName": "x", "deviceProperties": []}"#,
+        ] {
+            let error = error_of(text);
+            assert!(matches!(error.kind(), ReadErrorKind::NoEvents), "{error}");
+            assert!(
+                error
+                    .to_string()
+                    .ends_with("not a trace: the JSON object has no \"traceEvents\"")
+            );
+        }
+        for text in [
+            &br#"{"traceEvents": []}"#[..],
+            b"[]",
+            br#"{"schemaVersion": 1, "traceEvents": [], "x": 2}"#,
+        ] {
+            let trace = read(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(trace.event_count(), 0);
+        }
+    }
+
+    #[test]
+    fn a_base_that_moves_events_out_of_range_is_an_error() {
+        // The kernel starts in range and ends beyond it.
+        let near_max = i64::MAX - 12_000;
+        let text = format!(
+            r#"{{"baseTimeNanoseconds": {near_max}, "traceEvents": [
+                {{"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7, "ts": 10, "dur": 5}}]}}"#
+        );
+        match error_of(text.as_bytes()).kind() {
+            ReadErrorKind::TimeOutOfRange { base, time } => {
+                assert_eq!((*base, *time), (near_max, 15_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same base with events that stay in range reads exactly.
+        let text = format!(
+            r#"{{"baseTimeNanoseconds": {}, "traceEvents": [
+                {{"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7, "ts": 10, "dur": 5}}]}}"#,
+            near_max - 15_000
+        );
+        let trace = read(text.as_bytes()).unwrap();
+        assert_eq!(trace.kernels[0].end - trace.kernels[0].start, 5_000);
+    }
+
+    #[test]
+    fn old_torch_iterations_and_capitalised_categories_read() {
+        // PyTorch 1.8/1.9: `Operator`, `Runtime`, `Kernel`, `Memcpy`.
+        let text = r#"[
+            {"ph": "X", "cat": "Operator", "name": "ProfilerStep#7", "pid": 5, "tid": 5, "ts": 0, "dur": 100},
+            {"ph": "X", "cat": "Operator", "name": "aten::add", "pid": 5, "tid": 5, "ts": 1, "dur": 10},
+            {"ph": "X", "cat": "Runtime", "name": "cudaLaunchKernel", "pid": 5, "tid": 5, "ts": 2, "dur": 3,
+             "args": {"correlation": 4}},
+            {"ph": "X", "cat": "Kernel", "name": "add_kernel", "pid": 0, "tid": 7, "ts": 20, "dur": 5,
+             "args": {"correlation": 4}},
+            {"ph": "X", "cat": "Memcpy", "name": "Memcpy HtoD (Pageable -> Device)", "pid": 0, "tid": 7,
+             "ts": 30, "dur": 5}
+        ]"#;
+        let trace = read(text.as_bytes()).unwrap();
+        assert_eq!(trace.iterations.len(), 1);
+        assert_eq!(trace.iterations[0].number, 7);
+        assert_eq!(
+            (
+                trace.kernels.len(),
+                trace.memcpys.len(),
+                trace.api_calls.len()
+            ),
+            (1, 1, 1)
+        );
+        assert!(trace.ranges.iter().all(|r| r.kind == RangeKind::CpuOp));
+    }
+
+    #[test]
+    fn nothing_on_a_device_pid_is_host_time() {
+        let text = r#"[
+            {"ph": "M", "name": "process_labels", "pid": 1, "tid": 0, "args": {"labels": "MTIA 1"}},
+            {"ph": "X", "cat": "mtia_ccp_events", "name": "ccp job", "pid": 1, "tid": 3, "ts": 0, "dur": 100},
+            {"ph": "X", "cat": "mtia_ccp_events", "name": "ccp job", "pid": 2, "tid": 3, "ts": 0, "dur": 100},
+            {"ph": "X", "cat": "cpu_op", "name": "on the device", "pid": 1, "tid": 3, "ts": 0, "dur": 50},
+            {"ph": "X", "cat": "mtia_runtime", "name": "launch", "pid": 9, "tid": 9, "ts": 0, "dur": 5},
+            {"ph": "X", "cat": "python_function", "name": "on pid 2", "pid": 2, "tid": 1, "ts": 0, "dur": 5}
+        ]"#;
+        let trace = read(text.as_bytes()).unwrap();
+        let names: Vec<&str> = trace
+            .ranges
+            .iter()
+            .map(|r| trace.names.get(r.name))
+            .collect();
+        assert_eq!(names, ["launch"]);
+    }
+
+    #[test]
+    fn gpu_event_names_are_kept_as_written() {
+        let text = r#"[
+            {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy HtoD (Host -> Device)", "pid": 0, "tid": 7, "ts": 0, "dur": 5},
+            {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoH (Device -> Host)", "pid": 0, "tid": 7, "ts": 10, "dur": 5},
+            {"ph": "X", "cat": "gpu_memset", "name": "Memset (Host)", "pid": 0, "tid": 7, "ts": 20, "dur": 5},
+            {"ph": "X", "cat": "cuda_sync", "name": "Device Sync", "pid": 0, "tid": 7, "ts": 30, "dur": 5}
+        ]"#;
+        let trace = read(text.as_bytes()).unwrap();
+        let names: Vec<&str> = trace
+            .memcpys
+            .iter()
+            .map(|m| m.name)
+            .chain(trace.memsets.iter().map(|m| m.name))
+            .chain(trace.syncs.iter().map(|s| s.name))
+            .map(|id| trace.names.get(id.unwrap()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Memcpy HtoD (Host -> Device)",
+                "Memcpy DtoH (Device -> Host)",
+                "Memset (Host)",
+                "Device Sync"
+            ]
+        );
+        assert_eq!(
+            (
+                trace.memcpys[0].kind,
+                trace.memcpys[0].src_kind,
+                trace.memcpys[0].dst_kind
+            ),
+            (CopyKind::HtoD, MemoryKind::Unknown, MemoryKind::Device)
+        );
     }
 
     #[test]

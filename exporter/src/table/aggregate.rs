@@ -11,7 +11,12 @@
 
 use std::collections::HashMap;
 
-use cutrace_tracer::model::{ApiKind, CopyKind, MemoryKind, NameId, RangeKind, SyncKind, Trace};
+use cutrace_tracer::model::{
+    ApiKind, CopyKind, Memcpy, MemoryKind, Memset, NameId, RangeKind, SyncKind, Synchronization,
+    Trace,
+};
+
+use crate::names::{memcpy_name, memset_name};
 
 /// What a row of the table counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,22 +105,8 @@ pub struct Row {
     pub cuda_total_ns: i64,
 }
 
-/// Memcpy name as Kineto writes it: `Memcpy HtoD (Pageable -> Device)`.
-pub(crate) fn memcpy_name(kind: CopyKind, src: MemoryKind, dst: MemoryKind) -> String {
-    format!(
-        "Memcpy {} ({} -> {})",
-        kind.as_str(),
-        src.as_str(),
-        dst.as_str()
-    )
-}
-
-/// Memset name as Kineto writes it: `Memset (Device)`.
-pub(crate) fn memset_name(kind: MemoryKind) -> String {
-    format!("Memset ({})", kind.as_str())
-}
-
-/// What makes two events land in the same row.
+/// What makes two events land in the same row: a name as read or interned, or,
+/// for CUPTI's records, the kinds their name is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
     Named(RowKind, NameId),
@@ -123,6 +114,26 @@ enum Key {
     Memset(MemoryKind),
     Sync(SyncKind),
     Graph(u32),
+}
+
+impl Key {
+    fn memcpy(m: &Memcpy) -> Self {
+        m.name
+            .map_or(Key::Memcpy(m.kind, m.src_kind, m.dst_kind), |id| {
+                Key::Named(RowKind::Memcpy, id)
+            })
+    }
+
+    fn memset(m: &Memset) -> Self {
+        m.name.map_or(Key::Memset(m.memory_kind), |id| {
+            Key::Named(RowKind::Memset, id)
+        })
+    }
+
+    fn sync(s: &Synchronization) -> Self {
+        s.name
+            .map_or(Key::Sync(s.kind), |id| Key::Named(RowKind::Sync, id))
+    }
 }
 
 /// Rows in the making, in order of creation.
@@ -141,8 +152,22 @@ impl Rows {
         }
         let (kind, name) = match key {
             Key::Named(kind, id) => (kind, trace.names.get(id).to_owned()),
-            Key::Memcpy(kind, src, dst) => (RowKind::Memcpy, memcpy_name(kind, src, dst)),
-            Key::Memset(kind) => (RowKind::Memset, memset_name(kind)),
+            Key::Memcpy(kind, src_kind, dst_kind) => {
+                let m = Memcpy {
+                    kind,
+                    src_kind,
+                    dst_kind,
+                    ..Memcpy::default()
+                };
+                (RowKind::Memcpy, memcpy_name(trace, &m).into_owned())
+            }
+            Key::Memset(memory_kind) => {
+                let m = Memset {
+                    memory_kind,
+                    ..Memset::default()
+                };
+                (RowKind::Memset, memset_name(trace, &m).into_owned())
+            }
             Key::Sync(kind) => (RowKind::Sync, kind.as_str().to_owned()),
             Key::Graph(id) => (RowKind::Graph, format!("Graph {id}")),
         };
@@ -221,7 +246,7 @@ pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
         });
     }
     for s in &trace.syncs {
-        let row = rows.get(trace, Key::Sync(s.kind), s.start);
+        let row = rows.get(trace, Key::sync(s), s.start);
         nodes.push(HostNode {
             start: s.start,
             end: s.end,
@@ -269,17 +294,10 @@ pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
         );
     }
     for m in &trace.memcpys {
-        let key = Key::Memcpy(m.kind, m.src_kind, m.dst_kind);
-        add_gpu(&mut rows, key, m.start, m.end, m.correlation);
+        add_gpu(&mut rows, Key::memcpy(m), m.start, m.end, m.correlation);
     }
     for m in &trace.memsets {
-        add_gpu(
-            &mut rows,
-            Key::Memset(m.memory_kind),
-            m.start,
-            m.end,
-            m.correlation,
-        );
+        add_gpu(&mut rows, Key::memset(m), m.start, m.end, m.correlation);
     }
     for g in &trace.graph_launches {
         add_gpu(
