@@ -4,6 +4,7 @@
 
 mod chrome;
 mod error;
+pub mod memory;
 mod names;
 mod reader;
 mod sink;
@@ -14,7 +15,10 @@ pub use chrome::{
     Encoding, WriteOptions, WriteStats, trace_file_name, write_trace, write_trace_with,
 };
 pub use error::ExportError;
-pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
+pub use reader::{
+    ReadError, ReadErrorKind, ReadNotes, TimeOrigin, read_trace, read_trace_from,
+    read_trace_from_noted, read_trace_noted,
+};
 pub use sink::ExportSink;
 pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,

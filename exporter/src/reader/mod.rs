@@ -15,8 +15,11 @@
 mod build;
 mod event;
 mod gpu_names;
+mod notes;
 mod pipeline;
 mod scan;
+
+pub use notes::{ReadNotes, TimeOrigin};
 
 use std::fmt;
 use std::fs::File;
@@ -26,6 +29,7 @@ use std::path::{Path, PathBuf};
 use cutrace_tracer::Trace;
 use flate2::bufread::MultiGzDecoder;
 
+use crate::memory::CeilingPassed;
 use build::Builder;
 use pipeline::{Producer, read_framed};
 use scan::{MAX_DEPTH, ScanError, Scanner};
@@ -108,6 +112,8 @@ pub enum ReadErrorKind {
     },
     /// A JSON object without `traceEvents`: some other JSON file.
     NoEvents,
+    /// Memory use reached the ceiling ([`crate::memory`]) while reading.
+    Memory(CeilingPassed),
     /// `baseTimeNanoseconds` plus an event's time falls outside the times a trace
     /// can hold (nanoseconds in an `i64`, up to the year 2262).
     TimeOutOfRange {
@@ -164,6 +170,9 @@ impl fmt::Display for ReadErrorKind {
                 message,
             } => write!(f, "traceEvents[{index}] at byte {offset}: {message}"),
             ReadErrorKind::Field { key, message } => write!(f, "\"{key}\": {message}"),
+            ReadErrorKind::Memory(passed) => {
+                write!(f, "{passed} while reading (--memory-limit raises it)")
+            }
             ReadErrorKind::NoEvents => {
                 write!(f, "not a trace: the JSON object has no \"traceEvents\"")
             }
@@ -181,15 +190,28 @@ impl fmt::Display for ReadErrorKind {
 /// Without `baseTimeNanoseconds` the file's times are taken as absolute and the base
 /// becomes the earliest event time, rounded down to the microsecond.
 pub fn read_trace(path: &Path) -> Result<Trace, ReadError> {
+    read_trace_noted(path).map(|(trace, _)| trace)
+}
+
+/// Reads a trace from `input`; `path` names it in errors and gives the worker name.
+pub fn read_trace_from(input: impl Read + Send, path: &Path) -> Result<Trace, ReadError> {
+    read_trace_from_noted(input, path).map(|(trace, _)| trace)
+}
+
+/// [`read_trace`], with what reading left out of the trace.
+pub fn read_trace_noted(path: &Path) -> Result<(Trace, ReadNotes), ReadError> {
     let file = File::open(path).map_err(|e| ReadError {
         path: path.to_owned(),
         kind: ReadErrorKind::Open(e),
     })?;
-    read_trace_from(file, path)
+    read_trace_from_noted(file, path)
 }
 
-/// Reads a trace from `input`; `path` names it in errors and gives the worker name.
-pub fn read_trace_from(mut input: impl Read + Send, path: &Path) -> Result<Trace, ReadError> {
+/// [`read_trace_from`], with what reading left out of the trace.
+pub fn read_trace_from_noted(
+    mut input: impl Read + Send,
+    path: &Path,
+) -> Result<(Trace, ReadNotes), ReadError> {
     let error = |kind| ReadError {
         path: path.to_owned(),
         kind,
@@ -213,11 +235,13 @@ pub fn read_trace_from(mut input: impl Read + Send, path: &Path) -> Result<Trace
     } else {
         read_framed(Scanner::new(input), &mut builder, frame)
     };
-    parsed.map_err(|kind| match kind {
+    let cut_strings = parsed.map_err(|kind| match kind {
         ReadErrorKind::Read { source, .. } => error(ReadErrorKind::Read { gzip, source }),
         kind => error(kind),
     })?;
-    builder.finish().map_err(error)
+    let (trace, mut notes) = builder.finish().map_err(error)?;
+    notes.cut_strings = cut_strings;
+    Ok((trace, notes))
 }
 
 /// Fills `buf` as far as the input goes; the number of bytes read.
@@ -349,6 +373,9 @@ fn frame_object<R: BufRead>(
             sink.top_level(key, value)?;
         } else {
             scanner.value(None)?;
+            if !Builder::rebuilds(&key) {
+                sink.skipped(key)?;
+            }
         }
         match scanner.peek()? {
             Some(b',') => scanner.bump(),
@@ -607,6 +634,35 @@ mod tests {
         let trace = read(text.as_bytes()).unwrap();
         assert_eq!(trace.base_time_ns, 1_700_000_000_000_000_000);
         assert_example(&trace, 1_700_000_000_000_000_000);
+    }
+
+    #[test]
+    fn what_the_model_cannot_hold_is_noted() {
+        let text = object_trace(r#", "baseTimeNanoseconds": 1700000000000000000, "INFO": ["x"]"#);
+        let (_, notes) = read_trace_from_noted(
+            text.as_bytes(),
+            Path::new("dir/host_42.1700000000000000000.pt.trace.json.gz"),
+        )
+        .unwrap();
+        assert_eq!(notes.origin, TimeOrigin::BaseTime);
+        assert_eq!(
+            notes.dropped().unwrap(),
+            "1 host slices on device tracks, 1 instant events, 1 profiler spans, \
+             top-level keys \"distributedInfo.backend\", \"INFO\""
+        );
+        assert_eq!(notes.cut_strings, 0);
+        let (_, notes) =
+            read_trace_from_noted(format!("[{EVENTS}]").as_bytes(), Path::new("t.json")).unwrap();
+        assert_eq!(notes.origin, TimeOrigin::EarliestEvent);
+
+        let long = "n".repeat(200_000);
+        let text = format!(
+            r#"{{"traceEvents": [{{"ph": "X", "cat": "kernel", "name": "{long}", "pid": 0, "tid": 7,
+                "ts": 1, "dur": 2, "args": {{"huge": "{long}"}}}}]}}"#
+        );
+        let (trace, notes) = read_trace_from_noted(text.as_bytes(), Path::new("t.json")).unwrap();
+        assert_eq!(notes.cut_strings, 2);
+        assert_eq!(trace.names.get(trace.kernels[0].name).len(), 64 * 1024);
     }
 
     #[test]
