@@ -5,14 +5,14 @@ use std::path::PathBuf;
 /// Everything that can go wrong while exporting a trace.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed. The message holds the cause, which is
+    /// therefore not also given as the error's source: a chain of causes says it once.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The worker name cannot be part of a file name.
     #[error("invalid worker name {name:?}: {reason}")]
@@ -34,10 +34,47 @@ pub enum ExportError {
 
 impl ExportError {
     /// An I/O error on `path`.
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         ExportError::Io {
             path: path.into(),
-            source,
+            error: without_temporary_path(error),
         }
+    }
+}
+
+/// The cause of an error `tempfile` made, without the temporary file's name it
+/// appends (`... at path "/dir/.x.tmp"`): the file the user named says where.
+fn without_temporary_path(error: std::io::Error) -> std::io::Error {
+    let message = match error.get_ref() {
+        Some(inner) => inner.to_string(),
+        None => return error,
+    };
+    match message.find(" at path \"") {
+        Some(at) => std::io::Error::new(error.kind(), &message[..at]),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn the_cause_is_said_once() {
+        let error = ExportError::io("/out/t.json.gz", std::io::Error::from_raw_os_error(28));
+        assert!(error.source().is_none());
+        assert_eq!(
+            error.to_string(),
+            "/out/t.json.gz: No space left on device (os error 28)"
+        );
+        let missing = tempfile::NamedTempFile::new_in("/nonexistent/dir").unwrap_err();
+        assert!(missing.to_string().contains("at path"), "{missing}");
+        let error = ExportError::io("/nonexistent/dir", missing);
+        assert_eq!(
+            error.to_string(),
+            "/nonexistent/dir: No such file or directory (os error 2)"
+        );
     }
 }

@@ -12,7 +12,8 @@ mod table;
 pub mod validate;
 
 pub use chrome::{
-    Encoding, WriteOptions, WriteStats, trace_file_name, write_trace, write_trace_with,
+    Encoding, WriteOptions, WriteStats, trace_file_name, write_trace, write_trace_to,
+    write_trace_with,
 };
 pub use error::ExportError;
 pub use reader::{

@@ -14,7 +14,7 @@ use cutrace_tracer::model::{HostRange, NameId, RangeKind};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::lanes::Lanes;
+use super::lanes::{Lanes, Span};
 
 /// Flow ids must stay exactly representable as doubles in JSON readers.
 const MAX_FLOW_ID: u64 = 1 << 53;
@@ -289,7 +289,8 @@ impl Plan {
             let mut lane_tids = vec![tid];
             let before = track.len();
             track.retain_mut(|slice| {
-                let Some(lane) = lanes.place(slice.start, slice.end) else {
+                let span = Span::new(slice.start, slice.end, trace.base_time_ns);
+                let Some(lane) = lanes.place(span) else {
                     if slice.flow {
                         dropped_correlations.insert(correlation_of(trace, slice.kind, slice.idx));
                     }
