@@ -3,10 +3,11 @@
 //! [`Ceiling`] is a global allocator over the system's that counts the bytes in
 //! use. Past the ceiling set with [`set_limit`], [`check`] fails, and the reader
 //! calls it as it goes, so a trace too large for the ceiling ends in a
-//! [`CeilingPassed`] error that names the file. Should one allocation still take
-//! the process past the ceiling (or the system refuse one), the allocator prints
-//! one line and exits with status 1 instead of aborting: a program installs it
-//! with `#[global_allocator]` and never dies of memory with a core dump.
+//! [`CeilingPassed`] error that names the file. Between two checks one vector
+//! may double; should an allocation take the process half as far again past the
+//! ceiling (or the system refuse one), the allocator itself prints one line and
+//! exits with status 1 instead of aborting: a program installs it with
+//! `#[global_allocator]` and never dies of memory with a core dump.
 //!
 //! Without the allocator installed nothing is counted and [`check`] always passes.
 
@@ -21,10 +22,11 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 /// The ceiling, bytes; `usize::MAX` until one is set.
 static LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
 
-/// The ceiling the reader stops at: some room below the hard one is left for
-/// the error to unwind through (temporary files removed, the message formatted).
-fn soft_limit(limit: usize) -> usize {
-    limit - limit / 8
+/// Where the allocator stops the process: half as far again as the ceiling the
+/// checks stop at, room for a vector that doubled between two checks and for the
+/// error to unwind through (temporary files removed, the message formatted).
+fn hard_limit(limit: usize) -> usize {
+    limit.saturating_add(limit / 2)
 }
 
 /// Sets the ceiling, in bytes.
@@ -68,10 +70,10 @@ impl fmt::Display for CeilingPassed {
 
 impl std::error::Error for CeilingPassed {}
 
-/// Fails once the bytes in use come near the ceiling.
+/// Fails once the bytes in use pass the ceiling.
 pub fn check() -> Result<(), CeilingPassed> {
     let limit = LIMIT.load(Ordering::Relaxed);
-    if limit != usize::MAX && IN_USE.load(Ordering::Relaxed) > soft_limit(limit) {
+    if IN_USE.load(Ordering::Relaxed) > limit {
         return Err(CeilingPassed {
             limit: limit as u64,
         });
@@ -110,7 +112,7 @@ impl Ceiling {
         let now = IN_USE.fetch_add(size, Ordering::Relaxed) + size;
         PEAK.fetch_max(now, Ordering::Relaxed);
         let limit = LIMIT.load(Ordering::Relaxed);
-        if now > limit {
+        if now > hard_limit(limit) {
             stop(limit);
         }
     }
@@ -234,7 +236,8 @@ mod tests {
     }
 
     #[test]
-    fn the_soft_ceiling_leaves_an_eighth() {
-        assert_eq!(soft_limit(800), 700);
+    fn the_allocator_stops_half_as_far_again() {
+        assert_eq!(hard_limit(800), 1200);
+        assert_eq!(hard_limit(usize::MAX), usize::MAX);
     }
 }
