@@ -42,7 +42,7 @@ fn try_main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Convert(args) => convert::run(&args),
-        cli::Command::Doctor => Ok(doctor::run()),
+        cli::Command::Doctor => doctor::run(),
     }
 }
 

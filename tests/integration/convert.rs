@@ -285,7 +285,7 @@ fn a_fifo_gets_a_stream_and_a_directory_is_refused() {
     assert!(run.status.success(), "{}", stderr(&run));
     let bytes = reader.join().unwrap();
     let streamed = dir.write("streamed.json", &bytes);
-    assert!(read_trace(&streamed).unwrap().kernels.len() > 0);
+    assert!(!read_trace(&streamed).unwrap().kernels.is_empty());
     assert!(
         std::fs::symlink_metadata(&fifo)
             .unwrap()

@@ -315,6 +315,28 @@ fn a_full_or_closed_standard_output_is_handled_by_every_command() {
     }
     // The converted trace was written before the summary failed.
     assert!(out.exists());
+
+    // doctor fails with its own code, 2.
+    let full = cutrace_command(["doctor"])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_one_line_error_on_stderr(&full, 2);
+}
+
+/// Like [`assert_one_line_error`] for a command whose stdout was taken away.
+fn assert_one_line_error_on_stderr(output: &Output, code: i32) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{err}");
+    assert_eq!(
+        err,
+        "cutrace: error: cannot write to standard output: No space left on device (os error 28)\n"
+    );
 }
 
 #[test]

@@ -9,17 +9,22 @@
 //! the most numerous event by far and must stay small (64 bytes), so its names and
 //! launch configuration are interned ([`Names`], [`LaunchConfig`]).
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// Index of an interned string in [`Names`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct NameId(pub u32);
 
 /// Interned strings: kernel names, API names, range names, categories.
+///
+/// Each string is held once, shared by the list and the index: a trace read from
+/// a file may hold millions of distinct names.
 #[derive(Debug, Clone, Default)]
 pub struct Names {
-    strings: Vec<Box<str>>,
-    index: HashMap<Box<str>, NameId>,
+    strings: Vec<Arc<str>>,
+    index: FxHashMap<Arc<str>, NameId>,
 }
 
 impl Names {
@@ -34,8 +39,9 @@ impl Names {
             return id;
         }
         let id = NameId(u32::try_from(self.strings.len()).unwrap_or(u32::MAX));
-        self.strings.push(s.into());
-        self.index.insert(s.into(), id);
+        let shared: Arc<str> = s.into();
+        self.strings.push(Arc::clone(&shared));
+        self.index.insert(shared, id);
         id
     }
 

@@ -354,7 +354,7 @@ impl Plan {
 /// host slices on a GPU's pid. Only inputs whose host pids look like device
 /// indices get here. Tracks stay in (pid, tid) order. Returns the moved pids'
 /// originals, by new pid.
-fn separate_host_from_devices(tracks: &mut Vec<Vec<Slice>>) -> BTreeMap<u32, u32> {
+fn separate_host_from_devices(tracks: &mut [Vec<Slice>]) -> BTreeMap<u32, u32> {
     let device_pids: BTreeSet<u32> = tracks
         .iter()
         .filter(|t| t[0].kind.on_gpu())

@@ -6,11 +6,15 @@
 //! array; numbers written as strings; string pids and tids; relative times with
 //! `baseTimeNanoseconds` or absolute ones without; trailing commas; an array-format
 //! file cut before its closing `]`, as a crashed tracer leaves it. Everything else is
-//! a [`ReadError`] naming the file and the problem.
+//! a [`ReadError`] naming the file and the problem: a JSON object without
+//! `traceEvents` too, and a base that moves events past what an `i64` of
+//! nanoseconds holds.
 //!
 //! Events are cut out of the decompressed stream one at a time ([`scan`]) and each
 //! is deserialized borrowing from its bytes ([`event`]), so memory holds the model,
-//! not the file.
+//! not the file; strings longer than 64 KiB are cut as they stream past, and the
+//! reader stops at the memory ceiling ([`crate::memory`]). What the model has no
+//! place for is counted in [`ReadNotes`] ([`read_trace_noted`]).
 
 mod build;
 mod event;

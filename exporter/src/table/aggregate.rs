@@ -9,7 +9,7 @@
 //! is attributed through its correlation id to the API call that launched it and from
 //! there to the enclosing ranges.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use cutrace_tracer::model::{
     ApiKind, CopyKind, Memcpy, MemoryKind, Memset, NameId, RangeKind, SyncKind, Synchronization,
@@ -141,7 +141,7 @@ impl Key {
 struct Rows {
     rows: Vec<Row>,
     first_start: Vec<i64>,
-    index: HashMap<Key, usize>,
+    index: FxHashMap<Key, usize>,
 }
 
 impl Rows {
@@ -185,12 +185,18 @@ impl Rows {
         self.rows.len() - 1
     }
 
-    /// The rows in order of their first event.
+    /// The rows in order of their first event (ties in order of creation), sorted
+    /// in place: with millions of distinct names a copy of the rows would double
+    /// the table's memory.
     fn into_sorted(self) -> Vec<Row> {
-        let mut order: Vec<usize> = (0..self.rows.len()).collect();
-        order.sort_by_key(|&i| (self.first_start[i], i));
-        let mut rows: Vec<Option<Row>> = self.rows.into_iter().map(Some).collect();
-        order.into_iter().filter_map(|i| rows[i].take()).collect()
+        let mut keyed: Vec<((i64, usize), Row)> = self
+            .first_start
+            .into_iter()
+            .zip(0..)
+            .zip(self.rows)
+            .collect();
+        keyed.sort_unstable_by_key(|(key, _)| *key);
+        keyed.into_iter().map(|(_, row)| row).collect()
     }
 }
 
@@ -226,7 +232,8 @@ pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
             is_range: true,
         });
     }
-    let mut launch_nodes = HashMap::with_capacity(trace.api_calls.len());
+    let mut launch_nodes =
+        FxHashMap::with_capacity_and_hasher(trace.api_calls.len(), Default::default());
     for c in &trace.api_calls {
         let kind = match c.kind {
             ApiKind::Runtime => RowKind::Runtime,

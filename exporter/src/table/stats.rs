@@ -1,9 +1,12 @@
 //! What `cutrace report` prints after torch's table: how kernel durations spread,
 //! how busy each stream kept the GPU, and the GPU time of each iteration.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use cutrace_tracer::Trace;
+use cutrace_tracer::model::NameId;
 
 use super::format::{Columns, format_time, truncate_name, us};
 
@@ -114,31 +117,35 @@ fn gpu_work(trace: &Trace) -> Vec<GpuWork> {
 }
 
 fn kernel_stats(trace: &Trace) -> Vec<KernelStats> {
-    let mut durations: HashMap<_, Vec<i64>> = HashMap::new();
-    for k in &trace.kernels {
-        durations.entry(k.name).or_default().push(k.end - k.start);
-    }
+    // One sorted list of (name, duration) rather than a list per name: a trace may
+    // hold millions of distinct names.
+    let mut durations: Vec<(NameId, i64)> = trace
+        .kernels
+        .iter()
+        .map(|k| (k.name, k.end - k.start))
+        .collect();
+    durations.sort_unstable();
     let mut stats: Vec<KernelStats> = durations
-        .into_iter()
-        .map(|(name, mut d)| {
-            d.sort_unstable();
-            let mid = d.len() / 2;
-            let median = if d.len() % 2 == 0 {
-                (d[mid - 1] + d[mid]).div_euclid(2)
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|group| {
+            let d = |i: usize| group[i].1;
+            let mid = group.len() / 2;
+            let median = if group.len() % 2 == 0 {
+                (d(mid - 1) + d(mid)).div_euclid(2)
             } else {
-                d[mid]
+                d(mid)
             };
             KernelStats {
-                name: trace.names.get(name).to_owned(),
-                calls: d.len() as u64,
-                total_ns: d.iter().sum(),
-                min_ns: d[0],
+                name: trace.names.get(group[0].0).to_owned(),
+                calls: group.len() as u64,
+                total_ns: group.iter().map(|g| g.1).sum(),
+                min_ns: d(0),
                 median_ns: median,
-                max_ns: d[d.len() - 1],
+                max_ns: d(group.len() - 1),
             }
         })
         .collect();
-    stats.sort_by(|a, b| {
+    stats.sort_unstable_by(|a, b| {
         b.total_ns
             .cmp(&a.total_ns)
             .then_with(|| a.name.cmp(&b.name))
@@ -178,7 +185,7 @@ fn stream_busy(work: &[GpuWork]) -> Vec<StreamBusy> {
 }
 
 fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
-    let launches: HashMap<u64, i64> = trace
+    let launches: FxHashMap<u64, i64> = trace
         .api_calls
         .iter()
         .filter(|c| c.correlation != 0)
