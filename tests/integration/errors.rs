@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::process::{Output, Stdio};
 
-use crate::util::{TestDir, cutrace, cutrace_command, shared_trace, stderr};
+use crate::util::{TestDir, cutrace, cutrace_command, shared_trace, stderr, stdout};
 
 /// Checks that `output` failed with `code` and one line that starts with `start`.
 fn assert_one_line_error(output: &Output, code: i32, start: &str) {
@@ -258,6 +258,34 @@ fn past_the_memory_ceiling_every_command_stops_with_one_line() {
 }
 
 #[test]
+fn a_huge_string_is_cut_as_it_streams_past_within_a_small_ceiling() {
+    let dir = TestDir::new();
+    let huge = "x".repeat(96 << 20);
+    let text = format!(
+        r#"{{"deviceProperties": [{{"id": 0, "name": "{huge}"}}], "traceEvents": [
+            {{"ph": "X", "cat": "kernel", "name": "{huge}", "pid": 0, "tid": 7, "ts": 1, "dur": 2,
+              "args": {{"unused": "{huge}"}}}}]}}"#
+    );
+    let path = dir.write("huge.json", text.as_bytes());
+    drop(text);
+    let output = cutrace([
+        "report".as_ref(),
+        path.as_os_str(),
+        "--memory-limit".as_ref(),
+        "48MiB".as_ref(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "cutrace: note: {}: 3 strings longer than 64 KiB were cut to their first 64 KiB\n",
+            path.display()
+        )
+    );
+    assert!(stdout(&output).contains("xxxxxxxx..."), "the kernel's row");
+}
+
+#[test]
 fn a_full_or_closed_standard_output_is_handled_by_every_command() {
     let trace = shared_trace("alexnet.json.gz");
     let dir = TestDir::new();
@@ -350,6 +378,14 @@ fn a_cause_is_said_once() {
     assert_one_line_error(&output, 1, "cutrace: error: cannot convert ");
     let err = stderr(&output);
     assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+    // Written to as a device, never replaced.
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata("/dev/full")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
     assert!(
         err.trim_end()
             .ends_with("/dev/full: No space left on device (os error 28)"),
