@@ -621,6 +621,29 @@ mod tests {
     }
 
     #[test]
+    fn catches_overlaps_that_only_double_readers_see() {
+        // nccl_data.json.gz converted: exactly, the kernel ends with the range; read
+        // as doubles and rounded half to even (Python), the range starts and ends
+        // a nanosecond early.
+        let text = file_with(
+            r#"{"ph":"X","cat":"gpu_user_annotation","name":"a","pid":1,"tid":1,"ts":4458676422880.181,"dur":97916.957},
+{"ph":"X","cat":"kernel","name":"b","pid":1,"tid":1,"ts":4458676520793.586,"dur":3.552}"#,
+        );
+        assert_one(
+            &text,
+            "event 5: partially overlaps event 4 on pid 1 tid 1 as read in floating point",
+        );
+        assert_eq!(
+            as_double_reads("4458676422880.181", f64::round),
+            Some(4_458_676_422_880_181)
+        );
+        assert_eq!(
+            as_double_reads("4458676422880.181", f64::round_ties_even),
+            Some(4_458_676_422_880_180)
+        );
+    }
+
+    #[test]
     fn catches_nesting_too_deep() {
         let events: Vec<String> = (0..=MAX_DEPTH)
             .map(|i| {
