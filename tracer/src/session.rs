@@ -7,8 +7,8 @@
 //!   warmup is discarded) and then queues a marker behind the buffers the flush
 //!   completed;
 //! - the *decoder* decodes buffers in the order CUPTI completed them into the
-//!   current window, gives them back to the pool, and at each marker discards the
-//!   window or finishes it into a [`Trace`];
+//!   current window, gives them back to the pool, and at each marker reports the
+//!   flush done, then discards the window or finishes it into a [`Trace`];
 //! - the *writer* hands finished traces to the [`TraceSink`], reporting its errors
 //!   and panics as warnings.
 //!
@@ -16,9 +16,24 @@
 //! the records completed between its markers. Its losses are counted the same way:
 //! each buffer carries the drops CUPTI reported when it was completed, and the
 //! flusher queues, ahead of its marker, the drops CUPTI reported after the flush
-//! and the buffer requests the pool refused. A window does not begin while the
-//! previous one's flush is pending (it waits for that flush, and the host waits for
-//! nothing else), so the next window's records are not flushed into the last one.
+//! and the buffer requests the pool refused.
+//!
+//! A window does not begin, nor does collection resume, while a flush is pending,
+//! and a flush is done only once the decoder has reached its marker: every buffer
+//! the flush completed is decoded and back in the pool. The host waits for that
+//! and for nothing else (not for the window to be built or written). Without it a
+//! host opening windows back to back, faster than the decoder gets through them,
+//! would take a fresh buffer for each window while the last ones still queued
+//! for decoding, until the pool ran dry and every window lost its records. It
+//! also keeps the host's own next records out of the window that just ended.
+//!
+//! What arrives while collection is off (late completions) belongs to no window:
+//! it is thrown away when collection is switched on again. Between two windows
+//! that follow each other with collection on, nothing is thrown away: whatever
+//! the end-of-window flush did not catch goes to the next window. Windows are cut
+//! by the order in which records complete, not by their timestamps, so records
+//! that another thread's work completes between a window's end and its flush
+//! still land in the window that ended.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,15 +176,26 @@ impl Losses {
 enum Work {
     /// A completed buffer, with the records CUPTI reported dropped before it.
     Buffer(FilledBuffer, u64),
-    /// Losses counted since the last buffer or count.
-    Lost(Losses),
+    /// The end of a flush: every buffer it completed is ahead of it. `lost` is what
+    /// was lost since the last buffer; then comes what the flush was for.
+    Flushed { lost: Losses, then: Marker },
+    /// Throws away what was collected so far: it arrived while collection was off.
     Discard,
+}
+
+/// What a flush is for, done by the decoder once it reaches the flush's end.
+enum Marker {
+    /// The warmup is over: throw its records away.
+    Discard,
+    /// A window ended: build its trace.
     Finish(Box<WindowEnd>),
+    /// The session ends.
     Exit,
 }
 
-/// Messages to the flusher: flush, then pass `Work` on behind the flushed buffers.
-struct Flush(Work);
+/// Messages to the flusher: flush, then pass the marker on behind the flushed
+/// buffers.
+struct Flush(Marker);
 
 /// The window being recorded.
 struct OpenWindow {
@@ -186,23 +212,52 @@ struct HostState {
     shut_down: bool,
 }
 
-/// Counts flushes requested and not done yet.
+/// Counts flushes requested and not done yet (see the module doc for "done").
 #[derive(Default)]
 struct PendingFlushes {
-    count: Mutex<usize>,
+    state: Mutex<FlushCount>,
     done: Condvar,
 }
 
+#[derive(Default)]
+struct FlushCount {
+    pending: usize,
+    /// A background thread has ended: no pending flush will be reported done.
+    abandoned: bool,
+}
+
 impl PendingFlushes {
-    fn count(&self) -> MutexGuard<'_, usize> {
-        self.count.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> MutexGuard<'_, FlushCount> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn requested(&self) {
+        self.state().pending += 1;
+    }
+
+    fn finished(&self) {
+        let mut state = self.state();
+        state.pending = state.pending.saturating_sub(1);
+        self.done.notify_all();
+    }
+
+    /// Waits until no flush is pending, or until none can finish any more.
     fn wait_idle(&self) {
-        let mut count = self.count();
-        while *count > 0 {
-            count = self.done.wait(count).unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state();
+        while state.pending > 0 && !state.abandoned {
+            state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+/// Held by the flusher and the decoder for as long as they run: when either ends,
+/// normally or by a panic, the host stops waiting for flushes.
+struct AbandonOnExit(Arc<PendingFlushes>);
+
+impl Drop for AbandonOnExit {
+    fn drop(&mut self) {
+        self.0.state().abandoned = true;
+        self.0.done.notify_all();
     }
 }
 
@@ -337,6 +392,7 @@ impl Session {
         let decoder = DecodeThread {
             cupti: self.cupti,
             collector: self.collector.clone(),
+            flushes: self.flushes.clone(),
             traces,
             info,
             warn: self.warn.clone(),
@@ -368,13 +424,17 @@ impl Session {
         (self.warn)(message);
     }
 
-    /// Enables the configured activity kinds (after any pending flush).
+    /// Enables the configured activity kinds (after any pending flush); what
+    /// arrived while collection was off, and what was lost then, is thrown away.
     pub fn enable_collection(&self) {
         self.flushes.wait_idle();
         let mut host = self.host();
         if host.shut_down || host.collecting {
             return;
         }
+        // Reading the counts resets them.
+        let _ = Losses::count(self.cupti, &self.collector);
+        let _ = self.decode_queue.send(Work::Discard);
         host.collecting = true;
         for &kind in &self.kinds {
             if let Err(e) = self.cupti.enable(kind) {
@@ -397,10 +457,11 @@ impl Session {
 
     /// Throws away everything collected so far (the warmup).
     pub fn discard_collected(&self) {
-        self.request_flush(Work::Discard);
+        self.request_flush(Marker::Discard);
     }
 
-    /// Starts window `number`: its events are those completed from now until
+    /// Starts window `number`: its events are those completed from the end of the
+    /// last flush (or from when collection was switched on) until
     /// [`Session::end_window`].
     pub fn begin_window(&self, number: u32) {
         self.flushes.wait_idle();
@@ -415,11 +476,6 @@ impl Session {
             iteration_start: now,
             iterations: Vec::new(),
         });
-        // Records that arrived between windows (late completions), and what was
-        // lost then, are not this window's.
-        let lost = Losses::count(self.cupti, &self.collector);
-        let _ = self.decode_queue.send(Work::Lost(lost));
-        let _ = self.decode_queue.send(Work::Discard);
         self.ranges
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -464,7 +520,7 @@ impl Session {
             return;
         };
         let ranges = std::mem::take(&mut *self.ranges.lock().unwrap_or_else(|p| p.into_inner()));
-        self.request_flush(Work::Finish(Box::new(WindowEnd {
+        self.request_flush(Marker::Finish(Box::new(WindowEnd {
             number: window.number,
             base_time: window.base_time,
             iterations: window.iterations,
@@ -482,15 +538,14 @@ impl Session {
         self.cupti.timestamp().unwrap_or(0)
     }
 
-    fn request_flush(&self, then: Work) {
+    fn request_flush(&self, then: Marker) {
         let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         let Some(threads) = threads.as_ref() else {
             return;
         };
-        *self.flushes.count() += 1;
+        self.flushes.requested();
         if threads.flusher.send(Flush(then)).is_err() {
-            *self.flushes.count() -= 1;
-            self.flushes.done.notify_all();
+            self.flushes.finished();
         }
     }
 
@@ -544,7 +599,7 @@ impl Session {
         for kind in METADATA_KINDS {
             let _ = self.cupti.disable(kind);
         }
-        self.request_flush(Work::Exit);
+        self.request_flush(Marker::Exit);
         let threads = self
             .threads
             .lock()
@@ -594,19 +649,25 @@ struct FlushThread {
 }
 
 impl FlushThread {
-    /// Flushes on request, then queues what was lost up to the flush (drops with
-    /// no buffer completed after them included) and the marker.
+    /// Flushes on request, then queues the flush's end behind the buffers it
+    /// completed, with what was lost up to the flush (drops with no buffer
+    /// completed after them included) and the marker.
     fn run(self, inbox: Receiver<Flush>) {
+        let _abandon = AbandonOnExit(self.flushes.clone());
         for Flush(then) in inbox {
             if let Err(e) = self.cupti.flush_forced() {
                 (self.warn)(&format!("records of this window may be missing: {e}"));
             }
             let lost = Losses::count(self.cupti, &self.collector);
-            let exit = matches!(then, Work::Exit);
-            let _ = self.decode_queue.send(Work::Lost(lost));
-            let _ = self.decode_queue.send(then);
-            *self.flushes.count() -= 1;
-            self.flushes.done.notify_all();
+            let exit = matches!(then, Marker::Exit);
+            if self
+                .decode_queue
+                .send(Work::Flushed { lost, then })
+                .is_err()
+            {
+                // No decoder will reach the flush's end.
+                self.flushes.finished();
+            }
             if exit {
                 break;
             }
@@ -618,6 +679,7 @@ impl FlushThread {
 struct DecodeThread {
     cupti: &'static Cupti,
     collector: Arc<Collector>,
+    flushes: Arc<PendingFlushes>,
     traces: Sender<Trace>,
     info: TraceInfo,
     warn: WarningHook,
@@ -633,6 +695,7 @@ impl DecodeThread {
             };
             cupti.callback_name(domain, cbid).ok()
         });
+        let _abandon = AbandonOnExit(self.flushes.clone());
         let mut walk_failed = false;
         let mut losses = Losses::default();
         for work in inbox {
@@ -647,18 +710,32 @@ impl DecodeThread {
                     }
                     self.collector.pool.give_back(buffer);
                 }
-                Work::Lost(more) => losses.add(more),
+                Work::Flushed { lost, then } => {
+                    // Before the marker's own work: the host waits for this, not
+                    // for the window to be built.
+                    self.flushes.finished();
+                    losses.add(lost);
+                    match then {
+                        Marker::Discard => {
+                            decoder.discard_window();
+                            losses = Losses::default();
+                        }
+                        Marker::Finish(end) => {
+                            let trace =
+                                self.finish(&mut decoder, *end, std::mem::take(&mut losses));
+                            if self.traces.send(trace).is_err() {
+                                (self.warn)(
+                                    "a finished window was lost: the writer thread is gone",
+                                );
+                            }
+                        }
+                        Marker::Exit => break,
+                    }
+                }
                 Work::Discard => {
                     decoder.discard_window();
                     losses = Losses::default();
                 }
-                Work::Finish(end) => {
-                    let trace = self.finish(&mut decoder, *end, std::mem::take(&mut losses));
-                    if self.traces.send(trace).is_err() {
-                        (self.warn)("a finished window was lost: the writer thread is gone");
-                    }
-                }
-                Work::Exit => break,
             }
         }
     }
