@@ -41,15 +41,16 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use cupti_sys::Library;
 use cupti_sys::sys::{
-    CUpti_Activity, CUpti_ActivityKind, CUpti_ActivityThreadIdType, CUpti_CallbackDomain,
-    CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle, CUpti_driver_api_trace_cbid_enum,
-    CUpti_runtime_api_trace_cbid_enum,
+    CUpti_Activity, CUpti_ActivityFlag, CUpti_ActivityKind, CUpti_ActivityThreadIdType,
+    CUpti_CallbackDomain, CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle,
+    CUpti_driver_api_trace_cbid_enum, CUpti_runtime_api_trace_cbid_enum,
 };
 
 use crate::buffers::{self, BufferPool, Collector, FilledBuffer};
 use crate::controls;
-use crate::cupti::{Cupti, cupti};
+
 use crate::decode::{Decoder, USER_ANNOTATION};
 use crate::error::Error;
 use crate::model::{
@@ -147,9 +148,9 @@ impl Losses {
     }
 
     /// The losses reported since the last count (both counters reset on reading).
-    fn count(cupti: &Cupti, collector: &Collector) -> Losses {
+    fn count(cupti: &Library, collector: &Collector) -> Losses {
         // SAFETY: a null context asks for the global queue's count.
-        let dropped = unsafe { cupti.dropped_records(std::ptr::null_mut(), 0) };
+        let dropped = unsafe { cupti.activity_get_num_dropped_records(std::ptr::null_mut(), 0) };
         Losses {
             dropped: dropped.map_or(0, |d| d as u64),
             refused: collector.pool.take_refused(),
@@ -268,7 +269,7 @@ struct Threads {
 
 /// A live CUPTI session. Its methods are the actions of the window state machine.
 pub(crate) struct Session {
-    cupti: &'static Cupti,
+    cupti: &'static Library,
     kinds: Vec<CUpti_ActivityKind>,
     warn: WarningHook,
     subscriber: usize,
@@ -286,7 +287,7 @@ impl Session {
     /// Loads CUPTI, subscribes, registers the buffer callbacks and starts the
     /// background threads; `sink` receives every finished window.
     pub fn new(options: SessionOptions, sink: Arc<dyn TraceSink>) -> Result<Session, Error> {
-        let cupti = cupti()?;
+        let cupti = cupti_sys::load()?;
         let pool = BufferPool::new(options.buffer_size, options.max_buffer_bytes)?;
         let (decode_queue, decode_inbox) = channel::<Work>();
         let queue = Mutex::new(decode_queue.clone());
@@ -309,7 +310,7 @@ impl Session {
             }
         };
         let mut info = options.info.clone();
-        info.cupti_version = cupti.version();
+        info.cupti_version = cupti.version().api();
         let session = Session {
             cupti,
             kinds: options.kinds.clone(),
@@ -328,41 +329,53 @@ impl Session {
                 Ok(session)
             }
             Err(e) => {
-                session.release();
+                // Shutting down gives the subscription and callbacks up, once.
+                drop(session);
                 Err(e)
             }
         }
     }
 
     /// Subscribes and sets CUPTI up; unsubscribes again when a later step fails.
-    fn subscribe(cupti: &Cupti, options: &SessionOptions) -> Result<CUpti_SubscriberHandle, Error> {
-        let subscriber = cupti.subscribe(Some(controls::on_callback), std::ptr::null_mut())?;
+    fn subscribe(
+        cupti: &Library,
+        options: &SessionOptions,
+    ) -> Result<CUpti_SubscriberHandle, Error> {
+        // SAFETY: `controls::on_callback` never unwinds and ignores `userdata`.
+        let subscriber =
+            unsafe { cupti.subscribe(Some(controls::on_callback), std::ptr::null_mut()) }?;
         let setup = || -> Result<(), Error> {
-            cupti.register_callbacks(
-                Some(buffers::buffer_requested),
-                Some(buffers::buffer_completed),
-            )?;
+            // SAFETY: both callbacks never unwind; `buffer_requested` lends 8-byte
+            // aligned buffers of the size it reports, and the pool leaves them alone
+            // until CUPTI hands them back to `buffer_completed`.
+            unsafe {
+                cupti.activity_register_callbacks(
+                    Some(buffers::buffer_requested),
+                    Some(buffers::buffer_completed),
+                )
+            }?;
             cupti.set_thread_id_type(
                 CUpti_ActivityThreadIdType::CUPTI_ACTIVITY_THREAD_ID_TYPE_SYSTEM,
             )?;
             if options.latency_timestamps {
-                cupti.enable_latency_timestamps(true)?;
+                cupti.activity_enable_latency_timestamps(true)?;
             }
             // Filtering is an optimisation older libraries lack: failures only mean
             // more records.
             for cbid in NOISY_RUNTIME {
-                let _ = cupti.mute_runtime_api(cbid.0);
+                let _ = cupti.activity_enable_runtime_api(cbid.0, false);
             }
             for cbid in NOISY_DRIVER {
-                let _ = cupti.mute_driver_api(cbid.0);
+                let _ = cupti.activity_enable_driver_api(cbid.0, false);
             }
             for kind in METADATA_KINDS {
-                cupti.enable(kind)?;
+                cupti.activity_enable(kind)?;
             }
             Ok(())
         };
         setup().inspect_err(|_| {
-            let _ = cupti.unsubscribe(subscriber);
+            // SAFETY: the handle just subscribed, unsubscribed once.
+            let _ = unsafe { cupti.unsubscribe(subscriber) };
         })?;
         Ok(subscriber)
     }
@@ -437,7 +450,7 @@ impl Session {
         let _ = self.decode_queue.send(Work::Discard);
         host.collecting = true;
         for &kind in &self.kinds {
-            if let Err(e) = self.cupti.enable(kind) {
+            if let Err(e) = self.cupti.activity_enable(kind) {
                 self.warn(&format!("activity kind {} not recorded: {e}", kind.0));
             }
         }
@@ -451,7 +464,7 @@ impl Session {
         }
         host.collecting = false;
         for &kind in &self.kinds {
-            let _ = self.cupti.disable(kind);
+            let _ = self.cupti.activity_disable(kind);
         }
     }
 
@@ -535,7 +548,7 @@ impl Session {
 
     /// CUPTI's clock now (0 when CUPTI cannot tell).
     pub fn now(&self) -> i64 {
-        self.cupti.timestamp().unwrap_or(0)
+        self.cupti.get_timestamp().map_or(0, |ns| ns as i64)
     }
 
     fn request_flush(&self, then: Marker) {
@@ -556,13 +569,17 @@ impl Session {
             return None;
         }
         let id = NEXT_EXTERNAL_ID.fetch_add(1, Ordering::Relaxed);
-        self.cupti.push_external_id(ANNOTATION_KIND, id).ok()?;
+        self.cupti
+            .activity_push_external_correlation_id(ANNOTATION_KIND, id)
+            .ok()?;
         Some((id, self.now()))
     }
 
     /// Closes the annotation `open_range` opened on this thread.
     pub fn close_range(&self, name: &str, external_id: u64, start: i64) {
-        let _ = self.cupti.pop_external_id(ANNOTATION_KIND);
+        let _ = self
+            .cupti
+            .activity_pop_external_correlation_id(ANNOTATION_KIND);
         let end = self.now();
         if self.is_recording() {
             self.ranges
@@ -581,7 +598,8 @@ impl Session {
 
     /// Enables the callbacks that drive windows from the application (injection).
     pub fn enable_controls(&self, nvtx: bool) -> Result<(), Error> {
-        controls::enable(self.cupti, self.subscriber as CUpti_SubscriberHandle, nvtx)
+        // SAFETY: the session's subscription lives until `shutdown`.
+        unsafe { controls::enable(self.cupti, self.subscriber as CUpti_SubscriberHandle, nvtx) }
     }
 
     /// Ends any open window, stops collecting, hands CUPTI's buffers back, and
@@ -597,7 +615,7 @@ impl Session {
         self.end_window();
         self.disable_collection();
         for kind in METADATA_KINDS {
-            let _ = self.cupti.disable(kind);
+            let _ = self.cupti.activity_disable(kind);
         }
         self.request_flush(Marker::Exit);
         let threads = self
@@ -623,12 +641,15 @@ impl Session {
         self.release();
     }
 
-    /// Gives CUPTI's subscription and buffer callbacks up.
+    /// Gives CUPTI's subscription and buffer callbacks up; called once, at the end
+    /// of `shutdown`.
     fn release(&self) {
         controls::disable();
-        let _ = self
-            .cupti
-            .unsubscribe(self.subscriber as CUpti_SubscriberHandle);
+        // SAFETY: the session's own handle; `shutdown` runs this part once.
+        let _ = unsafe {
+            self.cupti
+                .unsubscribe(self.subscriber as CUpti_SubscriberHandle)
+        };
         buffers::uninstall(&self.collector);
     }
 }
@@ -641,7 +662,7 @@ impl Drop for Session {
 
 /// The flusher thread's state.
 struct FlushThread {
-    cupti: &'static Cupti,
+    cupti: &'static Library,
     collector: Arc<Collector>,
     decode_queue: Sender<Work>,
     flushes: Arc<PendingFlushes>,
@@ -655,7 +676,11 @@ impl FlushThread {
     fn run(self, inbox: Receiver<Flush>) {
         let _abandon = AbandonOnExit(self.flushes.clone());
         for Flush(then) in inbox {
-            if let Err(e) = self.cupti.flush_forced() {
+            // Forced: the partly filled buffers are completed too, before it returns.
+            let flushed = self
+                .cupti
+                .activity_flush_all(CUpti_ActivityFlag::CUPTI_ACTIVITY_FLAG_FLUSH_FORCED.0);
+            if let Err(e) = flushed {
                 (self.warn)(&format!("records of this window may be missing: {e}"));
             }
             let lost = Losses::count(self.cupti, &self.collector);
@@ -677,7 +702,7 @@ impl FlushThread {
 
 /// The decode thread's state.
 struct DecodeThread {
-    cupti: &'static Cupti,
+    cupti: &'static Library,
     collector: Arc<Collector>,
     flushes: Arc<PendingFlushes>,
     traces: Sender<Trace>,
@@ -693,7 +718,7 @@ impl DecodeThread {
                 ApiKind::Runtime => CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API,
                 ApiKind::Driver => CUpti_CallbackDomain::CUPTI_CB_DOMAIN_DRIVER_API,
             };
-            cupti.callback_name(domain, cbid).ok()
+            cupti.get_callback_name(domain, cbid).ok()
         });
         let _abandon = AbandonOnExit(self.flushes.clone());
         let mut walk_failed = false;
@@ -748,17 +773,17 @@ impl DecodeThread {
         let mut record: *mut CUpti_Activity = std::ptr::null_mut();
         loop {
             // SAFETY: CUPTI completed `valid` bytes of records in this buffer, and
-            // `record` is only ever what `next_record` returned for it.
+            // `record` is only ever what this call returned for it.
             let next = unsafe {
                 self.cupti
-                    .next_record(buffer.ptr as *mut u8, buffer.valid, record)?
+                    .activity_get_next_record(buffer.ptr as *mut u8, buffer.valid, record)?
             };
             let Some(next) = next else {
                 return Ok(());
             };
-            record = next;
-            // SAFETY: `next_record` returns complete records whose strings CUPTI
-            // keeps alive.
+            record = next.as_ptr();
+            // SAFETY: CUPTI steps only to complete records, whose strings it keeps
+            // alive.
             unsafe { decoder.decode(record) };
         }
     }
