@@ -8,6 +8,7 @@
 //! double that `CUTRACE_CUPTI_LIB` names. Its arguments are a script:
 //!
 //! - `kernel NAME MICROS`: a kernel of that name and duration ran;
+//! - `kernels NAME COUNT MICROS`: COUNT such kernels ran, one after the other;
 //! - `profiler-start`, `profiler-stop`: the program called `cudaProfilerStart`/`Stop`;
 //! - `cu-profiler-start`, `cu-profiler-stop`: the same through the driver API;
 //! - `nvtx NAME`: an NVTX range of that name was pushed and popped;
@@ -106,6 +107,14 @@ fn run() -> Result<(), String> {
                 let name = arg()?;
                 let micros: u64 = arg()?.parse().map_err(|_| "kernel MICROS: not a number")?;
                 double.kernel(&name, micros);
+            }
+            "kernels" => {
+                let name = arg()?;
+                let count: u64 = arg()?.parse().map_err(|_| "kernels COUNT: not a number")?;
+                let micros: u64 = arg()?.parse().map_err(|_| "kernels MICROS: not a number")?;
+                for _ in 0..count {
+                    double.kernel(&name, micros);
+                }
             }
             "profiler-start" => double.api(
                 RuntimeCbid::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0,

@@ -7,6 +7,7 @@ mod error;
 mod reader;
 mod sink;
 mod table;
+mod unfinished;
 pub mod validate;
 
 pub use chrome::{
@@ -19,3 +20,4 @@ pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
     UnknownSortKey, write_table_file,
 };
+pub use unfinished::abandon_unfinished_files;

@@ -7,7 +7,9 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use cutrace_exporter::ExportSink;
-use cutrace_tracer::{CaptureRange, Control, Profiler, ProfilerConfig, RangeGuard, WarningHook};
+use cutrace_tracer::{
+    CaptureRange, Control, Profiler, ProfilerConfig, RangeGuard, UnwrittenWindow, WarningHook,
+};
 
 use crate::Error;
 use crate::host::{HOST, Tracer};
@@ -176,6 +178,15 @@ impl Tracer for Traced {
 
     fn shutdown(&self) {
         self.profiler.shutdown();
+    }
+
+    fn unwritten(&self) -> Vec<UnwrittenWindow> {
+        self.profiler.unwritten()
+    }
+
+    fn abandon(&self) {
+        // The sink writes through the exporter, whose files these are.
+        cutrace_exporter::abandon_unfinished_files();
     }
 }
 

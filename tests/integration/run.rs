@@ -435,3 +435,36 @@ fn kill(pid: u32, signal: &str) {
         .unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn a_window_given_up_at_exit_leaves_no_file_and_is_named() {
+    let dir = TestDir::new();
+    // Far more than a millisecond's writing.
+    let out = cutrace_with_stand_ins()
+        .env("CUTRACE_SHUTDOWN_WAIT_MS", "1")
+        .arg("run")
+        .arg("-o")
+        .arg(dir.root())
+        .arg("--")
+        .arg(fake_program())
+        .args(["kernels", "k", "200000", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [] as [std::ffi::OsString; 0], "{}", stderr(&out));
+    let given_up = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with("cutrace: at exit: "))
+        .unwrap_or_else(|| panic!("no warning:\n{}", stderr(&out)));
+    assert!(
+        given_up.starts_with(
+            "cutrace: at exit: gave up waiting 1ms for the trace writer; lost, their \
+             unfinished files removed: window 1 ("
+        ),
+        "{given_up}"
+    );
+}

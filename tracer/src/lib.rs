@@ -78,6 +78,6 @@ pub use error::Error;
 pub use model::{Trace, TraceSink};
 pub use process::host_name;
 pub use profiler::Profiler;
-pub use session::WarningHook;
+pub use session::{UnwrittenWindow, WarningHook};
 pub use versions::{cuda_driver_version, cuda_runtime_version};
 pub use window::{Action, Ignored, Schedule, State, Windows};

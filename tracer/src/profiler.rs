@@ -11,7 +11,7 @@ use crate::controls::{self, ControlHandler};
 use crate::error::Error;
 use crate::model::{TraceInfo, TraceSink};
 use crate::process;
-use crate::session::{Session, SessionOptions, WarningHook};
+use crate::session::{Session, SessionOptions, UnwrittenWindow, WarningHook};
 use crate::window::{Action, Windows};
 
 /// Records GPU activity in iteration windows and hands each window to a sink.
@@ -112,6 +112,15 @@ impl Profiler {
         if let Some(session) = &self.session {
             session.shutdown();
         }
+    }
+
+    /// The windows that ended and that the sink has not finished writing yet,
+    /// oldest first (none when untraced).
+    pub fn unwritten(&self) -> Vec<UnwrittenWindow> {
+        self.session
+            .as_ref()
+            .map(Session::unwritten)
+            .unwrap_or_default()
     }
 
     /// Whether a window is being recorded.

@@ -62,6 +62,53 @@ use crate::versions;
 /// Reports a warning to the host (stderr unless the host installs its own hook).
 pub type WarningHook = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// A window that ended and that the sink has not finished writing yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnwrittenWindow {
+    /// The window's number, as in [`TraceInfo::window`].
+    pub window: u32,
+    /// Its events, once its trace is built; `None` while its records are still
+    /// being flushed or decoded.
+    pub events: Option<usize>,
+}
+
+impl std::fmt::Display for UnwrittenWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.events {
+            Some(1) => write!(f, "window {} (1 event)", self.window),
+            Some(events) => write!(f, "window {} ({events} events)", self.window),
+            None => write!(f, "window {} (records not decoded yet)", self.window),
+        }
+    }
+}
+
+/// The windows between their end and the sink's return, oldest first.
+#[derive(Default)]
+struct Unwritten(Mutex<Vec<UnwrittenWindow>>);
+
+impl Unwritten {
+    fn windows(&self) -> MutexGuard<'_, Vec<UnwrittenWindow>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ended(&self, window: u32) {
+        self.windows().push(UnwrittenWindow {
+            window,
+            events: None,
+        });
+    }
+
+    fn built(&self, window: u32, events: usize) {
+        if let Some(w) = self.windows().iter_mut().find(|w| w.window == window) {
+            w.events = Some(events);
+        }
+    }
+
+    fn written(&self, window: u32) {
+        self.windows().retain(|w| w.window != window);
+    }
+}
+
 /// External correlation kind our annotations push (frameworks use CUSTOM0/1).
 pub(crate) const ANNOTATION_KIND: CUpti_ExternalCorrelationKind =
     CUpti_ExternalCorrelationKind::CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM2;
@@ -276,6 +323,7 @@ pub(crate) struct Session {
     collector: Arc<Collector>,
     decode_queue: Sender<Work>,
     flushes: Arc<PendingFlushes>,
+    unwritten: Arc<Unwritten>,
     host: Mutex<HostState>,
     ranges: Mutex<Vec<PendingRange>>,
     threads: Mutex<Option<Threads>>,
@@ -319,6 +367,7 @@ impl Session {
             collector: collector.clone(),
             decode_queue: decode_queue.clone(),
             flushes: Arc::default(),
+            unwritten: Arc::default(),
             host: Mutex::default(),
             ranges: Mutex::default(),
             threads: Mutex::new(None),
@@ -397,15 +446,17 @@ impl Session {
         let (traces, trace_inbox) = channel::<Trace>();
         let (flusher, flush_inbox) = channel::<Flush>();
         let mut handles = Vec::new();
-        let warn = self.warn.clone();
-        handles.push(spawn(
-            "writer",
-            Box::new(move || write_traces(trace_inbox, sink, warn)),
-        )?);
+        let writer = WriteThread {
+            sink,
+            unwritten: self.unwritten.clone(),
+            warn: self.warn.clone(),
+        };
+        handles.push(spawn("writer", Box::new(move || writer.run(trace_inbox)))?);
         let decoder = DecodeThread {
             cupti: self.cupti,
             collector: self.collector.clone(),
             flushes: self.flushes.clone(),
+            unwritten: self.unwritten.clone(),
             traces,
             info,
             warn: self.warn.clone(),
@@ -533,12 +584,18 @@ impl Session {
             return;
         };
         let ranges = std::mem::take(&mut *self.ranges.lock().unwrap_or_else(|p| p.into_inner()));
+        self.unwritten.ended(window.number);
         self.request_flush(Marker::Finish(Box::new(WindowEnd {
             number: window.number,
             base_time: window.base_time,
             iterations: window.iterations,
             ranges,
         })));
+    }
+
+    /// The windows that ended and are not written yet, oldest first.
+    pub fn unwritten(&self) -> Vec<UnwrittenWindow> {
+        self.unwritten.windows().clone()
     }
 
     /// Whether a window is open.
@@ -705,6 +762,7 @@ struct DecodeThread {
     cupti: &'static Library,
     collector: Arc<Collector>,
     flushes: Arc<PendingFlushes>,
+    unwritten: Arc<Unwritten>,
     traces: Sender<Trace>,
     info: TraceInfo,
     warn: WarningHook,
@@ -748,6 +806,7 @@ impl DecodeThread {
                         Marker::Finish(end) => {
                             let trace =
                                 self.finish(&mut decoder, *end, std::mem::take(&mut losses));
+                            self.unwritten.built(trace.info.window, trace.event_count());
                             if self.traces.send(trace).is_err() {
                                 (self.warn)(
                                     "a finished window was lost: the writer thread is gone",
@@ -862,17 +921,28 @@ fn name_threads(trace: &mut Trace, pid: u32) {
     }
 }
 
-/// The writer thread: hands each trace to the sink; its errors and panics become
-/// warnings, never the host's problem.
-fn write_traces(inbox: Receiver<Trace>, sink: Arc<dyn TraceSink>, warn: WarningHook) {
-    for trace in inbox {
-        let window = trace.info.window;
-        match catch_unwind(AssertUnwindSafe(|| sink.window_finished(trace))) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn(&format!("window {window} was not written: {e}")),
-            Err(_) => warn(&format!(
-                "window {window} was not written: the trace sink panicked"
-            )),
+/// The writer thread's state.
+struct WriteThread {
+    sink: Arc<dyn TraceSink>,
+    unwritten: Arc<Unwritten>,
+    warn: WarningHook,
+}
+
+impl WriteThread {
+    /// Hands each trace to the sink; its errors and panics become warnings, never
+    /// the host's problem.
+    fn run(self, inbox: Receiver<Trace>) {
+        for trace in inbox {
+            let window = trace.info.window;
+            let written = catch_unwind(AssertUnwindSafe(|| self.sink.window_finished(trace)));
+            self.unwritten.written(window);
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => (self.warn)(&format!("window {window} was not written: {e}")),
+                Err(_) => (self.warn)(&format!(
+                    "window {window} was not written: the trace sink panicked"
+                )),
+            }
         }
     }
 }
@@ -880,6 +950,15 @@ fn write_traces(inbox: Receiver<Trace>, sink: Arc<dyn TraceSink>, warn: WarningH
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unwritten_window_says_what_it_holds() {
+        let window = |events| UnwrittenWindow { window: 4, events }.to_string();
+        assert_eq!(window(None), "window 4 (records not decoded yet)");
+        assert_eq!(window(Some(0)), "window 4 (0 events)");
+        assert_eq!(window(Some(1)), "window 4 (1 event)");
+        assert_eq!(window(Some(25)), "window 4 (25 events)");
+    }
 
     #[test]
     fn losses_warn_with_what_was_lost() {

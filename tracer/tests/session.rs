@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use cupti_sys::sys::*;
 use cutrace_tracer::model::{ApiKind, CopyKind, MemoryKind, RangeKind, SyncKind};
-use cutrace_tracer::{Activity, Control, GraphMode, Profiler, ProfilerConfig, Trace, TraceSink};
+use cutrace_tracer::{
+    Activity, Control, GraphMode, Profiler, ProfilerConfig, Trace, TraceSink, UnwrittenWindow,
+};
 use double::{Collect, api, current_tid, kernel, memcpy, warnings, zero};
 
 const RUNTIME: CUpti_ActivityKind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_RUNTIME;
@@ -652,6 +654,44 @@ fn stop_returns_while_the_window_is_written() {
     open.send(()).unwrap();
     profiler.shutdown();
     assert_eq!(*sink.waited.lock().unwrap(), Some(Ok(())));
+}
+
+#[test]
+fn a_window_is_unwritten_until_the_sink_has_taken_it() {
+    let (_serial, cupti) = double::take();
+    let (open, gate) = channel();
+    let sink = Arc::new(Gate {
+        open: Mutex::new(gate),
+        waited: Mutex::new(None),
+    });
+    let profiler = Profiler::with_warnings(config(&[Activity::Kernel]), sink.clone(), warnings().0);
+    profiler.start();
+    kernel_per_iteration(cupti, 1);
+    kernel_per_iteration(cupti, 2);
+    assert_eq!(profiler.unwritten(), [], "nothing ended yet");
+    profiler.stop();
+    let ended = profiler.unwritten();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].window, 1);
+    // The sink holds the window: its trace is built, with its two kernels and the
+    // `ProfilerStep#1` range of its one iteration.
+    let built = UnwrittenWindow {
+        window: 1,
+        events: Some(3),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while profiler.unwritten() != [built] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            profiler.unwritten()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(built.to_string(), "window 1 (3 events)");
+    open.send(()).unwrap();
+    profiler.shutdown();
+    assert_eq!(profiler.unwritten(), []);
 }
 
 #[test]

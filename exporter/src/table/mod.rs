@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use cutrace_tracer::Trace;
 
-use crate::ExportError;
+use crate::{ExportError, unfinished};
 pub use cutrace_tracer::{SortKey, UnknownSortKey};
 
 pub use aggregate::{Row, RowKind};
@@ -124,7 +124,7 @@ pub fn write_table_file(
         // A temporary file is private by default; the table is not.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let mut file = builder.tempfile_in(dir)?;
+        let (mut file, _listed) = unfinished::create_temp(&builder, dir)?;
         file.write_all(text.as_bytes())?;
         file.write_all(b"\n")?;
         file.as_file().sync_all()?;
