@@ -39,7 +39,7 @@ pub enum Error {
         argument: &'static str,
     },
     /// A background thread could not be started.
-    #[error("cannot start the {name} thread: {source}")]
+    #[error("cannot start the {name} thread")]
     Thread {
         /// The thread's role.
         name: &'static str,

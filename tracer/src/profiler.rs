@@ -180,7 +180,7 @@ fn untraced_reason(e: &Error) -> String {
     if e.is_multiple_subscribers() {
         "tracing disabled: another CUPTI client (nsys, torch.profiler, ...) is already subscribed in this process".to_owned()
     } else {
-        format!("tracing disabled: {e}")
+        format!("tracing disabled: {}", crate::error::with_causes(e))
     }
 }
 

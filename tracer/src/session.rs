@@ -52,7 +52,7 @@ use crate::buffers::{self, BufferPool, Collector, FilledBuffer};
 use crate::controls;
 
 use crate::decode::{Decoder, USER_ANNOTATION};
-use crate::error::Error;
+use crate::error::{Error, with_causes};
 use crate::model::{
     ApiKind, HostRange, Iteration, RangeKind, ThreadName, Trace, TraceInfo, TraceSink,
 };
@@ -938,10 +938,9 @@ impl WriteThread {
             self.unwritten.written(window);
             match written {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => (self.warn)(&format!("window {window} was not written: {e}")),
-                Err(_) => (self.warn)(&format!(
-                    "window {window} was not written: the trace sink panicked"
-                )),
+                // The sink's error says what it did and did not write.
+                Ok(Err(e)) => (self.warn)(&format!("window {window}: {}", with_causes(&*e))),
+                Err(_) => (self.warn)(&format!("window {window}: the trace sink panicked")),
             }
         }
     }

@@ -584,9 +584,25 @@ fn a_second_profiler_in_the_process_is_untraced() {
 
 struct Failing;
 
+/// An error that leaves its cause to `source()`, as the exporter's do.
+#[derive(Debug)]
+struct NotWritten(std::io::Error);
+
+impl std::fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not written")
+    }
+}
+
+impl std::error::Error for NotWritten {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 impl TraceSink for Failing {
     fn window_finished(&self, _: Trace) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Err("disk full".into())
+        Err(Box::new(NotWritten(std::io::Error::from_raw_os_error(28))))
     }
 }
 
@@ -603,12 +619,9 @@ fn sink_errors_and_panics_are_warnings() {
     for (sink, expected) in [
         (
             Arc::new(Failing) as Arc<dyn TraceSink>,
-            "window 1 was not written: disk full",
+            "window 1: not written: No space left on device (os error 28)",
         ),
-        (
-            Arc::new(Panicking),
-            "window 1 was not written: the trace sink panicked",
-        ),
+        (Arc::new(Panicking), "window 1: the trace sink panicked"),
     ] {
         let (_serial, _cupti) = double::take();
         let (warn, warned) = warnings();
