@@ -86,7 +86,7 @@ impl fmt::Display for TimedOut<'_> {
         if self.unwritten.is_empty() {
             return write!(
                 f,
-                "gave up waiting {wait:?} for the tracer to shut down; every window was written"
+                "gave up waiting {wait:?} for the tracer to shut down; nothing was left to write"
             );
         }
         match self.on_timeout {

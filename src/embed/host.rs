@@ -33,7 +33,7 @@ pub(crate) trait Tracer: Send + Sync {
     fn range_pop(&self);
     /// Stops, writes what was recorded and releases CUPTI; may block.
     fn shutdown(&self);
-    /// The windows that ended and are not written yet.
+    /// The windows that began and are not written yet.
     fn unwritten(&self) -> Vec<UnwrittenWindow>;
     /// The process exits without waiting for the writer: removes what it began
     /// to write and refuses anything more.
@@ -323,12 +323,12 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_shutdown_stuck_with_every_window_written_says_so() {
+    fn a_shutdown_stuck_with_nothing_left_to_write_says_so() {
         let (host, _) = stuck(Vec::new());
         let err = host.shutdown(OnTimeout::Abandon).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "gave up waiting 50ms for the tracer to shut down; every window was written"
+            "gave up waiting 50ms for the tracer to shut down; nothing was left to write"
         );
     }
 }

@@ -114,8 +114,9 @@ impl Profiler {
         }
     }
 
-    /// The windows that ended and that the sink has not finished writing yet,
-    /// oldest first (none when untraced).
+    /// The windows that began and that the sink has not finished writing yet,
+    /// oldest first (none when untraced): what would be lost if the process ended
+    /// now.
     pub fn unwritten(&self) -> Vec<UnwrittenWindow> {
         self.session
             .as_ref()

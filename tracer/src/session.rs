@@ -62,13 +62,14 @@ use crate::versions;
 /// Reports a warning to the host (stderr unless the host installs its own hook).
 pub type WarningHook = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// A window that ended and that the sink has not finished writing yet.
+/// A window that began and that the sink has not finished writing yet: being
+/// recorded, flushed, decoded, or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnwrittenWindow {
     /// The window's number, as in [`TraceInfo::window`].
     pub window: u32,
-    /// Its events, once its trace is built; `None` while its records are still
-    /// being flushed or decoded.
+    /// Its events, once its trace is built; `None` while it is still being
+    /// recorded, or its records flushed or decoded.
     pub events: Option<usize>,
 }
 
@@ -82,7 +83,7 @@ impl std::fmt::Display for UnwrittenWindow {
     }
 }
 
-/// The windows between their end and the sink's return, oldest first.
+/// The windows between their beginning and the sink's return, oldest first.
 #[derive(Default)]
 struct Unwritten(Mutex<Vec<UnwrittenWindow>>);
 
@@ -91,7 +92,7 @@ impl Unwritten {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn ended(&self, window: u32) {
+    fn began(&self, window: u32) {
         self.windows().push(UnwrittenWindow {
             window,
             events: None,
@@ -540,6 +541,7 @@ impl Session {
             iteration_start: now,
             iterations: Vec::new(),
         });
+        self.unwritten.began(number);
         self.ranges
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -584,7 +586,6 @@ impl Session {
             return;
         };
         let ranges = std::mem::take(&mut *self.ranges.lock().unwrap_or_else(|p| p.into_inner()));
-        self.unwritten.ended(window.number);
         self.request_flush(Marker::Finish(Box::new(WindowEnd {
             number: window.number,
             base_time: window.base_time,
@@ -593,7 +594,7 @@ impl Session {
         })));
     }
 
-    /// The windows that ended and are not written yet, oldest first.
+    /// The windows that began and are not written yet, oldest first.
     pub fn unwritten(&self) -> Vec<UnwrittenWindow> {
         self.unwritten.windows().clone()
     }

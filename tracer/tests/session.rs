@@ -670,7 +670,7 @@ fn stop_returns_while_the_window_is_written() {
 }
 
 #[test]
-fn a_window_is_unwritten_until_the_sink_has_taken_it() {
+fn a_window_is_unwritten_from_its_beginning_until_the_sink_has_taken_it() {
     let (_serial, cupti) = double::take();
     let (open, gate) = channel();
     let sink = Arc::new(Gate {
@@ -681,11 +681,12 @@ fn a_window_is_unwritten_until_the_sink_has_taken_it() {
     profiler.start();
     kernel_per_iteration(cupti, 1);
     kernel_per_iteration(cupti, 2);
-    assert_eq!(profiler.unwritten(), [], "nothing ended yet");
+    let recording = UnwrittenWindow {
+        window: 1,
+        events: None,
+    };
+    assert_eq!(profiler.unwritten(), [recording], "being recorded");
     profiler.stop();
-    let ended = profiler.unwritten();
-    assert_eq!(ended.len(), 1);
-    assert_eq!(ended[0].window, 1);
     // The sink holds the window: its trace is built, with its two kernels and the
     // `ProfilerStep#1` range of its one iteration.
     let built = UnwrittenWindow {
