@@ -5,6 +5,7 @@
 mod chrome;
 mod error;
 mod reader;
+mod run_log;
 mod sink;
 mod table;
 mod unfinished;
@@ -15,6 +16,7 @@ pub use chrome::{
 };
 pub use error::ExportError;
 pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
+pub use run_log::{RUN_LOG_VAR, RunLog, RunRecord};
 pub use sink::{ExportSink, WindowError};
 pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cutrace_tracer::{Trace, TraceSink};
 
 use crate::{
-    ExportError, SortKey, WriteOptions, trace_file_name, write_table_file, write_trace_with,
+    ExportError, RunLog, SortKey, WriteOptions, trace_file_name, write_table_file, write_trace_with,
 };
 
 /// Writes every finished window as `<dir>/<worker>.<unix_ns>.pt.trace.json.gz` and
@@ -18,6 +18,7 @@ pub struct ExportSink {
     options: WriteOptions,
     sort: SortKey,
     row_limit: Option<usize>,
+    run_log: Option<RunLog>,
 }
 
 impl ExportSink {
@@ -33,6 +34,7 @@ impl ExportSink {
             options,
             sort: SortKey::default(),
             row_limit: Some(100),
+            run_log: None,
         }
     }
 
@@ -46,6 +48,14 @@ impl ExportSink {
         }
     }
 
+    /// The same sink, noting every file it writes in `log`.
+    pub fn with_run_log(self, log: RunLog) -> Self {
+        ExportSink {
+            run_log: Some(log),
+            ..self
+        }
+    }
+
     /// The output directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -54,13 +64,24 @@ impl ExportSink {
     /// Writes the trace and the table of one window; returns the trace file's path.
     pub fn export(&self, trace: &Trace) -> Result<PathBuf, WindowError> {
         let path = self.write_trace(trace).map_err(WindowError::Trace)?;
-        write_table_file(trace, &self.dir, self.sort, self.row_limit).map_err(|source| {
-            WindowError::Table {
-                trace: path.clone(),
-                source,
-            }
-        })?;
+        self.log(&path);
+        let table =
+            write_table_file(trace, &self.dir, self.sort, self.row_limit).map_err(|source| {
+                WindowError::Table {
+                    trace: path.clone(),
+                    source,
+                }
+            })?;
+        self.log(&table);
         Ok(path)
+    }
+
+    /// Notes `file` in the run log. A log that cannot be written costs only the
+    /// run's list of files, never the file.
+    fn log(&self, file: &Path) {
+        if let Some(log) = &self.run_log {
+            let _ = log.wrote(file);
+        }
     }
 
     fn write_trace(&self, trace: &Trace) -> Result<PathBuf, ExportError> {
@@ -180,6 +201,21 @@ mod tests {
         assert_eq!(text, format!("{expected}\n"));
         assert!(text.contains("other"), "{text}");
         assert!(!text.contains(" k  "), "{text}");
+    }
+
+    #[test]
+    fn every_file_written_is_noted_in_the_run_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log_path = tmp.path().join("run.log");
+        std::fs::write(&log_path, b"").unwrap();
+        let log = RunLog::new(&log_path);
+        let out = tmp.path().join("out");
+        let sink = ExportSink::new(&out).with_run_log(log.clone());
+        let trace = sink.export(&one_kernel_trace("w0")).unwrap();
+        assert_eq!(
+            log.read().unwrap().files,
+            [trace, out.join("profiler_out_0.txt")]
+        );
     }
 
     #[test]

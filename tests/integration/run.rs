@@ -328,6 +328,14 @@ fn death_by_a_forwarded_signal_is_128_plus_the_signal() {
     kill(child.id(), "-TERM");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(128 + 15), "{}", stderr(&out));
+    // At-exit handlers do not run on death by a signal: no window was written.
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "cutrace: no files were written into {}: the command was killed by SIGTERM (signal 15)\n",
+            dir.root().display()
+        )
+    );
 }
 
 #[test]
@@ -467,4 +475,83 @@ fn a_window_given_up_at_exit_leaves_no_file_and_is_named() {
         ),
         "{given_up}"
     );
+}
+
+/// `cutrace run -o DIR -- fake_cuda_program SCRIPT`, started, with its output
+/// piped.
+fn spawn_run(dir: &Path, script: &[&str]) -> std::process::Child {
+    cutrace_with_stand_ins()
+        .arg("run")
+        .arg("-o")
+        .arg(dir)
+        .arg("--")
+        .arg(fake_program())
+        .args(script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn two_runs_into_one_directory_list_only_their_own_files() {
+    let dir = TestDir::new();
+    // Run A's command writes its window at exit, after all of run B.
+    let mut a = spawn_run(
+        dir.root(),
+        &[
+            "exit-on-signal",
+            "0",
+            "kernel",
+            "first",
+            "10",
+            "ready",
+            "wait-signal",
+        ],
+    );
+    wait_ready(&mut a);
+    let b = run(dir.root(), &[], &["kernel", "second", "10"]);
+    assert_eq!(b.status.code(), Some(0), "{}", stderr(&b));
+    kill(a.id(), "-INT");
+    let a = a.wait_with_output().unwrap();
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+
+    let traces = traces(dir.root());
+    assert_eq!(traces.len(), 2);
+    let worker_of = |kernel: &str| {
+        let (name, _) = traces
+            .iter()
+            .find(|(_, t)| kernels(t) == [kernel])
+            .unwrap_or_else(|| {
+                let seen: Vec<_> = traces.iter().map(|(n, t)| (n, kernels(t))).collect();
+                panic!(
+                    "no trace of {kernel}: {seen:?}\n{}{}",
+                    stderr(&a),
+                    stderr(&b)
+                )
+            });
+        (name.clone(), name.split('.').next().unwrap().to_owned())
+    };
+    let (a_trace, a_worker) = worker_of("first");
+    let (b_trace, b_worker) = worker_of("second");
+    for (out, own, other, other_worker) in [
+        (&a, &a_trace, &b_trace, &b_worker),
+        (&b, &b_trace, &a_trace, &a_worker),
+    ] {
+        let listing = stderr(out);
+        assert!(listing.contains(own.as_str()), "{listing}");
+        assert!(!listing.contains(other.as_str()), "{listing}");
+        assert!(!listing.contains(other_worker.as_str()), "{listing}");
+        assert!(!listing.contains("warning"), "{listing}");
+        assert!(
+            listing.starts_with("cutrace: 2 files written into "),
+            "{listing}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect();
+    assert_eq!(left, [] as [String; 0], "the run logs are gone");
 }
