@@ -103,8 +103,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(file) = &log_file {
         command.env(RUN_LOG_VAR, file.path());
     }
-    let status = process::run_forwarding_signals(&mut command)
-        .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
+    let status = match process::run_forwarding_signals(&mut command) {
+        Ok(status) => status,
+        Err(error) => match error.exit_code() {
+            // A shell's answer: the code, and one line naming the program.
+            Some(code) => {
+                eprintln!("cutrace: error: {:#}", anyhow::Error::from(error));
+                return Ok(ExitCode::from(code));
+            }
+            None => return Err(error.into()),
+        },
+    };
     if let Some(file) = &log_file {
         let log = RunLog::new(file.path());
         match log.read() {
