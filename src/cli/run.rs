@@ -96,10 +96,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             false
         }
     };
-    let log_file = match traced {
-        true => Some(run_log(&output)?),
-        false => None,
-    };
+    let log_file = traced.then(|| run_log(&output)).transpose()?;
     if let Some(file) = &log_file {
         command.env(RUN_LOG_VAR, file.path());
     }
