@@ -1,4 +1,8 @@
 //! The exporter's error type.
+//!
+//! An error says what went wrong at its own level and leaves the cause to
+//! `source()`, never both, so that a message walking the chain says each cause
+//! once.
 
 use std::path::PathBuf;
 
@@ -6,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,

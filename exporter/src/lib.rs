@@ -5,8 +5,10 @@
 mod chrome;
 mod error;
 mod reader;
+mod run_log;
 mod sink;
 mod table;
+mod unfinished;
 pub mod validate;
 
 pub use chrome::{
@@ -14,8 +16,10 @@ pub use chrome::{
 };
 pub use error::ExportError;
 pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
-pub use sink::ExportSink;
+pub use run_log::{RUN_LOG_VAR, RunLog, RunRecord};
+pub use sink::{ExportSink, WindowError};
 pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
     UnknownSortKey, write_table_file,
 };
+pub use unfinished::abandon_unfinished_files;

@@ -135,3 +135,19 @@ fn a_closed_pipe_is_not_an_error() {
     assert!(status.success(), "{status}: {err}");
     assert_eq!(err, "");
 }
+
+#[test]
+fn a_failed_write_says_its_cause_once() {
+    let dir = TestDir::new();
+    let out = dir.path("missing/out.json.gz");
+    let output = cutrace([
+        "convert".as_ref(),
+        shared_trace("alexnet.json.gz").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_one_line_error(&output, 1, "cutrace: error: cannot convert ");
+    let err = stderr(&output);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.matches("at path").count(), 1, "{err}");
+}

@@ -29,7 +29,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use rayon::prelude::*;
 
-use crate::ExportError;
+use crate::{ExportError, unfinished};
 use events::Serializer;
 use plan::{Plan, Slice};
 
@@ -134,9 +134,8 @@ pub fn write_trace_with(
         // than the private 0600 of a temporary file.
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| ExportError::io(dir, e))?;
+    let (mut tmp, _listed) =
+        unfinished::create_temp(&builder, dir).map_err(|e| ExportError::io(dir, e))?;
 
     let plan = Plan::build(trace);
     let serializer = Serializer::new(trace, &plan);
