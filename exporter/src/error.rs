@@ -1,18 +1,22 @@
 //! The exporter's error type.
+//!
+//! An error says what went wrong at its own level and leaves the cause to
+//! `source()`, never both, so that a message walking the chain says each cause
+//! once.
 
 use std::path::PathBuf;
 
 /// Everything that can go wrong while exporting a trace.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// Reading or writing a file failed. The message holds the cause, which is
-    /// therefore not also given as the error's source: a chain of causes says it once.
-    #[error("{}: {error}", path.display())]
+    /// Reading or writing a file failed.
+    #[error("{}", path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,
         /// The underlying error.
-        error: std::io::Error,
+        #[source]
+        source: std::io::Error,
     },
     /// The worker name cannot be part of a file name.
     #[error("invalid worker name {name:?}: {reason}")]
@@ -34,10 +38,10 @@ pub enum ExportError {
 
 impl ExportError {
     /// An I/O error on `path`.
-    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ExportError::Io {
             path: path.into(),
-            error: without_temporary_path(error),
+            source: without_temporary_path(source),
         }
     }
 }
@@ -62,19 +66,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cause_is_said_once() {
-        let error = ExportError::io("/out/t.json.gz", std::io::Error::from_raw_os_error(28));
-        assert!(error.source().is_none());
-        assert_eq!(
-            error.to_string(),
-            "/out/t.json.gz: No space left on device (os error 28)"
-        );
+    fn a_temporary_file_is_not_named_in_the_cause() {
         let missing = tempfile::NamedTempFile::new_in("/nonexistent/dir").unwrap_err();
         assert!(missing.to_string().contains("at path"), "{missing}");
         let error = ExportError::io("/nonexistent/dir", missing);
+        assert_eq!(error.to_string(), "/nonexistent/dir");
         assert_eq!(
-            error.to_string(),
-            "/nonexistent/dir: No such file or directory (os error 2)"
+            error.source().unwrap().to_string(),
+            "No such file or directory (os error 2)"
         );
     }
 }

@@ -7,8 +7,10 @@ mod error;
 pub mod memory;
 mod names;
 mod reader;
+mod run_log;
 mod sink;
 mod table;
+mod unfinished;
 pub mod validate;
 
 pub use chrome::{
@@ -20,8 +22,10 @@ pub use reader::{
     ReadError, ReadErrorKind, ReadNotes, TimeOrigin, read_trace, read_trace_from,
     read_trace_from_noted, read_trace_noted,
 };
-pub use sink::ExportSink;
+pub use run_log::{RUN_LOG_VAR, RunLog, RunRecord};
+pub use sink::{ExportSink, WindowError};
 pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
     UnknownSortKey, write_table_file,
 };
+pub use unfinished::abandon_unfinished_files;

@@ -9,10 +9,10 @@ use std::ffi::{c_char, c_int};
 
 use cutrace_tracer::ProfilerConfig;
 
-use crate::Error;
 use crate::ffi;
-use crate::host::{HOST, SHUTDOWN_WAIT, Tracer};
+use crate::host::{HOST, Tracer};
 use crate::profiler;
+use crate::{Error, OnTimeout};
 
 /// `int cutrace_init(const char *config_json)`: installs the tracer; 0 on success.
 ///
@@ -34,7 +34,7 @@ pub unsafe extern "C" fn cutrace_init(config_json: *const c_char) -> c_int {
                 });
             }
         };
-        HOST.install(|| profiler::make(&config))?;
+        HOST.install(config.shutdown_wait(), || profiler::make(&config))?;
         Ok(0)
     })
 }
@@ -82,7 +82,9 @@ pub extern "C" fn cutrace_range_pop() {
 /// `void cutrace_shutdown(void)`: stops, writes, and releases the tracer.
 #[unsafe(no_mangle)]
 pub extern "C" fn cutrace_shutdown() {
-    ffi::trampoline("cutrace_shutdown", || HOST.shutdown(SHUTDOWN_WAIT));
+    // The program goes on: what is not written by then is written in the
+    // background.
+    ffi::trampoline("cutrace_shutdown", || HOST.shutdown(OnTimeout::KeepWriting));
 }
 
 /// Runs `f` on the installed tracer, if any, behind the trampoline of `entry`.

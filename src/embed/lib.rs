@@ -31,5 +31,5 @@ mod inject;
 mod profiler;
 
 pub use cutrace_tracer::{Profiler, ProfilerConfig, RangeGuard};
-pub use error::Error;
+pub use error::{Error, OnTimeout};
 pub use profiler::profiler;

@@ -391,16 +391,21 @@ fn a_cause_is_said_once() {
             .ends_with("/dev/full: No space left on device (os error 28)"),
         "{err}"
     );
+}
 
+#[test]
+fn a_failed_write_says_its_cause_once() {
     let dir = TestDir::new();
-    let missing = dir.path("no/such/dir/out.json.gz");
+    let out = dir.path("missing/out.json.gz");
     let output = cutrace([
         "convert".as_ref(),
-        shared_trace("triton_example.json.gz").as_os_str(),
+        shared_trace("alexnet.json.gz").as_os_str(),
         "-o".as_ref(),
-        missing.as_os_str(),
+        out.as_os_str(),
     ]);
+    assert_one_line_error(&output, 1, "cutrace: error: cannot convert ");
     let err = stderr(&output);
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    // The temporary file it was writing is not named: the output says where.
     assert!(!err.contains("at path"), "{err}");
 }

@@ -585,6 +585,9 @@ impl Trace {
 /// Receives each finished window; the exporter implements it.
 pub trait TraceSink: Send + Sync {
     /// Takes one finished window. Called on a background thread, never the host's.
+    ///
+    /// An error becomes the warning `window <N>: <error>: <its causes>`, so it says
+    /// what was and was not written ("the trace was not written", and why).
     fn window_finished(&self, trace: Trace)
     -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }

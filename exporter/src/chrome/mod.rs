@@ -29,7 +29,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use rayon::prelude::*;
 
-use crate::ExportError;
+use crate::{ExportError, unfinished};
 use events::Serializer;
 use plan::{Plan, Slice};
 
@@ -201,9 +201,8 @@ fn write_file(
         // than the private 0600 of a temporary file.
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| ExportError::io(dir, e))?;
+    let (mut tmp, _listed) =
+        unfinished::create_temp(&builder, dir).map_err(|e| ExportError::io(dir, e))?;
     let stats = write_trace_to(trace, tmp.as_file_mut(), trace_name, options)
         .map_err(|e| ExportError::io(path, e))?;
     tmp.persist(path)
