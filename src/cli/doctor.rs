@@ -3,8 +3,11 @@
 //! tracing will work.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 use crate::driver;
 
@@ -60,14 +63,18 @@ impl Check {
 }
 
 /// Runs every check, prints the report and returns 0 when tracing will work.
-pub fn run() -> ExitCode {
+pub fn run() -> anyhow::Result<ExitCode> {
     let checks = checks();
-    print!("{}", render(&checks));
-    if will_trace(&checks) {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(render(&checks).as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")?;
+    Ok(if will_trace(&checks) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 /// Whether nothing failed.

@@ -10,11 +10,17 @@ mod cli;
 mod convert;
 mod doctor;
 mod driver;
+mod input;
 mod locate;
 mod outputs;
 mod process;
 mod report;
 mod run;
+
+/// Counts memory against the ceiling `report` and `convert` are held to, and turns
+/// running out of memory into one line and exit status 1 rather than an abort.
+#[global_allocator]
+static ALLOCATOR: cutrace_exporter::memory::Ceiling = cutrace_exporter::memory::Ceiling;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -36,7 +42,7 @@ fn try_main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Convert(args) => convert::run(&args),
-        cli::Command::Doctor => Ok(doctor::run()),
+        cli::Command::Doctor => doctor::run(),
     }
 }
 
