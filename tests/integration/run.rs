@@ -436,9 +436,14 @@ fn wait_ready(child: &mut std::process::Child) {
 }
 
 /// `cutrace run -o DIR -- fake_cuda_program SCRIPT`, started, with its output
-/// piped.
+/// piped, in a process group of its own as a shell starts a job. Without one, the
+/// run would share the test's group, which is orphaned when the tests run in a
+/// session of their own (`setsid`, many CI runners): the kernel then discards
+/// the SIGTSTP a stopped-job test sends instead of stopping the command.
 fn spawn_run(dir: &Path, script: &[&str]) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
     cutrace_with_stand_ins()
+        .process_group(0)
         .arg("run")
         .arg("-o")
         .arg(dir)
