@@ -14,7 +14,7 @@ pub use chrome::{
 };
 pub use error::ExportError;
 pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
-pub use sink::ExportSink;
+pub use sink::{ExportSink, WindowFiles};
 pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
     UnknownSortKey, write_table_file,

@@ -51,8 +51,8 @@ impl ExportSink {
         &self.dir
     }
 
-    /// Writes the trace and the table of one window; returns the trace file's path.
-    pub fn export(&self, trace: &Trace) -> Result<PathBuf, ExportError> {
+    /// Writes the trace and the table of one window; returns both files' paths.
+    pub fn export(&self, trace: &Trace) -> Result<WindowFiles, ExportError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| ExportError::io(&self.dir, e))?;
         let worker = if trace.info.worker_name.is_empty() {
             // torch's default worker name.
@@ -65,9 +65,18 @@ impl ExportSink {
             .map_or(0, |d| d.as_nanos());
         let path = self.dir.join(trace_file_name(&worker, now_ns)?);
         write_trace_with(trace, &path, &self.options)?;
-        write_table_file(trace, &self.dir, self.sort, self.row_limit)?;
-        Ok(path)
+        let table = write_table_file(trace, &self.dir, self.sort, self.row_limit)?;
+        Ok(WindowFiles { trace: path, table })
     }
+}
+
+/// The files [`ExportSink::export`] wrote for one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowFiles {
+    /// The trace, `<dir>/<worker>.<unix_ns>.pt.trace.json.gz`.
+    pub trace: PathBuf,
+    /// The key-averages table, `<dir>/profiler_out_<rank>.txt`.
+    pub table: PathBuf,
 }
 
 impl TraceSink for ExportSink {
@@ -159,10 +168,16 @@ mod tests {
     #[test]
     fn default_worker_name_is_host_and_pid() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = ExportSink::new(tmp.path())
+        let files = ExportSink::new(tmp.path())
             .export(&one_kernel_trace(""))
             .unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(files.table, tmp.path().join("profiler_out_0.txt"));
+        let name = files
+            .trace
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(name.starts_with("node7_4242."), "{name}");
     }
 

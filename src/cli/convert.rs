@@ -5,7 +5,6 @@
 //! file into place.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -33,8 +32,8 @@ pub struct ConvertArgs {
     pub to_us: Option<f64>,
 }
 
-/// Reads, cuts and writes; prints what it wrote.
-pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
+/// Reads, cuts and writes; prints what it wrote. Returns the exit code.
+pub fn run(args: &ConvertArgs) -> anyhow::Result<u8> {
     let mut trace = read_trace(&args.input)?;
     if args.from_us.is_some() || args.to_us.is_some() {
         let from = offset_ns(args.from_us, "--from-us", i64::MIN)?;
@@ -70,7 +69,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         stats.events,
         stats.bytes_written
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 /// Microseconds from an option as nanoseconds; `unset` when the option is absent.

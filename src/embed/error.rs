@@ -20,6 +20,15 @@ pub enum Error {
     /// The tracer could not start (no CUPTI, another CUPTI subscriber, ...).
     #[error(transparent)]
     Tracer(#[from] cutrace_tracer::Error),
+    /// A trace file could not be read.
+    #[error(transparent)]
+    Read(#[from] cutrace_exporter::ReadError),
+    /// A table sort key is not one of torch's.
+    #[error(transparent)]
+    SortKey(#[from] cutrace_tracer::UnknownSortKey),
+    /// A table row limit below -1.
+    #[error("row_limit {0} is negative (use -1 for all rows)")]
+    RowLimit(i64),
     /// A tracer is already installed in this process.
     #[error("cutrace is already initialised in this process (call cutrace_shutdown first)")]
     AlreadyInitialised,

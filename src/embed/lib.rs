@@ -11,6 +11,11 @@
 //! - with no code change: the CUDA driver loads `libcutrace.so` as an injection
 //!   library (`CUDA_INJECTION64_PATH`), which is what `cutrace run` sets up.
 //!
+//! The library also carries the `cutrace` command itself ([`command`], the code of
+//! `src/cli/`), exported to C as `cutrace_main`: a Python wheel ships one kind of
+//! artifact, so the pip-installed `cutrace` is a console script calling it in the
+//! package's `libcutrace.so`, the same library that `cutrace run` then injects.
+//!
 //! The one rule every entry point keeps: cutrace lives in someone else's process,
 //! so no failure of its own may stop, crash or hang that process. Each `extern
 //! "C"` function catches panics in one trampoline; a missing CUPTI or driver is a
@@ -23,12 +28,17 @@
 #![deny(missing_docs)]
 
 pub mod capi;
+// The command's folder says whom it serves; the library carries it (see above).
+#[path = "../cli/mod.rs"]
+pub mod command;
 mod error;
 mod ffi;
 mod host;
 pub mod identity;
 mod inject;
+mod loaded;
 mod profiler;
+mod written;
 
 pub use cutrace_tracer::{Profiler, ProfilerConfig, RangeGuard};
 pub use error::Error;
