@@ -17,9 +17,14 @@ pub enum Error {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] cutrace_tracer::ConfigError),
-    /// The tracer could not start (no CUPTI, another CUPTI subscriber, ...).
+    /// The tracer could not start (no CUPTI, CUPTI failed, ...).
     #[error(transparent)]
-    Tracer(#[from] cutrace_tracer::Error),
+    Tracer(cutrace_tracer::Error),
+    /// Another CUPTI client subscribed first; CUPTI takes one.
+    #[error(
+        "another CUPTI client (nsys, torch.profiler, ...) is already subscribed in this process"
+    )]
+    AnotherSubscriber,
     /// A trace file could not be read.
     #[error(transparent)]
     Read(#[from] cutrace_exporter::ReadError),
@@ -52,6 +57,10 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The fork handler that keeps a forked child from driving its parent's
+    /// tracer could not be registered.
+    #[error("cannot register the fork handler that keeps a forked child off the tracer")]
+    AtFork,
     /// The at-exit handler that writes the last window could not be registered.
     #[error("cannot register the at-exit handler that writes the last window")]
     AtExit,
@@ -61,4 +70,14 @@ pub enum Error {
     /// The tracer did not finish writing in time.
     #[error("gave up waiting {0:?} for the trace writer; the last window may be missing")]
     ShutdownTimedOut(Duration),
+}
+
+impl From<cutrace_tracer::Error> for Error {
+    fn from(error: cutrace_tracer::Error) -> Self {
+        if error.is_multiple_subscribers() {
+            Error::AnotherSubscriber
+        } else {
+            Error::Tracer(error)
+        }
+    }
 }
