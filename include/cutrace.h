@@ -94,7 +94,8 @@ void cutrace_shutdown(void);
 /*
  * The windows the process's tracer has written, from the first-th of the
  * process's life on (0 for all), as a JSON array, oldest first:
- *     [{"trace": "<dir>/<worker>.<unix_ns>.pt.trace.json.gz",
+ *     [{"number": <n, from 0 over the process's life>,
+ *       "trace": "<dir>/<worker>.<unix_ns>.pt.trace.json.gz",
  *       "table": "<dir>/profiler_out_<rank>.txt",
  *       "table_text": "<the key-averages table as written>"}, ...]
  * A window appears once its files are written (in the background after the

@@ -177,6 +177,7 @@ pub extern "C" fn cutrace_windows_json(first: usize) -> *const c_char {
             .into_iter()
             .map(|w| {
                 serde_json::json!({
+                    "number": w.number,
                     "trace": w.trace.to_string_lossy(),
                     "table": w.table.to_string_lossy(),
                     "table_text": w.table_text,

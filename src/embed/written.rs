@@ -21,6 +21,9 @@ const KEPT: usize = 64;
 /// What one window left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Written {
+    /// Its number, from 0, among the windows written in the process's life; set
+    /// by [`Log::push`].
+    pub(crate) number: usize,
     /// The trace file.
     pub(crate) trace: PathBuf,
     /// The key-averages table file.
@@ -46,8 +49,9 @@ impl Log {
         }
     }
 
-    /// Adds a window, forgetting the oldest beyond [`KEPT`].
-    pub(crate) fn push(&mut self, window: Written) {
+    /// Adds a window, numbering it and forgetting the oldest beyond [`KEPT`].
+    pub(crate) fn push(&mut self, mut window: Written) {
+        window.number = self.first + self.windows.len();
         self.windows.push_back(window);
         if self.windows.len() > KEPT {
             self.windows.pop_front();
@@ -92,6 +96,7 @@ impl TraceSink for LoggingSink {
         LOG.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Written {
+                number: 0,
                 trace: files.trace,
                 table: files.table,
                 table_text,
@@ -106,6 +111,7 @@ mod tests {
 
     fn window(n: usize) -> Written {
         Written {
+            number: 0,
             trace: format!("w.{n}.pt.trace.json.gz").into(),
             table: "profiler_out_0.txt".into(),
             table_text: format!("table {n}"),
@@ -124,6 +130,7 @@ mod tests {
         log.push(window(1));
         assert_eq!(numbers(&log.since(0)), ["table 0", "table 1"]);
         assert_eq!(numbers(&log.since(1)), ["table 1"]);
+        assert_eq!(log.since(1)[0].number, 1);
         assert!(log.since(2).is_empty());
         assert!(log.since(usize::MAX).is_empty());
     }
@@ -137,6 +144,7 @@ mod tests {
         let all = log.since(0);
         assert_eq!(all.len(), KEPT);
         assert_eq!(all[0].table_text, "table 3");
+        assert_eq!(all[0].number, 3);
         assert_eq!(
             numbers(&log.since(KEPT + 2)),
             [format!("table {}", KEPT + 2)]
