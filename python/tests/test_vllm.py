@@ -8,11 +8,12 @@ everywhere: vLLM needs torch, which CI does not install (standins/README.md)."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-from conftest import HERE, scenario
+from conftest import HERE, StandIns, installed_cutrace, scenario
 from test_profiler import names, result
 
 STANDINS = HERE / "standins"
@@ -99,3 +100,36 @@ def test_without_vllm_the_module_says_what_it_needs(traced_env: dict) -> None:
     process = scenario("vllm_worker", env=traced_env)
     assert process.returncode != 0
     assert "cutrace.vllm needs vLLM" in process.stderr, process.stderr
+
+
+def zero_code_run(stand_ins: StandIns, out: Path, env: Dict[str, str], options: List[str]) -> list:
+    """docs/vllm.md's zero-code path: vLLM's variables set, `cutrace run -c
+    cudaProfilerApi`, and a program whose cudaProfilerStart/Stop stand for the
+    calls of vLLM's CUDA profiler (made when vLLM's counting says)."""
+    env = dict(env, VLLM_PROFILER_DELAY_ITERS="10", VLLM_PROFILER_MAX_ITERS="5")
+    script = ["kernel", "before", "10", "profiler-start", "kernel", "counted", "10"]
+    script += ["profiler-stop", "kernel", "after", "10"]
+    args = ["run", "-o", str(out), "-c", "cudaProfilerApi", *options, "--"]
+    done = subprocess.run(
+        [str(installed_cutrace()), *args, str(stand_ins.program), *script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return [names(str(t), "kernel") for t in sorted(out.glob("*.pt.trace.json.gz"))]
+
+
+def test_the_zero_code_path_records_between_vllms_profiler_calls(
+    stand_ins: StandIns, tmp_path: Path, traced_env: dict
+) -> None:
+    options = ["--delay-iters", "0", "--max-iters", "0"]
+    assert zero_code_run(stand_ins, tmp_path, traced_env, options) == [["counted"]]
+
+
+def test_without_zeroing_its_own_counts_cutrace_would_count_vllms_delay_again(
+    stand_ins: StandIns, tmp_path: Path, traced_env: dict
+) -> None:
+    # Why docs/vllm.md gives --delay-iters 0 --max-iters 0.
+    assert zero_code_run(stand_ins, tmp_path, traced_env, []) == []
