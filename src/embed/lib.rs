@@ -6,8 +6,8 @@
 //! - embedded in a Rust program: [`profiler`] gives a [`Profiler`] (`start`,
 //!   `step` once per iteration, `stop`, `annotate`) that writes its windows to
 //!   files;
-//! - through the C ABI of `include/cutrace.h` ([`capi`]), for C, C++ or Python's
-//!   `ctypes`;
+//! - through the C ABI of `include/cutrace.h` ([`capi`]), for C, C++ and the
+//!   Python package (`python/`), which drives the tracer through it;
 //! - with no code change: the CUDA driver loads `libcutrace.so` as an injection
 //!   library (`CUDA_INJECTION64_PATH`), which is what `cutrace run` sets up.
 //!
