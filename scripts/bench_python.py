@@ -90,9 +90,7 @@ def measure(case: str, only: str = "", calls: int = CALLS) -> dict:
         "with annotate (one object)": annotations,
         'with cutrace.annotate("forward")': fresh_annotations,
     }
-    figures = {
-        name: per_call_ns(loop, calls) for name, loop in loops.items() if only in ("", name)
-    }
+    figures = {name: per_call_ns(loop, calls) for name, loop in loops.items() if only in ("", name)}
     profiler.shutdown()
     return figures
 
@@ -112,15 +110,26 @@ def instructions(case: str, env: dict, loop: str, calls: int) -> float:
     for n in (calls, 3 * calls):
         out = tempfile.mktemp(prefix="cutrace-callgrind-")
         run = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-            + [sys.executable, __file__, "--case", case, "--loop", loop, "--calls", str(n)],
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--case",
+                case,
+                "--loop",
+                loop,
+                "--calls",
+                str(n),
+            ],
             env=dict(env, PYTHONHASHSEED="0"),
             capture_output=True,
             text=True,
             check=True,
         )
         os.unlink(out)
-        line = next(l for l in run.stderr.splitlines() if "Collected" in l)
+        line = next(text for text in run.stderr.splitlines() if "Collected" in text)
         totals.append(int(line.split()[-1]))
     return (totals[1] - totals[0]) / (2 * calls)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import List, Optional
 
 
 def main() -> int:
@@ -45,12 +44,12 @@ def _as_a_fresh_program() -> None:
         os.environ["LC_CTYPE"] = original
 
 
-def _original_environ_value(name: str) -> Optional[str]:
+def _original_environ_value(name: str) -> str | None:
     """``name``'s value in the environment the process started with
     (``/proc/self/environ`` keeps it; ``os.environ`` has Python's changes)."""
     try:
         with open("/proc/self/environ", "rb") as environ:
-            entries: List[bytes] = environ.read().split(b"\0")
+            entries: list[bytes] = environ.read().split(b"\0")
     except OSError:
         return os.environ.get(name)
     prefix = os.fsencode(name) + b"="

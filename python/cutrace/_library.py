@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import cutrace._native.cutrace as native
 from cutrace._native.cutrace import ffi
@@ -48,7 +48,7 @@ class CutraceWarning(RuntimeWarning):
 
 
 _lock = threading.Lock()
-_loaded: Optional[Any] = None
+_loaded: Any | None = None
 _usable = True
 
 
@@ -57,7 +57,7 @@ def packaged_path() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(native.__file__)), LIBRARY_NAME)
 
 
-def injected_path() -> Optional[str]:
+def injected_path() -> str | None:
     """The ``libcutrace.so`` that ``CUDA_INJECTION64_PATH`` names, if it names one."""
     path = os.environ.get(INJECTION_VAR, "")
     if os.path.basename(path) == LIBRARY_NAME and os.path.isfile(path):
@@ -65,7 +65,7 @@ def injected_path() -> Optional[str]:
     return None
 
 
-def load() -> Optional[Any]:
+def load() -> Any | None:
     """The library the process's tracer lives in, loaded on first use; ``None``
     (after one warning) when the injected library is of another cutrace version,
     whose tracer then runs on as ``cutrace run`` set it up, without this API."""
@@ -73,7 +73,7 @@ def load() -> Optional[Any]:
     with _lock:
         if _loaded is None and _usable:
             path = injected_path()
-            library = _packaged if path is None else ffi.dlopen(path)
+            library = _packaged if path is None else _open_injected(path)
             missing = [name for name in NEEDED if not hasattr(library, name)]
             if missing:
                 _usable = False
@@ -95,18 +95,34 @@ def packaged() -> Any:
     return _packaged
 
 
-def loaded() -> Optional[Any]:
+def loaded() -> Any | None:
     """The library :func:`load` found, if it has run."""
     return _loaded
 
 
+def _open_injected(path: str) -> Any:
+    """The injected library, or the package's when it cannot be opened (the
+    driver could not open it either, so the package's tracer is the only one)."""
+    try:
+        return ffi.dlopen(path)
+    except OSError as error:
+        warnings.warn(
+            f"cutrace: cannot open {path} (from {INJECTION_VAR}): {error}; "
+            "using the package's own library",
+            CutraceWarning,
+            stacklevel=4,
+        )
+        return _packaged
+
+
 def last_error(library: Any, entry: str) -> str:
     """This thread's last failure in ``library``, without the ``entry: `` prefix."""
-    message = ffi.string(library.cutrace_last_error()).decode("utf-8", "replace")
+    message = text(library.cutrace_last_error())
     prefix = f"{entry}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message
+    return message.removeprefix(prefix)
 
 
 def text(pointer: Any) -> str:
     """A string the library returned, decoded."""
-    return ffi.string(pointer).decode("utf-8", "replace")
+    raw: bytes = ffi.string(pointer)
+    return raw.decode("utf-8", "replace")

@@ -10,7 +10,7 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+from typing import Any, Callable, TypeVar, Union
 
 from cutrace import _library
 from cutrace._library import CutraceWarning
@@ -43,8 +43,8 @@ class Window:
     table: str
 
     def key_averages(
-        self, sort_by: str = "self_cuda_time_total", row_limit: Optional[int] = 100
-    ) -> List[ReportRow]:
+        self, sort_by: str = "self_cuda_time_total", row_limit: int | None = 100
+    ) -> list[ReportRow]:
         """The table's rows, read back from the trace (see :func:`cutrace.report`)."""
         return report(self.trace, sort_by=sort_by, row_limit=row_limit)
 
@@ -82,7 +82,7 @@ class Range:
     and in the table as a row; the GPU work launched inside it is attributed to
     it. A context manager and a decorator; :func:`annotate` gives one."""
 
-    __slots__ = ("name", "_encoded")
+    __slots__ = ("_encoded", "name")
 
     def __init__(self, name: str) -> None:
         #: The range's name.
@@ -92,7 +92,7 @@ class Range:
         except (AttributeError, UnicodeEncodeError):
             self._encoded = str(name).encode("utf-8", "surrogateescape")
 
-    def __enter__(self) -> "Range":
+    def __enter__(self) -> Range:
         _push(self._encoded)
         return self
 
@@ -118,7 +118,7 @@ class Range:
 #: every use, and `with cutrace.annotate("forward")` in a loop makes no object.
 #: Names made afresh each time (a batch size in the name) stop being kept here
 #: past this many.
-_RANGES: Dict[str, Range] = {}
+_RANGES: dict[str, Range] = {}
 _RANGES_KEPT = 4096
 
 
@@ -152,7 +152,7 @@ def annotate(name: str) -> Range:
 
 
 # The library whose tracer a Profiler made, to release at exit if no one did.
-_owned: Optional[Any] = None
+_owned: Any | None = None
 _owned_lock = threading.Lock()
 
 
@@ -202,11 +202,11 @@ class Profiler:
 
     def __init__(
         self,
-        output_dir: Optional[PathLike] = None,
-        delay_iters: Optional[int] = None,
-        max_iters: Optional[int] = None,
-        warmup_iters: Optional[int] = None,
-        repeat: Optional[int] = None,
+        output_dir: PathLike | None = None,
+        delay_iters: int | None = None,
+        max_iters: int | None = None,
+        warmup_iters: int | None = None,
+        repeat: int | None = None,
         **config: Any,
     ) -> None:
         named = {
@@ -221,10 +221,10 @@ class Profiler:
         text = _config_json(keys).encode()
         self._start: Callable[[], None] = _nothing
         self._stop: Callable[[], None] = _nothing
-        self._library: Optional[Any] = None
+        self._library: Any | None = None
         self._owner = False
         self._next_window = 0
-        self._windows: List[Window] = []
+        self._windows: list[Window] = []
         # The package's own library checks the configuration: it runs this
         # package's rules, whichever library holds the tracer.
         packaged = _library.packaged()
@@ -287,7 +287,7 @@ class Profiler:
         CUPTI; a Profiler that drives a tracer it did not make only stops. Later
         calls of this Profiler do nothing."""
         global _owned
-        library = self._library
+        library: Any = self._library
         if library is None:
             return
         if self._owner:
@@ -306,7 +306,7 @@ class Profiler:
         return annotate(name)
 
     @property
-    def windows(self) -> List[Window]:
+    def windows(self) -> list[Window]:
         """The windows written since this Profiler was made, oldest first. A window
         appears once its files are written (in the background after it ends;
         :meth:`shutdown` waits for them)."""
@@ -323,7 +323,7 @@ class Profiler:
                 self._next_window = entry["number"] + 1
         return list(self._windows)
 
-    def __enter__(self) -> "Profiler":
+    def __enter__(self) -> Profiler:
         self.start()
         return self
 
@@ -331,17 +331,17 @@ class Profiler:
         self.shutdown()
 
 
-def _windows_since(library: Any, number: int) -> List[dict]:
-    entries: List[dict] = json.loads(_library.text(library.cutrace_windows_json(number)))
+def _windows_since(library: Any, number: int) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = json.loads(_library.text(library.cutrace_windows_json(number)))
     return entries
 
 
 def _next_window_number(library: Any) -> int:
     entries = _windows_since(library, 0)
-    return entries[-1]["number"] + 1 if entries else 0
+    return int(entries[-1]["number"]) + 1 if entries else 0
 
 
-def _config_json(keys: dict) -> str:
+def _config_json(keys: dict[str, Any]) -> str:
     """``keys`` as the JSON object the library reads; ``ValueError`` naming a key
     whose value JSON cannot hold."""
     values = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from typing import List, Optional, TypedDict, Union
+from typing import TypedDict
 
 from cutrace import _library
 
@@ -24,10 +24,10 @@ class ReportRow(TypedDict):
 
 
 def report(
-    path: Union[str, "os.PathLike[str]"],
+    path: str | os.PathLike[str],
     sort_by: str = "self_cuda_time_total",
-    row_limit: Optional[int] = 100,
-) -> List[ReportRow]:
+    row_limit: int | None = 100,
+) -> list[ReportRow]:
     """Reads any trace file, cutrace's or torch.profiler's (Kineto/Chrome JSON,
     gzip or plain), and returns its key-averages rows: what ``cutrace report
     --format json`` prints, as Python objects.
@@ -53,5 +53,5 @@ def report(
         if not os.path.exists(path):
             raise FileNotFoundError(errno.ENOENT, message, os.fspath(path))
         raise ValueError(message)
-    rows: List[ReportRow] = json.loads(text)
+    rows: list[ReportRow] = json.loads(text)
     return rows

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Any, Optional
+from typing import Any
 
 from cutrace._profiler import Profiler, Range
 
@@ -32,7 +32,7 @@ try:  # vLLM with a profiler config
     from vllm.profiler.wrapper import WorkerProfiler
 except ImportError:
     try:  # vLLM whose profilers read the environment
-        from vllm.profiler.gpu_profiler import WorkerProfiler  # type: ignore[no-redef]
+        from vllm.profiler.gpu_profiler import WorkerProfiler
     except ImportError as error:
         raise ImportError(
             "cutrace.vllm needs vLLM: neither vllm.profiler.wrapper nor "
@@ -45,7 +45,7 @@ DIR_VAR = "VLLM_TORCH_PROFILER_DIR"
 _TAKES_CONFIG = "profiler_config" in inspect.signature(WorkerProfiler.__init__).parameters
 
 
-class CutraceProfilerWrapper(WorkerProfiler):  # type: ignore[misc, valid-type]
+class CutraceProfilerWrapper(WorkerProfiler):  # type: ignore[misc]
     """vLLM's worker profiler interface (``start``, ``step``, ``stop``,
     ``shutdown``, ``annotate_context_manager``), recording with cutrace.
 
@@ -60,7 +60,7 @@ class CutraceProfilerWrapper(WorkerProfiler):  # type: ignore[misc, valid-type]
     """
 
     def __init__(
-        self, worker_name: str, local_rank: int, profiler_config: Optional[Any] = None
+        self, worker_name: str, local_rank: int, profiler_config: Any | None = None
     ) -> None:
         if _TAKES_CONFIG:
             if profiler_config is None:
@@ -101,7 +101,7 @@ class CutraceProfilerWrapper(WorkerProfiler):  # type: ignore[misc, valid-type]
     def _stop(self) -> None:
         self._profiler.stop()
 
-    def annotate_context_manager(self, name: str, metrics: Optional[dict] = None) -> Range:
+    def annotate_context_manager(self, name: str, metrics: dict[str, float] | None = None) -> Range:
         """A cutrace range named ``name`` (``metrics`` are not recorded)."""
         return self._profiler.annotate(name)
 

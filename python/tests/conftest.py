@@ -13,9 +13,9 @@ import os
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
 
 import pytest
 
@@ -63,16 +63,39 @@ class StandIns:
 def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> StandIns:
     """Builds the stand-ins with cargo and cc (quick when CI built them already)."""
     subprocess.run(
-        ["cargo", "build", "--quiet", "-p", "cutrace", "-p", "cupti-test-double"]
-        + ["--lib", "--bin", "cutrace", "--example", "fake_cuda_program"],
+        [
+            "cargo",
+            "build",
+            "--quiet",
+            "-p",
+            "cutrace",
+            "-p",
+            "cupti-test-double",
+            "--lib",
+            "--bin",
+            "cutrace",
+            "--example",
+            "fake_cuda_program",
+        ],
         cwd=REPO,
         check=True,
     )
     build = REPO / "target" / "debug"
     libcuda = tmp_path_factory.mktemp("fake-driver") / "libcuda.so.1"
     subprocess.run(
-        ["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o"]
-        + [str(libcuda), str(REPO / "tests" / "support" / "fake_libcuda.c"), "-ldl"],
+        [
+            "cc",
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(libcuda),
+            str(REPO / "tests" / "support" / "fake_libcuda.c"),
+            "-ldl",
+        ],
         check=True,
     )
     return StandIns(
@@ -84,7 +107,7 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> StandIns:
     )
 
 
-def clean_environment(**extra: str) -> Dict[str, str]:
+def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without the variables that change cutrace, plus
     ``extra``."""
     env = {k: v for k, v in os.environ.items() if k not in INHERITED}
@@ -93,7 +116,7 @@ def clean_environment(**extra: str) -> Dict[str, str]:
 
 
 @pytest.fixture
-def traced_env(stand_ins: StandIns) -> Dict[str, str]:
+def traced_env(stand_ins: StandIns) -> dict[str, str]:
     """An environment with the fake driver and the CUPTI test double in place."""
     return clean_environment(
         CUTRACE_CUPTI_LIB=str(stand_ins.cupti), CUTRACE_CUDA_LIB=str(stand_ins.libcuda)
@@ -108,8 +131,8 @@ def installed_cutrace() -> Path:
 def scenario(
     name: str,
     *args: str,
-    env: Dict[str, str],
-    pythonpath: Optional[Sequence[Path]] = None,
+    env: dict[str, str],
+    pythonpath: Sequence[Path] | None = None,
 ) -> subprocess.CompletedProcess:
     """Runs ``scenarios.py NAME ARGS`` in a fresh interpreter of this venv."""
     env = dict(env)

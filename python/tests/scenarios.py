@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import warnings
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable
 
 
 def double() -> ctypes.CDLL:
@@ -40,14 +40,14 @@ def report_out(**facts: Any) -> None:
     print(json.dumps(facts))
 
 
-def windows_of(profiler: Any) -> List[Dict[str, str]]:
+def windows_of(profiler: Any) -> list[dict[str, str]]:
     return [
         {"trace": str(w.trace), "table_file": str(w.table_file), "table": w.table}
         for w in profiler.windows
     ]
 
 
-def caught(run: Callable[[], Any]) -> List[str]:
+def caught(run: Callable[[], Any]) -> list[str]:
     """The warnings ``run`` gave, as Python's default filter would show them."""
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("default")
@@ -65,9 +65,7 @@ def window(output_dir: str) -> None:
         launch(f"loss_{i}", 5)
         return i
 
-    profiler = cutrace.Profiler(
-        output_dir=output_dir, delay_iters=1, max_iters=2, worker_name="py"
-    )
+    profiler = cutrace.Profiler(output_dir=output_dir, delay_iters=1, max_iters=2, worker_name="py")
     traced = profiler.traced
     profiler.start()
     for i in range(1, 6):
@@ -120,7 +118,7 @@ def untraced(output_dir: str) -> None:
     """Tracing impossible: one warning, then every call does nothing."""
     import cutrace
 
-    made: List[Any] = []
+    made: list[Any] = []
     warned = caught(lambda: made.append(cutrace.Profiler(output_dir=output_dir)))
     profiler = made[0]
 
@@ -139,12 +137,21 @@ def untraced(output_dir: str) -> None:
     )
 
 
+def profiler_made(output_dir: str) -> None:
+    """A Profiler made, and what it said."""
+    import cutrace
+
+    made: list[Any] = []
+    warned = caught(lambda: made.append(cutrace.Profiler(output_dir=output_dir)))
+    report_out(warnings=warned, traced=made[0].traced)
+
+
 def injected_then_profiler(output_dir: str) -> None:
     """CUDA initialises first (the injection makes the tracer), then a Profiler."""
     init_cuda()
     import cutrace
 
-    made: List[Any] = []
+    made: list[Any] = []
     warned = caught(lambda: made.append(cutrace.Profiler(output_dir=output_dir, max_iters=9)))
     profiler = made[0]
     profiler.start()
@@ -160,8 +167,8 @@ def profiler_then_injected(output_dir: str) -> None:
     """A Profiler first, then CUDA initialises (the injection finds the tracer)."""
     import cutrace
 
-    warned: List[str] = []
-    made: List[Any] = []
+    warned: list[str] = []
+    made: list[Any] = []
     warned += caught(
         lambda: made.append(
             cutrace.Profiler(output_dir=output_dir, max_iters=2, worker_name="first")

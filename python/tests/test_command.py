@@ -9,23 +9,23 @@ import os
 import signal
 import subprocess
 import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Sequence
 
 import pytest
 from conftest import StandIns, clean_environment, installed_cutrace, scenario
 from test_profiler import names, result
 
 
-def run(program: Path, args: Sequence[str], env: Dict[str, str]) -> subprocess.CompletedProcess:
+def run(program: Path, args: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(program), *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
 def both(
-    stand_ins: StandIns, args: Sequence[str], env: Dict[str, str]
-) -> List[subprocess.CompletedProcess]:
+    stand_ins: StandIns, args: Sequence[str], env: dict[str, str]
+) -> list[subprocess.CompletedProcess]:
     """``cutrace ARGS`` from the package and from cargo."""
     return [run(installed_cutrace(), args, env), run(stand_ins.cargo_cutrace, args, env)]
 
@@ -56,7 +56,7 @@ def a_trace(stand_ins: StandIns, tmp_path_factory: pytest.TempPathFactory) -> st
     ],
 )
 def test_every_subcommand_answers_as_the_cargo_build(
-    stand_ins: StandIns, a_trace: str, args: List[str], traced_env: dict
+    stand_ins: StandIns, a_trace: str, args: list[str], traced_env: dict
 ) -> None:
     args = [a_trace if arg == "TRACE" else arg for arg in args]
     package, cargo = both(stand_ins, args, traced_env)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sysconfig
 from pathlib import Path
-from typing import Dict
 
 import pytest
 from conftest import StandIns, scenario
@@ -24,7 +23,7 @@ def injected(request: pytest.FixtureRequest, stand_ins: StandIns) -> Path:
     return packaged_library() if request.param == "packaged" else stand_ins.cargo_library
 
 
-def injected_env(env: Dict[str, str], library: Path, output_dir: Path) -> Dict[str, str]:
+def injected_env(env: dict[str, str], library: Path, output_dir: Path) -> dict[str, str]:
     """What ``cutrace run -o OUTPUT_DIR`` sets for the traced command."""
     return dict(env, CUDA_INJECTION64_PATH=str(library), CUTRACE_OUTPUT_DIR=str(output_dir))
 
@@ -80,3 +79,15 @@ def test_ranges_reach_the_injected_tracer_without_a_profiler(
     [trace] = traces(out)
     assert names(trace, "user_annotation").count("phase") == 2
     assert names(trace, "kernel") == ["k0", "k1"]
+
+
+def test_an_injected_library_that_cannot_be_opened_leaves_the_package_its_own(
+    tmp_path: Path, traced_env: dict
+) -> None:
+    broken = tmp_path / "libcutrace.so"
+    broken.write_text("not a library")
+    env = injected_env(traced_env, broken, tmp_path / "run")
+    facts = result(scenario("profiler_made", str(tmp_path / "mine"), env=env))
+    [warning] = facts["warnings"]
+    assert f"cannot open {broken}" in warning, warning
+    assert facts["traced"] is True

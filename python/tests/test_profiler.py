@@ -7,26 +7,26 @@ import gzip
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from conftest import installed_cutrace, scenario
 
 
-def result(process: subprocess.CompletedProcess) -> Dict[str, Any]:
+def result(process: subprocess.CompletedProcess) -> dict[str, Any]:
     assert process.returncode == 0, process.stderr
-    facts: Dict[str, Any] = json.loads(process.stdout.splitlines()[-1])
+    facts: dict[str, Any] = json.loads(process.stdout.splitlines()[-1])
     return facts
 
 
-def events(trace: str) -> List[Dict[str, Any]]:
+def events(trace: str) -> list[dict[str, Any]]:
     with gzip.open(trace, "rt") as file:
-        loaded: List[Dict[str, Any]] = json.load(file)["traceEvents"]
+        loaded: list[dict[str, Any]] = json.load(file)["traceEvents"]
     return loaded
 
 
-def names(trace: str, category: str) -> List[str]:
+def names(trace: str, category: str) -> list[str]:
     """The names of the trace's complete events of ``category``, in time order."""
-    chosen: List[Tuple[float, str]] = [
+    chosen: list[tuple[float, str]] = [
         (float(e["ts"]), e["name"])
         for e in events(trace)
         if e.get("ph") == "X" and e.get("cat") == category
@@ -73,8 +73,15 @@ def test_the_table_is_the_file_and_its_rows_are_cutrace_reports(
     assert Path(window["table_file"]).read_text() == window["table"] + "\n"
     assert "gemm_2" in window["table"]
     command = subprocess.run(
-        [str(installed_cutrace()), "report", "--format", "json", "--row-limit", "-1"]
-        + [window["trace"]],
+        [
+            str(installed_cutrace()),
+            "report",
+            "--format",
+            "json",
+            "--row-limit",
+            "-1",
+            window["trace"],
+        ],
         capture_output=True,
         text=True,
         env=traced_env,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import pytest
 from conftest import HERE, StandIns, installed_cutrace, scenario
@@ -35,9 +34,7 @@ BASES = [
 ]
 
 
-def worker(
-    base_path: Optional[Path], env: Dict[str, str], out: Path, delay: int, most: int
-) -> dict:
+def worker(base_path: Path | None, env: dict[str, str], out: Path, delay: int, most: int) -> dict:
     env = dict(
         env,
         VLLM_TORCH_PROFILER_DIR=str(out),
@@ -48,13 +45,13 @@ def worker(
     return result(scenario("vllm_worker", env=env, pythonpath=paths))
 
 
-def kernels_of(windows: List[dict]) -> List[List[str]]:
+def kernels_of(windows: list[dict]) -> list[list[str]]:
     return [names(w["trace"], "kernel") for w in windows]
 
 
 @pytest.mark.parametrize("base_path, base", BASES)
 def test_windows_follow_vllms_delay_and_max_iterations(
-    base_path: Optional[Path], base: Optional[str], tmp_path: Path, traced_env: dict
+    base_path: Path | None, base: str | None, tmp_path: Path, traced_env: dict
 ) -> None:
     facts = worker(base_path, traced_env, tmp_path, delay=2, most=3)
     assert facts["base"] == base if base is not None else facts["base"].startswith("vllm.")
@@ -73,7 +70,7 @@ def test_windows_follow_vllms_delay_and_max_iterations(
 
 @pytest.mark.parametrize("base_path, base", BASES)
 def test_without_limits_a_window_runs_from_start_to_stop_profile(
-    base_path: Optional[Path], base: Optional[str], tmp_path: Path, traced_env: dict
+    base_path: Path | None, base: str | None, tmp_path: Path, traced_env: dict
 ) -> None:
     facts = worker(base_path, traced_env, tmp_path, delay=0, most=0)
     assert kernels_of(facts["windows"]) == [
@@ -83,7 +80,7 @@ def test_without_limits_a_window_runs_from_start_to_stop_profile(
 
 @pytest.mark.parametrize("base_path, base", BASES)
 def test_files_go_where_vllms_torch_wrapper_writes_them(
-    base_path: Optional[Path], base: Optional[str], tmp_path: Path, traced_env: dict
+    base_path: Path | None, base: str | None, tmp_path: Path, traced_env: dict
 ) -> None:
     facts = worker(base_path, traced_env, tmp_path, delay=1, most=2)
     for window in facts["windows"]:
@@ -102,7 +99,7 @@ def test_without_vllm_the_module_says_what_it_needs(traced_env: dict) -> None:
     assert "cutrace.vllm needs vLLM" in process.stderr, process.stderr
 
 
-def zero_code_run(stand_ins: StandIns, out: Path, env: Dict[str, str], options: List[str]) -> list:
+def zero_code_run(stand_ins: StandIns, out: Path, env: dict[str, str], options: list[str]) -> list:
     """docs/vllm.md's zero-code path: vLLM's variables set, `cutrace run -c
     cudaProfilerApi`, and a program whose cudaProfilerStart/Stop stand for the
     calls of vLLM's CUDA profiler (made when vLLM's counting says)."""

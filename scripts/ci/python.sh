@@ -2,7 +2,7 @@
 # CI for the Python package, run by .ci/run after the cargo tests (which built
 # the test stand-ins the Python tests use):
 #
-# 1. `maturin build --release` gives the wheel;
+# 1. ruff and mypy check the Python code, `maturin build --release` gives the wheel;
 # 2. the wheel goes into a fresh venv with no Rust on PATH and binary wheels
 #    only (nothing compiled), and pytest runs python/tests against it, from
 #    outside the source tree;
@@ -16,6 +16,8 @@ cd "$(dirname "$0")/../.."
 MATURIN=1.16.0
 CFFI=2.1.1
 PYTEST=9.2.0
+RUFF=0.17.6
+MYPY=2.4.1
 ROOT=target/ci-python
 
 repo=$(pwd)
@@ -25,7 +27,11 @@ root=$(realpath "$ROOT")
 
 echo "-- wheel (maturin $MATURIN)"
 python3 -m venv "$root/build"
-"$root/build/bin/pip" install -q "maturin==$MATURIN" "cffi==$CFFI"
+"$root/build/bin/pip" install -q "maturin==$MATURIN" "cffi==$CFFI" "ruff==$RUFF" "mypy==$MYPY"
+python=(python scripts/bench_python.py scripts/ci/readme_python.py)
+"$root/build/bin/ruff" check "${python[@]}"
+"$root/build/bin/ruff" format --check "${python[@]}"
+(cd python && "$root/build/bin/mypy" --strict --ignore-missing-imports cutrace)
 "$root/build/bin/maturin" build --release -o "$root/wheels"
 wheel=$(ls "$root"/wheels/cutrace-*.whl)
 echo "$(basename "$wheel")"

@@ -21,7 +21,7 @@ def example(readme: str) -> str:
     """The first ```python block after the README's `pip install .`."""
     text = pathlib.Path(readme).read_text()
     after = text[text.index("pip install .") :]
-    match = re.search(r"```python\n(.*?)```", after, re.S)
+    match = re.search(r"```python\n(.*?)```", after, re.DOTALL)
     if match is None:
         raise SystemExit(f"{readme}: no Python example after `pip install .`")
     return match.group(1)
