@@ -34,7 +34,10 @@ python=(python scripts/bench_python.py scripts/ci/readme_python.py)
 (cd python && "$root/build/bin/mypy" --strict --ignore-missing-imports cutrace)
 "$root/build/bin/maturin" build --release -o "$root/wheels"
 wheel=$(ls "$root"/wheels/cutrace-*.whl)
-echo "$(basename "$wheel")"
+case "$(basename "$wheel")" in
+  cutrace-*-py3-none-manylinux_*.whl) echo "$(basename "$wheel")" ;;
+  *) echo "not one py3 manylinux wheel: $wheel" >&2; exit 1 ;;
+esac
 
 echo "-- the wheel in a fresh venv, no Rust, nothing compiled"
 python3 -m venv "$root/test"
