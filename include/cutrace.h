@@ -87,8 +87,10 @@ void cutrace_range_push(const char *name);
 /* Closes the calling thread's innermost open range. */
 void cutrace_range_pop(void);
 
-/* Stops, writes what is recorded (waiting a bounded time for the writer) and
- * releases CUPTI. cutrace_init may be called again afterwards. */
+/* Stops, writes what is recorded and releases CUPTI. It waits for the writer at
+ * most shutdown_wait_ms (30 s); what is not written by then is written in the
+ * background, and cutrace_last_error names it. cutrace_init may be called again
+ * afterwards. */
 void cutrace_shutdown(void);
 
 /*

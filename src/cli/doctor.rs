@@ -3,7 +3,10 @@
 //! tracing will work.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
+
+use anyhow::Context;
 
 use super::driver;
 
@@ -59,10 +62,14 @@ impl Check {
 }
 
 /// Runs every check, prints the report and returns 0 when tracing will work.
-pub fn run() -> u8 {
+pub fn run() -> anyhow::Result<u8> {
     let checks = checks();
-    print!("{}", render(&checks));
-    if will_trace(&checks) { 0 } else { 1 }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(render(&checks).as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")?;
+    Ok(if will_trace(&checks) { 0 } else { 1 })
 }
 
 /// Whether nothing failed.

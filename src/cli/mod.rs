@@ -18,6 +18,7 @@ mod cli;
 mod convert;
 mod doctor;
 mod driver;
+mod input;
 mod locate;
 mod outputs;
 mod process;
@@ -64,7 +65,7 @@ fn try_main(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Convert(args) => convert::run(&args),
-        cli::Command::Doctor => Ok(doctor::run()),
+        cli::Command::Doctor => doctor::run(),
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! Everything reaches the traced processes through the environment, which every
 //! child process inherits: each process that initialises CUDA loads the injection
-//! library and writes its own files, named after its own pid.
+//! library and writes its own files, named after its own pid, and notes them in
+//! the run's log (a hidden file in the output directory while the run lasts).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::process::Command;
 use super::driver;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use cutrace_exporter::{RUN_LOG_VAR, RunLog};
 use cutrace_tracer::ProfilerConfig;
 
 use super::{locate, outputs, process};
@@ -94,21 +96,48 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             false
         }
     };
-    let before = outputs::snapshot(&output);
-    let status = process::run_forwarding_signals(&mut command)
-        .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
-    if traced {
-        match outputs::written_since(&output, &before) {
-            Ok(files) => {
-                eprint!("{}", outputs::render(&output, &files));
+    let log_file = traced.then(|| run_log(&output)).transpose()?;
+    if let Some(file) = &log_file {
+        command.env(RUN_LOG_VAR, file.path());
+    }
+    let status = match process::run_forwarding_signals(&mut command) {
+        Ok(status) => status,
+        Err(error) => match error.exit_code() {
+            // A shell's answer: the code, and one line naming the program.
+            Some(code) => {
+                eprintln!("cutrace: error: {:#}", anyhow::Error::from(error));
+                return Ok(code);
+            }
+            None => return Err(error.into()),
+        },
+    };
+    if let Some(file) = &log_file {
+        let log = RunLog::new(file.path());
+        match log.read() {
+            Ok(record) => {
+                let files = outputs::written(&output, &record);
+                let killed_by = std::os::unix::process::ExitStatusExt::signal(&status);
+                eprint!(
+                    "{}",
+                    outputs::render(&output, &files, record.traced.len(), killed_by)
+                );
                 for warning in outputs::shared_ranks(&output, &files) {
                     eprintln!("{warning}");
                 }
             }
-            Err(e) => eprintln!("cutrace: cannot list {}: {e}", output.display()),
+            Err(e) => eprintln!("cutrace: cannot read {}: {e}", log.path().display()),
         }
     }
     Ok(process::exit_code(status))
+}
+
+/// A fresh, empty run log in `output`, removed when dropped.
+fn run_log(output: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".cutrace-run-")
+        .suffix(".log")
+        .tempfile_in(output)
+        .with_context(|| format!("cannot create the run log in {}", output.display()))
 }
 
 /// What tracing needs on this machine.

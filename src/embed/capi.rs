@@ -19,9 +19,9 @@ use cutrace_exporter::{KeyAverages, SortKey, read_trace};
 use cutrace_tracer::ProfilerConfig;
 use serde_json::{Map, Value};
 
-use crate::Error;
 use crate::ffi::{self, CReturn};
-use crate::host::{HOST, SHUTDOWN_WAIT, Tracer};
+use crate::host::{HOST, Tracer};
+use crate::{Error, OnTimeout};
 use crate::{command, loaded, profiler, written};
 
 /// `int cutrace_init(const char *config_json)`: installs the tracer; 0 on success.
@@ -34,7 +34,7 @@ pub unsafe extern "C" fn cutrace_init(config_json: *const c_char) -> c_int {
     ffi::trampoline("cutrace_init", || {
         // SAFETY: the caller passes null or a NUL-terminated string.
         let config = unsafe { config_arg(config_json) }?;
-        HOST.install(|| profiler::make(&config))?;
+        HOST.install(config.shutdown_wait(), || profiler::make(&config))?;
         Ok(0)
     })
 }
@@ -65,7 +65,7 @@ pub unsafe extern "C" fn cutrace_attach(config_json: *const c_char) -> c_int {
     ffi::trampoline("cutrace_attach", || {
         // SAFETY: the caller passes null or a NUL-terminated string.
         let config = unsafe { config_arg(config_json) }?;
-        match HOST.install(|| profiler::make(&config)) {
+        match HOST.install(config.shutdown_wait(), || profiler::make(&config)) {
             Ok(()) => Ok(0),
             Err(Error::AlreadyInitialised) => Ok(1),
             Err(error) => Err(error),
@@ -157,7 +157,9 @@ pub extern "C" fn cutrace_range_pop() {
 /// `void cutrace_shutdown(void)`: stops, writes, and releases the tracer.
 #[unsafe(no_mangle)]
 pub extern "C" fn cutrace_shutdown() {
-    ffi::trampoline("cutrace_shutdown", || HOST.shutdown(SHUTDOWN_WAIT));
+    // The program goes on: what is not written by then is written in the
+    // background.
+    ffi::trampoline("cutrace_shutdown", || HOST.shutdown(OnTimeout::KeepWriting));
 }
 
 /// Runs `f` on the installed tracer, if any, behind the trampoline of `entry`.

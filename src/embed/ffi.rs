@@ -55,7 +55,8 @@ pub(crate) fn trampoline<R: CReturn>(entry: &str, body: impl FnOnce() -> Result<
     let value = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => value,
         Ok(Err(error)) => {
-            set_last_error(&format!("{entry}: {error}"));
+            // `{:#}`: the error with each of its causes, once.
+            set_last_error(&format!("{entry}: {:#}", anyhow::Error::from(error)));
             R::FAILURE
         }
         Err(payload) => {

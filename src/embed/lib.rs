@@ -40,6 +40,14 @@ mod loaded;
 mod profiler;
 mod written;
 
+/// Counts memory against the ceiling `report` and `convert` are held to, and turns
+/// running out of memory into one line and exit status 1 rather than an abort.
+/// The library installs it, not only the executable, because the command also
+/// runs inside the library (`cutrace_main`); in a host process, where no command
+/// sets a ceiling, it only counts.
+#[global_allocator]
+static ALLOCATOR: cutrace_exporter::memory::Ceiling = cutrace_exporter::memory::Ceiling;
+
 pub use cutrace_tracer::{Profiler, ProfilerConfig, RangeGuard};
-pub use error::Error;
+pub use error::{Error, OnTimeout};
 pub use profiler::profiler;

@@ -6,8 +6,10 @@ use std::cell::RefCell;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use cutrace_exporter::ExportSink;
-use cutrace_tracer::{CaptureRange, Control, Profiler, ProfilerConfig, RangeGuard, WarningHook};
+use cutrace_exporter::{ExportSink, RunLog};
+use cutrace_tracer::{
+    CaptureRange, Control, Profiler, ProfilerConfig, RangeGuard, UnwrittenWindow, WarningHook,
+};
 
 use crate::Error;
 use crate::host::{HOST, Tracer};
@@ -39,11 +41,15 @@ use crate::written::LoggingSink;
 /// ```
 pub fn profiler(config: &ProfilerConfig) -> Result<Profiler, Error> {
     let config = with_identity(config)?;
-    Ok(Profiler::with_warnings(
+    let profiler = Profiler::with_warnings(
         config.clone(),
         Arc::new(export_sink(&config)),
         warn_on_stderr(),
-    ))
+    );
+    if profiler.is_traced() {
+        note_traced();
+    }
+    Ok(profiler)
 }
 
 /// `config` with this process's worker name, rank and world size filled in.
@@ -57,10 +63,23 @@ fn with_identity(config: &ProfilerConfig) -> Result<ProfilerConfig, Error> {
     })
 }
 
-/// The sink writing `config`'s trace and table files.
+/// The sink writing `config`'s trace and table files, noting them in the log of
+/// the `cutrace run` this process belongs to, if any.
 fn export_sink(config: &ProfilerConfig) -> ExportSink {
     let row_limit = usize::try_from(config.row_limit).ok();
-    ExportSink::new(&config.output_dir).with_table(config.sort_by, row_limit)
+    let sink = ExportSink::new(&config.output_dir).with_table(config.sort_by, row_limit);
+    match RunLog::from_env() {
+        Some(log) => sink.with_run_log(log),
+        None => sink,
+    }
+}
+
+/// Notes in the log of the `cutrace run` this process belongs to, if any, that it
+/// is traced. A log that cannot be written costs only the run's summary.
+fn note_traced() {
+    if let Some(log) = RunLog::from_env() {
+        let _ = log.traced(std::process::id());
+    }
 }
 
 fn warn_on_stderr() -> WarningHook {
@@ -89,6 +108,7 @@ pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
         };
         profiler.follow_application(follow_nvtx, Arc::new(handler))?;
     }
+    note_traced();
     Ok(Arc::new(Traced { profiler }))
 }
 
@@ -179,6 +199,15 @@ impl Tracer for Traced {
 
     fn shutdown(&self) {
         self.profiler.shutdown();
+    }
+
+    fn unwritten(&self) -> Vec<UnwrittenWindow> {
+        self.profiler.unwritten()
+    }
+
+    fn abandon(&self) {
+        // The sink writes through the exporter, whose files these are.
+        cutrace_exporter::abandon_unfinished_files();
     }
 }
 
