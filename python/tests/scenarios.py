@@ -87,7 +87,9 @@ def context_manager(output_dir: str) -> None:
     """``with cutrace.Profiler(...) as p``: the window is on disk after the block."""
     import cutrace
 
-    with cutrace.Profiler(output_dir=output_dir, worker_name="ctx") as profiler:
+    # "-": no output_dir given, so the environment's (CUTRACE_OUTPUT_DIR) or the default.
+    keys = {} if output_dir == "-" else {"output_dir": output_dir}
+    with cutrace.Profiler(worker_name="ctx", **keys) as profiler:
         for i in range(3):
             launch(f"k{i}")
             profiler.step()

@@ -100,6 +100,18 @@ def test_as_a_context_manager_the_window_is_written_when_the_block_ends(
     assert facts["subscribed"] is False
 
 
+def test_keys_left_out_come_from_the_environment_as_under_cutrace_run(
+    tmp_path: Path, traced_env: dict
+) -> None:
+    env = dict(traced_env, CUTRACE_OUTPUT_DIR=str(tmp_path / "run"))
+    facts = result(scenario("context_manager", "-", env=env))
+    [window] = facts["windows"]
+    assert Path(window["trace"]).parent == tmp_path / "run"
+    # A key given wins over the environment's.
+    facts = result(scenario("context_manager", str(tmp_path / "mine"), env=env))
+    assert Path(facts["windows"][0]["trace"]).parent == tmp_path / "mine"
+
+
 def test_a_wrong_key_or_value_is_a_value_error_naming_it(traced_env: dict) -> None:
     facts = result(scenario("bad_config", env=traced_env))
     unknown, wrong_type, incompatible, not_json, bad_item = facts["messages"]
