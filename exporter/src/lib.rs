@@ -23,7 +23,7 @@ pub use reader::{
     read_trace_from_noted, read_trace_noted,
 };
 pub use run_log::{RUN_LOG_VAR, RunLog, RunRecord};
-pub use sink::{ExportSink, WindowError};
+pub use sink::{ExportSink, WindowError, WindowFiles};
 pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
     UnknownSortKey, write_table_file,

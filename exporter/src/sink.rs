@@ -61,8 +61,8 @@ impl ExportSink {
         &self.dir
     }
 
-    /// Writes the trace and the table of one window; returns the trace file's path.
-    pub fn export(&self, trace: &Trace) -> Result<PathBuf, WindowError> {
+    /// Writes the trace and the table of one window; returns both files' paths.
+    pub fn export(&self, trace: &Trace) -> Result<WindowFiles, WindowError> {
         let path = self.write_trace(trace).map_err(WindowError::Trace)?;
         self.log(&path);
         let table =
@@ -73,7 +73,7 @@ impl ExportSink {
                 }
             })?;
         self.log(&table);
-        Ok(path)
+        Ok(WindowFiles { trace: path, table })
     }
 
     /// Notes `file` in the run log. A log that cannot be written costs only the
@@ -99,6 +99,15 @@ impl ExportSink {
         write_trace_with(trace, &path, &self.options)?;
         Ok(path)
     }
+}
+
+/// The files [`ExportSink::export`] wrote for one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowFiles {
+    /// The trace, `<dir>/<worker>.<unix_ns>.pt.trace.json.gz`.
+    pub trace: PathBuf,
+    /// The key-averages table, `<dir>/profiler_out_<rank>.txt`.
+    pub table: PathBuf,
 }
 
 /// What [`ExportSink`] did not write of a window, with why as its source.
@@ -211,20 +220,23 @@ mod tests {
         let log = RunLog::new(&log_path);
         let out = tmp.path().join("out");
         let sink = ExportSink::new(&out).with_run_log(log.clone());
-        let trace = sink.export(&one_kernel_trace("w0")).unwrap();
-        assert_eq!(
-            log.read().unwrap().files,
-            [trace, out.join("profiler_out_0.txt")]
-        );
+        let files = sink.export(&one_kernel_trace("w0")).unwrap();
+        assert_eq!(log.read().unwrap().files, [files.trace, files.table]);
     }
 
     #[test]
     fn default_worker_name_is_host_and_pid() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = ExportSink::new(tmp.path())
+        let files = ExportSink::new(tmp.path())
             .export(&one_kernel_trace(""))
             .unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(files.table, tmp.path().join("profiler_out_0.txt"));
+        let name = files
+            .trace
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(name.starts_with("node7_4242."), "{name}");
     }
 

@@ -8,14 +8,13 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use cutrace_exporter::{Encoding, WriteOptions, write_trace_to, write_trace_with};
 use cutrace_tracer::Trace;
 
-use crate::input::{self, MemoryArgs};
+use super::input::{self, MemoryArgs};
 
 /// Arguments of `cutrace convert`.
 #[derive(Debug, Args)]
@@ -46,7 +45,7 @@ pub struct ConvertArgs {
 }
 
 /// Reads, cuts and writes; prints what it wrote.
-pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ConvertArgs) -> anyhow::Result<u8> {
     let (mut trace, notes) = input::read(&args.input, &args.memory)?;
     let shown_input = input::shown(&args.input).display();
     if args.from_us.is_some() || args.to_us.is_some() {
@@ -125,7 +124,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
             .and_then(|()| stdout.flush())
             .context("cannot write to standard output")?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 /// Start of the first and of the last event, ns.

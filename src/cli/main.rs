@@ -1,55 +1,10 @@
-//! The `cutrace` command. `main` only reports errors; each subcommand lives in its
-//! own module, the list of them in `cli`.
+//! The `cutrace` executable. The command itself lives in the library
+//! ([`cutrace::command`]), which also exports it to C as `cutrace_main`: the
+//! Python package's `cutrace` runs that, so both run the same code (and the
+//! same memory ceiling: the library installs the allocator that keeps it).
 
-use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-
-mod cli;
-mod convert;
-mod doctor;
-mod driver;
-mod input;
-mod locate;
-mod outputs;
-mod process;
-mod report;
-mod run;
-
-/// Counts memory against the ceiling `report` and `convert` are held to, and turns
-/// running out of memory into one line and exit status 1 rather than an abort.
-#[global_allocator]
-static ALLOCATOR: cutrace_exporter::memory::Ceiling = cutrace_exporter::memory::Ceiling;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let failure = ExitCode::from(cli.command.failure_code());
-    match try_main(cli) {
-        Ok(code) => code,
-        // A reader that went away (`cutrace report t.json.gz | head`) is no failure.
-        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
-        Err(error) => {
-            // Nothing is left to do if stderr itself is gone.
-            let _ = writeln!(io::stderr(), "cutrace: error: {error:#}");
-            failure
-        }
-    }
-}
-
-fn try_main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        cli::Command::Run(args) => run::run(args),
-        cli::Command::Report(args) => report::run(&args),
-        cli::Command::Convert(args) => convert::run(&args),
-        cli::Command::Doctor => doctor::run(),
-    }
-}
-
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+    ExitCode::from(cutrace::command::main(std::env::args_os(), None))
 }

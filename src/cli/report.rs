@@ -2,13 +2,12 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use cutrace_exporter::{KeyAverages, SortKey, TraceStats};
 
-use crate::input::{self, MemoryArgs};
+use super::input::{self, MemoryArgs};
 
 /// Arguments of `cutrace report`.
 #[derive(Debug, Args)]
@@ -63,7 +62,7 @@ pub enum Format {
 }
 
 /// Reads the trace and prints its report on stdout.
-pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
     let (trace, notes) = input::read(&args.trace, &args.memory)?;
     let averages = KeyAverages::from_trace(&trace);
     input::within_ceiling(&args.trace, "aggregating")?;
@@ -93,7 +92,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .context("cannot write to standard output")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -10,15 +10,15 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 
-use crate::driver;
+use super::driver;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use cutrace_exporter::{RUN_LOG_VAR, RunLog};
 use cutrace_tracer::ProfilerConfig;
 
-use crate::{locate, outputs, process};
+use super::{locate, outputs, process};
 
 /// Arguments of `cutrace run`.
 #[derive(Debug, Args)]
@@ -72,7 +72,7 @@ pub enum CaptureArg {
 const NVTX_INJECTION_ENV: &str = "NVTX_INJECTION64_PATH";
 
 /// Runs `cutrace run`; the exit code is the command's.
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create output directory {}", args.output.display()))?;
     let output = std::path::absolute(&args.output)
@@ -106,7 +106,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             // A shell's answer: the code, and one line naming the program.
             Some(code) => {
                 eprintln!("cutrace: error: {:#}", anyhow::Error::from(error));
-                return Ok(ExitCode::from(code));
+                return Ok(code);
             }
             None => return Err(error.into()),
         },
@@ -128,7 +128,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Err(e) => eprintln!("cutrace: cannot read {}: {e}", log.path().display()),
         }
     }
-    Ok(ExitCode::from(process::exit_code(status)))
+    Ok(process::exit_code(status))
 }
 
 /// A fresh, empty run log in `output`, removed when dropped.

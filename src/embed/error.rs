@@ -20,9 +20,23 @@ pub enum Error {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] cutrace_tracer::ConfigError),
-    /// The tracer could not start (no CUPTI, another CUPTI subscriber, ...).
+    /// The tracer could not start (no CUPTI, CUPTI failed, ...).
     #[error(transparent)]
-    Tracer(#[from] cutrace_tracer::Error),
+    Tracer(cutrace_tracer::Error),
+    /// Another CUPTI client subscribed first; CUPTI takes one.
+    #[error(
+        "another CUPTI client (nsys, torch.profiler, ...) is already subscribed in this process"
+    )]
+    AnotherSubscriber,
+    /// A trace file could not be read.
+    #[error(transparent)]
+    Read(#[from] cutrace_exporter::ReadError),
+    /// A table sort key is not one of torch's.
+    #[error(transparent)]
+    SortKey(#[from] cutrace_tracer::UnknownSortKey),
+    /// A table row limit below -1.
+    #[error("row_limit {0} is negative (use -1 for all rows)")]
+    RowLimit(i64),
     /// A tracer is already installed in this process.
     #[error("cutrace is already initialised in this process (call cutrace_shutdown first)")]
     AlreadyInitialised,
@@ -46,6 +60,10 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The fork handler that keeps a forked child from driving its parent's
+    /// tracer could not be registered.
+    #[error("cannot register the fork handler that keeps a forked child off the tracer")]
+    AtFork,
     /// The at-exit handler that writes the last window could not be registered.
     #[error("cannot register the at-exit handler that writes the last window")]
     AtExit,
@@ -106,5 +124,15 @@ impl fmt::Display for TimedOut<'_> {
             write!(f, "{window}")?;
         }
         Ok(())
+    }
+}
+
+impl From<cutrace_tracer::Error> for Error {
+    fn from(error: cutrace_tracer::Error) -> Self {
+        if error.is_multiple_subscribers() {
+            Error::AnotherSubscriber
+        } else {
+            Error::Tracer(error)
+        }
     }
 }

@@ -10,9 +10,15 @@
 //! installed it. And `shutdown` waits a bounded time for the tracer to write what
 //! it recorded: at process exit a stuck writer must cost a lost trace, never a
 //! hung program, and a lost trace leaves no half-written file behind.
+//!
+//! Which process this is, is asked on every call (`step()` and ranges run in
+//! host loops), so it is not asked of the kernel: `getpid` is a system call, one
+//! that costs hundreds of nanoseconds under some sandboxes. A fork handler counts
+//! the forks instead, and the slot remembers the count it was installed at.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
 use cutrace_tracer::UnwrittenWindow;
@@ -47,10 +53,39 @@ pub(crate) struct Host {
 
 struct Installed {
     tracer: Arc<dyn Tracer>,
-    /// The process that installed it: the only one where its threads exist.
-    pid: u32,
+    /// The fork count when it was installed: the process where its threads exist.
+    forks: u64,
     /// How long `shutdown` waits for it (`shutdown_wait_ms`).
     wait: Duration,
+}
+
+/// Forks of this process's line: a child's count is its parent's plus one.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The fork count of the calling process, once the handler that keeps it is
+/// registered (an error when it cannot be).
+fn forks() -> Result<u64, Error> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let registered = *REGISTERED.get_or_init(|| {
+        // SAFETY: the child handler only adds to an atomic, which is
+        // async-signal-safe as a fork handler must be.
+        unsafe { libc::pthread_atfork(None, None, Some(count_fork)) == 0 }
+    });
+    if registered {
+        Ok(FORKS.load(Ordering::Relaxed))
+    } else {
+        Err(Error::AtFork)
+    }
+}
+
+/// The fork count to compare installs with, without registering anything: no
+/// tracer can have been installed before the handler was.
+fn current_forks() -> u64 {
+    FORKS.load(Ordering::Relaxed)
 }
 
 /// The process's tracer slot.
@@ -71,8 +106,9 @@ impl Host {
         wait: Duration,
         make: impl FnOnce() -> Result<Arc<dyn Tracer>, Error>,
     ) -> Result<(), Error> {
+        let forks = forks()?;
         let mut slot = self.lock();
-        if slot.as_ref().is_some_and(|i| i.pid == std::process::id()) {
+        if slot.as_ref().is_some_and(|i| i.forks == forks) {
             return Err(Error::AlreadyInitialised);
         }
         // What a forked child inherited is not ours to drop: dropping it could
@@ -82,7 +118,7 @@ impl Host {
         }
         *slot = Some(Installed {
             tracer: make()?,
-            pid: std::process::id(),
+            forks,
             wait,
         });
         Ok(())
@@ -150,14 +186,14 @@ impl Host {
     fn current(&self) -> Option<Arc<dyn Tracer>> {
         let slot = self.lock();
         slot.as_ref()
-            .filter(|i| i.pid == std::process::id())
+            .filter(|i| i.forks == current_forks())
             .map(|i| Arc::clone(&i.tracer))
     }
 
     fn take(&self) -> Option<(Arc<dyn Tracer>, Duration)> {
         let mut slot = self.lock();
         let installed = slot.take()?;
-        if installed.pid == std::process::id() {
+        if installed.forks == current_forks() {
             Some((installed.tracer, installed.wait))
         } else {
             std::mem::forget(installed);
@@ -279,6 +315,37 @@ pub(crate) mod tests {
         assert!(!host.is_installed());
         installed(&host);
         assert!(host.is_installed());
+    }
+
+    #[test]
+    fn a_forked_child_leaves_its_parents_tracer_and_may_install_its_own() {
+        let host = Host::new();
+        let recorder = installed(&host);
+        // SAFETY: the child touches only this test's own host (no other thread
+        // holds its lock) and glibc's allocator, which is fork-safe, then exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let mut called = false;
+            host.with(|_| called = true);
+            let own = host
+                .install(WAIT, || Ok(Arc::new(Recorder::default())))
+                .is_ok();
+            let mut drives_own = false;
+            host.with(|_| drives_own = true);
+            let code = if !called && own && drives_own { 0 } else { 1 };
+            // SAFETY: ends the child without running the test harness's exit.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{status}"
+        );
+        host.with(|t| t.step());
+        assert_eq!(recorder.calls(), ["step"]);
     }
 
     fn stuck(unwritten: Vec<UnwrittenWindow>) -> (Host, Arc<Recorder>) {

@@ -17,6 +17,10 @@
 //! the writer had begun of them is removed, so no hidden temporary file is left
 //! behind.
 //!
+//! A process has one tracer. When the program made it before CUDA initialised
+//! (`cutrace_attach`, as the Python package does, or `cutrace_init`), the
+//! injection leaves it as it is and says so; the program's own calls drive it.
+//!
 //! Nothing here may hurt the host: every failure is one warning on stderr and
 //! the program runs on untraced.
 
@@ -60,7 +64,17 @@ fn inject() -> Result<(), Error> {
         return Ok(());
     }
     let config = ProfilerConfig::from_env()?;
-    HOST.install(config.shutdown_wait(), || profiler::make(&config))?;
+    match HOST.install(config.shutdown_wait(), || profiler::make(&config)) {
+        // The program made its tracer before CUDA initialised (through the C ABI
+        // or the Python package): that one is the process's, and stays as it is.
+        Err(Error::AlreadyInitialised) => {
+            eprintln!(
+                "cutrace: this process already has a tracer, made through cutrace's C ABI or Python package; the injected library leaves it as it is, so the settings of the environment (cutrace run's options) are not used"
+            );
+            return Ok(());
+        }
+        installed => installed?,
+    }
     // SAFETY: `at_exit` is an `extern "C" fn()` that cannot unwind (it goes
     // through the trampoline) and touches only this library's state.
     if unsafe { libc::atexit(at_exit) } != 0 {

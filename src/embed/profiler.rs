@@ -14,6 +14,7 @@ use cutrace_tracer::{
 use crate::Error;
 use crate::host::{HOST, Tracer};
 use crate::identity::Identity;
+use crate::written::LoggingSink;
 
 /// A profiler for embedding cutrace in a Rust program: every window it records is
 /// written to `config.output_dir` as a trace and a key-averages table.
@@ -40,7 +41,11 @@ use crate::identity::Identity;
 /// ```
 pub fn profiler(config: &ProfilerConfig) -> Result<Profiler, Error> {
     let config = with_identity(config)?;
-    let profiler = Profiler::with_warnings(config.clone(), export_sink(&config), warn_on_stderr());
+    let profiler = Profiler::with_warnings(
+        config.clone(),
+        Arc::new(export_sink(&config)),
+        warn_on_stderr(),
+    );
     if profiler.is_traced() {
         note_traced();
     }
@@ -60,13 +65,13 @@ fn with_identity(config: &ProfilerConfig) -> Result<ProfilerConfig, Error> {
 
 /// The sink writing `config`'s trace and table files, noting them in the log of
 /// the `cutrace run` this process belongs to, if any.
-fn export_sink(config: &ProfilerConfig) -> Arc<ExportSink> {
+fn export_sink(config: &ProfilerConfig) -> ExportSink {
     let row_limit = usize::try_from(config.row_limit).ok();
     let sink = ExportSink::new(&config.output_dir).with_table(config.sort_by, row_limit);
-    Arc::new(match RunLog::from_env() {
+    match RunLog::from_env() {
         Some(log) => sink.with_run_log(log),
         None => sink,
-    })
+    }
 }
 
 /// Notes in the log of the `cutrace run` this process belongs to, if any, that it
@@ -82,11 +87,13 @@ fn warn_on_stderr() -> WarningHook {
 }
 
 /// Makes the process's tracer for `config`: its identity resolved, CUPTI
-/// subscribed, and the application's calls followed when `capture_range` or
-/// `nvtx_step` ask.
+/// subscribed, the application's calls followed when `capture_range` or
+/// `nvtx_step` ask, and what each window writes noted in the process's log.
 pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
     let config = with_identity(config)?;
-    let sink = export_sink(&config);
+    let sink = Arc::new(LoggingSink {
+        export: export_sink(&config),
+    });
     let profiler = Arc::new(Profiler::try_new(config.clone(), sink, warn_on_stderr())?);
     let follow_api = config.capture_range == CaptureRange::CudaProfilerApi;
     let follow_nvtx = config.nvtx_step.is_some();
