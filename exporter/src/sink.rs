@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cutrace_tracer::{Trace, TraceSink};
 
 use crate::{
-    ExportError, SortKey, WriteOptions, trace_file_name, write_table_file, write_trace_with,
+    ExportError, RunLog, SortKey, WriteOptions, trace_file_name, write_table_file, write_trace_with,
 };
 
 /// Writes every finished window as `<dir>/<worker>.<unix_ns>.pt.trace.json.gz` and
@@ -18,6 +18,7 @@ pub struct ExportSink {
     options: WriteOptions,
     sort: SortKey,
     row_limit: Option<usize>,
+    run_log: Option<RunLog>,
 }
 
 impl ExportSink {
@@ -33,6 +34,7 @@ impl ExportSink {
             options,
             sort: SortKey::default(),
             row_limit: Some(100),
+            run_log: None,
         }
     }
 
@@ -46,13 +48,43 @@ impl ExportSink {
         }
     }
 
+    /// The same sink, noting every file it writes in `log`.
+    pub fn with_run_log(self, log: RunLog) -> Self {
+        ExportSink {
+            run_log: Some(log),
+            ..self
+        }
+    }
+
     /// The output directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Writes the trace and the table of one window; returns the trace file's path.
-    pub fn export(&self, trace: &Trace) -> Result<PathBuf, ExportError> {
+    /// Writes the trace and the table of one window; returns both files' paths.
+    pub fn export(&self, trace: &Trace) -> Result<WindowFiles, WindowError> {
+        let path = self.write_trace(trace).map_err(WindowError::Trace)?;
+        self.log(&path);
+        let table =
+            write_table_file(trace, &self.dir, self.sort, self.row_limit).map_err(|source| {
+                WindowError::Table {
+                    trace: path.clone(),
+                    source,
+                }
+            })?;
+        self.log(&table);
+        Ok(WindowFiles { trace: path, table })
+    }
+
+    /// Notes `file` in the run log. A log that cannot be written costs only the
+    /// run's list of files, never the file.
+    fn log(&self, file: &Path) {
+        if let Some(log) = &self.run_log {
+            let _ = log.wrote(file);
+        }
+    }
+
+    fn write_trace(&self, trace: &Trace) -> Result<PathBuf, ExportError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| ExportError::io(&self.dir, e))?;
         let worker = if trace.info.worker_name.is_empty() {
             // torch's default worker name.
@@ -65,9 +97,33 @@ impl ExportSink {
             .map_or(0, |d| d.as_nanos());
         let path = self.dir.join(trace_file_name(&worker, now_ns)?);
         write_trace_with(trace, &path, &self.options)?;
-        write_table_file(trace, &self.dir, self.sort, self.row_limit)?;
         Ok(path)
     }
+}
+
+/// The files [`ExportSink::export`] wrote for one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowFiles {
+    /// The trace, `<dir>/<worker>.<unix_ns>.pt.trace.json.gz`.
+    pub trace: PathBuf,
+    /// The key-averages table, `<dir>/profiler_out_<rank>.txt`.
+    pub table: PathBuf,
+}
+
+/// What [`ExportSink`] did not write of a window, with why as its source.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    /// Neither the trace nor the table was written.
+    #[error("the trace was not written")]
+    Trace(#[source] ExportError),
+    /// The trace was written, its table was not.
+    #[error("the trace was written to {}, its table was not", trace.display())]
+    Table {
+        /// The trace file written.
+        trace: PathBuf,
+        /// Why the table was not.
+        source: ExportError,
+    },
 }
 
 impl TraceSink for ExportSink {
@@ -157,13 +213,40 @@ mod tests {
     }
 
     #[test]
+    fn every_file_written_is_noted_in_the_run_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log_path = tmp.path().join("run.log");
+        std::fs::write(&log_path, b"").unwrap();
+        let log = RunLog::new(&log_path);
+        let out = tmp.path().join("out");
+        let sink = ExportSink::new(&out).with_run_log(log.clone());
+        let files = sink.export(&one_kernel_trace("w0")).unwrap();
+        assert_eq!(log.read().unwrap().files, [files.trace, files.table]);
+    }
+
+    #[test]
     fn default_worker_name_is_host_and_pid() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = ExportSink::new(tmp.path())
+        let files = ExportSink::new(tmp.path())
             .export(&one_kernel_trace(""))
             .unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(files.table, tmp.path().join("profiler_out_0.txt"));
+        let name = files
+            .trace
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(name.starts_with("node7_4242."), "{name}");
+    }
+
+    /// An error with each of its causes, as the tracer's warnings and `cutrace`'s
+    /// messages say it.
+    fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+        std::iter::successors(Some(error), |e| e.source())
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(": ")
     }
 
     #[test]
@@ -173,8 +256,49 @@ mod tests {
             .window_finished(one_kernel_trace("../escape"))
             .unwrap_err();
         assert_eq!(
-            err.to_string(),
-            "invalid worker name \"../escape\": it contains a path separator"
+            with_causes(&*err),
+            "the trace was not written: invalid worker name \"../escape\": it contains a path separator"
         );
+    }
+
+    #[test]
+    fn a_table_that_fails_after_its_trace_says_the_trace_was_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut trace = one_kernel_trace("w0");
+        trace.info.rank = 5;
+        // A directory where the table goes: renaming the table onto it fails.
+        let table = tmp.path().join("profiler_out_5.txt");
+        std::fs::create_dir(&table).unwrap();
+        std::fs::write(table.join("keep"), "x").unwrap();
+        let err = ExportSink::new(tmp.path()).export(&trace).unwrap_err();
+        let WindowError::Table { trace: written, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(written.exists());
+        let message = with_causes(&err);
+        let expected = format!(
+            "the trace was written to {}, its table was not: {}: ",
+            written.display(),
+            table.display()
+        );
+        assert!(message.starts_with(&expected), "{message}");
+        assert_eq!(message.matches("os error").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn each_cause_of_a_failed_write_is_said_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("gone");
+        let sink = ExportSink::new(&missing);
+        std::fs::write(&missing, "a file where the directory should be").unwrap();
+        let message = with_causes(&sink.export(&one_kernel_trace("w0")).unwrap_err());
+        assert!(
+            message.starts_with(&format!(
+                "the trace was not written: {}: ",
+                missing.display()
+            )),
+            "{message}"
+        );
+        assert_eq!(message.matches("os error").count(), 1, "{message}");
     }
 }

@@ -18,8 +18,8 @@ use cutrace_tracer::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::cli::Cli;
-use crate::run::{RunArgs, settings};
+use super::cli::Cli;
+use super::run::{RunArgs, settings};
 
 /// The variable that makes the test write the reference instead of comparing it.
 const UPDATE_VAR: &str = "CUTRACE_UPDATE_DOCS";
@@ -74,6 +74,7 @@ fn examples() -> Vec<Example> {
         ),
         example("delay_ms", json!(20000), &["--delay", "20"]),
         example("duration_ms", json!(5000), &["--duration", "5"]),
+        example("shutdown_wait_ms", json!(60000), &[]),
     ]
 }
 
@@ -106,7 +107,7 @@ as it is (`CUTRACE_OUTPUT_DIR=/tmp/traces`) and lists are comma-separated
 (`CUTRACE_ACTIVITIES=kernel,memcpy`).
 
 This file is generated from the code by a test (`src/cli/reference.rs`); after a
-change, `CUTRACE_UPDATE_DOCS=1 cargo test --bin cutrace reference` rewrites it.
+change, `CUTRACE_UPDATE_DOCS=1 cargo test --lib reference` rewrites it.
 
 ";
 
@@ -378,7 +379,7 @@ fn reference_is_current() {
             .unwrap_or(committed.lines().count().min(rendered.lines().count()));
         panic!(
             "docs/config.md is not what the code says (first difference at line {}); \
-             run `{UPDATE_VAR}=1 cargo test --bin cutrace reference` and commit it",
+             run `{UPDATE_VAR}=1 cargo test --lib reference` and commit it",
             line + 1
         );
     }

@@ -2,16 +2,18 @@
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use cutrace_exporter::{KeyAverages, SortKey, TraceStats, read_trace};
+use cutrace_exporter::{KeyAverages, SortKey, TraceStats};
+
+use super::input::{self, MemoryArgs};
 
 /// Arguments of `cutrace report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Trace file: Kineto/Chrome JSON, gzip-compressed or plain.
+    /// Trace file: Kineto/Chrome JSON, gzip-compressed or plain; `-` reads
+    /// standard input.
     pub trace: PathBuf,
 
     /// Column to sort by, descending: self_cuda_time_total, cuda_time_total,
@@ -19,15 +21,22 @@ pub struct ReportArgs {
     #[arg(long, value_name = "KEY", default_value = "self_cuda_time_total")]
     pub sort: SortKey,
 
-    /// Number of rows to print; -1 prints them all.
-    #[arg(long, value_name = "N", default_value = "100", allow_negative_numbers = true,
-          value_parser = parse_row_limit)]
-    pub row_limit: RowLimit,
+    /// Number of rows to print; -1 prints them all. The table prints 100 unless
+    /// told, as torch's; JSON gives every row unless told.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_row_limit)]
+    pub row_limit: Option<RowLimit>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// The memory ceiling.
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
+
+/// The table's row limit when none is asked for: torch's and vLLM's.
+const TABLE_ROWS: RowLimit = RowLimit(Some(100));
 
 /// How many rows to print: `None` for all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,27 +62,37 @@ pub enum Format {
 }
 
 /// Reads the trace and prints its report on stdout.
-pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let trace = read_trace(&args.trace)?;
+pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
+    let (trace, notes) = input::read(&args.trace, &args.memory)?;
     let averages = KeyAverages::from_trace(&trace);
-    let limit = args.row_limit.0;
+    input::within_ceiling(&args.trace, "aggregating")?;
     let text = match args.format {
         Format::Table => {
+            let limit = args.row_limit.unwrap_or(TABLE_ROWS).0;
             if averages.rows().is_empty() {
-                eprintln!("cutrace: {} holds no events", args.trace.display());
+                input::note(&format!(
+                    "{} holds no events",
+                    input::shown(&args.trace).display()
+                ));
             }
             let mut text = averages.table(args.sort, limit);
             text.push_str(&TraceStats::from_trace(&trace).text(limit));
+            text.push_str(&format!(
+                "\nTime origin: {}. Iteration starts and ends, and the --from-us/--to-us of \
+                 cutrace convert, count microseconds from it.\n",
+                input::origin(&trace, notes.origin)
+            ));
             text
         }
-        Format::Json => averages.json(args.sort, limit) + "\n",
+        Format::Json => averages.json(args.sort, args.row_limit.and_then(|l| l.0)) + "\n",
     };
+    input::within_ceiling(&args.trace, "formatting the report")?;
     let mut stdout = io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .context("cannot write to standard output")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -5,17 +5,19 @@
 //!
 //! Everything reaches the traced processes through the environment, which every
 //! child process inherits: each process that initialises CUDA loads the injection
-//! library and writes its own files, named after its own pid.
+//! library and writes its own files, named after its own pid, and notes them in
+//! the run's log (a hidden file in the output directory while the run lasts).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use cutrace_exporter::{RUN_LOG_VAR, RunLog};
 use cutrace_tracer::{ConfigError, ProfilerConfig, field_var};
 
-use crate::{driver, locate, outputs, process};
+use super::{driver, locate, outputs, process};
 
 /// What `cutrace run --help` adds after the options.
 const AFTER_LONG_HELP: &str = concat!(
@@ -105,7 +107,7 @@ pub enum CaptureArg {
 const NVTX_INJECTION_ENV: &str = "NVTX_INJECTION64_PATH";
 
 /// Runs `cutrace run`; the exit code is the command's.
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let output = match &args.output {
         Some(dir) => Some(
             std::path::absolute(dir)
@@ -119,7 +121,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = validate(&settings)?;
     if args.check {
         print!("{}", check_report(&config, &injection()));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     }
     // clap requires both unless --check, so this fails only for a hand-built `RunArgs`.
     let (Some(output), Some((program, program_args))) = (output, args.command.split_first()) else {
@@ -140,21 +142,48 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             false
         }
     };
-    let before = outputs::snapshot(&output);
-    let status = process::run_forwarding_signals(&mut command)
-        .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
-    if traced {
-        match outputs::written_since(&output, &before) {
-            Ok(files) => {
-                eprint!("{}", outputs::render(&output, &files));
+    let log_file = traced.then(|| run_log(&output)).transpose()?;
+    if let Some(file) = &log_file {
+        command.env(RUN_LOG_VAR, file.path());
+    }
+    let status = match process::run_forwarding_signals(&mut command) {
+        Ok(status) => status,
+        Err(error) => match error.exit_code() {
+            // A shell's answer: the code, and one line naming the program.
+            Some(code) => {
+                eprintln!("cutrace: error: {:#}", anyhow::Error::from(error));
+                return Ok(code);
+            }
+            None => return Err(error.into()),
+        },
+    };
+    if let Some(file) = &log_file {
+        let log = RunLog::new(file.path());
+        match log.read() {
+            Ok(record) => {
+                let files = outputs::written(&output, &record);
+                let killed_by = std::os::unix::process::ExitStatusExt::signal(&status);
+                eprint!(
+                    "{}",
+                    outputs::render(&output, &files, record.traced.len(), killed_by)
+                );
                 for warning in outputs::shared_ranks(&output, &files) {
                     eprintln!("{warning}");
                 }
             }
-            Err(e) => eprintln!("cutrace: cannot list {}: {e}", output.display()),
+            Err(e) => eprintln!("cutrace: cannot read {}: {e}", log.path().display()),
         }
     }
-    Ok(ExitCode::from(process::exit_code(status)))
+    Ok(process::exit_code(status))
+}
+
+/// A fresh, empty run log in `output`, removed when dropped.
+fn run_log(output: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".cutrace-run-")
+        .suffix(".log")
+        .tempfile_in(output)
+        .with_context(|| format!("cannot create the run log in {}", output.display()))
 }
 
 /// A configuration field that an option of `cutrace run` sets.

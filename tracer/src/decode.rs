@@ -333,6 +333,7 @@ impl<N: CallbackNames> Decoder<N> {
                 context: rd!(r.contextId),
                 stream: rd!(r.streamId),
                 graph_node_id: rd!(r.graphNodeId),
+                name: None,
             }
         };
         if self.completed(memcpy.start, memcpy.end) {
@@ -357,6 +358,7 @@ impl<N: CallbackNames> Decoder<N> {
                 context: rd!(r.contextId),
                 stream: rd!(r.streamId),
                 graph_node_id: rd!(r.graphNodeId),
+                name: None,
             }
         };
         if self.completed(memcpy.start, memcpy.end) {
@@ -377,6 +379,7 @@ impl<N: CallbackNames> Decoder<N> {
                 context: rd!(r.contextId),
                 stream: rd!(r.streamId),
                 graph_node_id: rd!(r.graphNodeId),
+                name: None,
             }
         };
         if self.completed(memset.start, memset.end) {
@@ -428,6 +431,7 @@ impl<N: CallbackNames> Decoder<N> {
                 cuda_event: rd!(r.cudaEventId),
                 pid: 0,
                 tid: 0,
+                name: None,
             }
         };
         self.trace.syncs.push(sync);
@@ -948,6 +952,7 @@ mod tests {
                     context: 1,
                     stream: 7,
                     graph_node_id: 9,
+                    name: None,
                 },
                 Memcpy {
                     start: 30,
@@ -963,6 +968,7 @@ mod tests {
                     context: 1,
                     stream: 8,
                     graph_node_id: 0,
+                    name: None,
                 },
             ]
         );
@@ -978,6 +984,7 @@ mod tests {
                 context: 3,
                 stream: 9,
                 graph_node_id: 4,
+                name: None,
             }]
         );
     }
@@ -1085,6 +1092,7 @@ mod tests {
                 cuda_event: 0,
                 pid: 1234,
                 tid: 1235,
+                name: None,
             }]
         );
     }

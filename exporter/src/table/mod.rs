@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use cutrace_tracer::Trace;
 
-use crate::ExportError;
+use crate::{ExportError, unfinished};
 pub use cutrace_tracer::{SortKey, UnknownSortKey};
 
 pub use aggregate::{Row, RowKind};
@@ -124,7 +124,7 @@ pub fn write_table_file(
         // A temporary file is private by default; the table is not.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let mut file = builder.tempfile_in(dir)?;
+        let (mut file, _listed) = unfinished::create_temp(&builder, dir)?;
         file.write_all(text.as_bytes())?;
         file.write_all(b"\n")?;
         file.as_file().sync_all()?;
@@ -248,11 +248,8 @@ mod tests {
         let missing = dir.path().join("missing");
         let error = write_table_file(&trace, &missing, SortKey::default(), None).unwrap_err();
         let target = missing.join("profiler_out_3.txt");
-        assert!(
-            error
-                .to_string()
-                .starts_with(&format!("{}: ", target.display())),
-            "{error}"
-        );
+        assert_eq!(error.to_string(), target.display().to_string());
+        let cause = std::error::Error::source(&error).unwrap().to_string();
+        assert!(cause.contains("No such file or directory"), "{cause}");
     }
 }
