@@ -7,6 +7,7 @@ mod error;
 mod reader;
 mod sink;
 mod table;
+mod table_file;
 pub mod validate;
 
 pub use chrome::{
@@ -17,5 +18,6 @@ pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
 pub use sink::ExportSink;
 pub use table::{
     IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
-    UnknownSortKey, write_table_file,
+    UnknownSortKey,
 };
+pub use table_file::{TableFiles, WrittenTable};

@@ -1,23 +1,41 @@
 //! The tracer's [`TraceSink`] that writes each finished window to an output
 //! directory: the trace and, beside it, the key-averages table.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cutrace_tracer::{Trace, TraceSink};
+use cutrace_tracer::identity::default_worker_name;
+use cutrace_tracer::{Trace, TraceSink, WarningHook};
 
-use crate::{
-    ExportError, SortKey, WriteOptions, trace_file_name, write_table_file, write_trace_with,
-};
+use crate::table_file::TableFiles;
+use crate::{ExportError, KeyAverages, SortKey, WriteOptions, trace_file_name, write_trace_with};
 
 /// Writes every finished window as `<dir>/<worker>.<unix_ns>.pt.trace.json.gz` and
-/// its key-averages table as `<dir>/profiler_out_<rank>.txt`.
-#[derive(Debug, Clone)]
+/// its key-averages table as `<dir>/profiler_out_<rank>.txt` (or, when another
+/// process of the run wrote that one, `profiler_out_<rank>_<pid>.txt`: see
+/// [`TableFiles`]).
+#[derive(Clone)]
 pub struct ExportSink {
     dir: PathBuf,
     options: WriteOptions,
     sort: SortKey,
     row_limit: Option<usize>,
+    tables: Arc<TableFiles>,
+    warn: WarningHook,
+}
+
+impl fmt::Debug for ExportSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportSink")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .field("sort", &self.sort)
+            .field("row_limit", &self.row_limit)
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ExportSink {
@@ -26,14 +44,32 @@ impl ExportSink {
         Self::with_options(dir, WriteOptions::default())
     }
 
-    /// A sink writing into `dir` with `options`.
+    /// A sink writing into `dir` with `options`, for a run that begins now.
     pub fn with_options(dir: impl Into<PathBuf>, options: WriteOptions) -> Self {
+        let dir = dir.into();
         ExportSink {
-            dir: dir.into(),
+            tables: Arc::new(TableFiles::new(&dir, std::process::id(), SystemTime::now())),
+            dir,
             options,
             sort: SortKey::default(),
             row_limit: Some(100),
+            warn: Arc::new(|message: &str| eprintln!("cutrace: warning: {message}")),
         }
+    }
+
+    /// The same sink for a run that began at `started`: a table file last written
+    /// before then is an earlier run's, and may be replaced.
+    pub fn with_run_start(self, started: SystemTime) -> Self {
+        ExportSink {
+            tables: Arc::new(TableFiles::new(&self.dir, std::process::id(), started)),
+            ..self
+        }
+    }
+
+    /// The same sink with what it has to say (a table written under another name)
+    /// going to `warn` instead of stderr.
+    pub fn with_warnings(self, warn: WarningHook) -> Self {
+        ExportSink { warn, ..self }
     }
 
     /// The same sink with the table sorted by `sort` and cut to `row_limit` rows
@@ -55,8 +91,7 @@ impl ExportSink {
     pub fn export(&self, trace: &Trace) -> Result<PathBuf, ExportError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| ExportError::io(&self.dir, e))?;
         let worker = if trace.info.worker_name.is_empty() {
-            // torch's default worker name.
-            format!("{}_{}", trace.info.host_name, trace.info.pid)
+            default_worker_name(&trace.info.host_name, trace.info.pid)
         } else {
             trace.info.worker_name.clone()
         };
@@ -65,7 +100,11 @@ impl ExportSink {
             .map_or(0, |d| d.as_nanos());
         let path = self.dir.join(trace_file_name(&worker, now_ns)?);
         write_trace_with(trace, &path, &self.options)?;
-        write_table_file(trace, &self.dir, self.sort, self.row_limit)?;
+        let table = KeyAverages::from_trace(trace).table(self.sort, self.row_limit);
+        let written = self.tables.write(trace.info.rank, &table)?;
+        if let Some(notice) = written.notice {
+            (self.warn)(&notice);
+        }
         Ok(path)
     }
 }
@@ -154,6 +193,27 @@ mod tests {
         assert_eq!(text, format!("{expected}\n"));
         assert!(text.contains("other"), "{text}");
         assert!(!text.contains(" k  "), "{text}");
+    }
+
+    #[test]
+    fn a_table_another_process_wrote_stays_and_the_sink_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("profiler_out_0.txt"), "another's").unwrap();
+        let said = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let hook = said.clone();
+        let sink = ExportSink::new(tmp.path())
+            .with_run_start(SystemTime::now() - std::time::Duration::from_secs(60))
+            .with_warnings(Arc::new(move |m: &str| hook.lock().unwrap().push(m.into())));
+        sink.export(&one_kernel_trace("w0")).unwrap();
+        sink.export(&one_kernel_trace("w0")).unwrap();
+        let own = format!("profiler_out_0_{}.txt", std::process::id());
+        let said = said.lock().unwrap();
+        assert_eq!(said.len(), 1, "said once: {said:?}");
+        assert!(said[0].ends_with(&own), "{}", said[0]);
+        let text = std::fs::read_to_string(tmp.path().join(&own)).unwrap();
+        assert!(text.contains("Self CUDA time total"), "{text}");
+        let theirs = std::fs::read_to_string(tmp.path().join("profiler_out_0.txt")).unwrap();
+        assert_eq!(theirs, "another's");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::process::{Command, ExitCode};
 use crate::driver;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use cutrace_tracer::ProfilerConfig;
+use cutrace_tracer::{ProfilerConfig, identity};
 
 use crate::{locate, outputs, process};
 
@@ -99,12 +99,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
     if traced {
         match outputs::written_since(&output, &before) {
-            Ok(files) => {
-                eprint!("{}", outputs::render(&output, &files));
-                for warning in outputs::shared_ranks(&output, &files) {
-                    eprintln!("{warning}");
-                }
-            }
+            Ok(files) => eprint!("{}", outputs::render(&output, &files)),
             Err(e) => eprintln!("cutrace: cannot list {}: {e}", output.display()),
         }
     }
@@ -150,6 +145,12 @@ fn environment(args: &RunArgs, output: &Path, injection: &Injection) -> Vec<(OsS
             injection.cupti.clone().into(),
         ),
         ("CUTRACE_OUTPUT_DIR".into(), output.into()),
+        // Every process of the run gets the same start: a table file last written
+        // before it is an earlier run's, one written since another process's.
+        (
+            identity::RUN_START_VARIABLE.into(),
+            unix_now_ns().to_string().into(),
+        ),
     ];
     if std::env::var_os(NVTX_INJECTION_ENV).is_none_or(|v| v.is_empty()) {
         vars.push((NVTX_INJECTION_ENV.into(), injection.cupti.clone().into()));
@@ -194,6 +195,13 @@ fn validate(vars: &[(OsString, OsString)]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Nanoseconds since the Unix epoch (0 for a clock set before it).
+fn unix_now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 /// Parses a number of seconds into milliseconds.
 fn parse_seconds(text: &str) -> Result<u64, String> {
     match text.parse::<f64>() {
@@ -234,8 +242,28 @@ mod tests {
                     v.to_string_lossy().into_owned(),
                 )
             })
-            .filter(|(k, _)| k != NVTX_INJECTION_ENV)
+            .filter(|(k, _)| k != NVTX_INJECTION_ENV && k != identity::RUN_START_VARIABLE)
             .collect()
+    }
+
+    #[test]
+    fn every_process_gets_the_runs_start() {
+        let injection = Injection {
+            library: "/lib/libcutrace.so".into(),
+            cupti: "/lib/libcupti.so.13".into(),
+        };
+        let before = unix_now_ns();
+        let vars = environment(
+            &parse(&["-o", "out", "prog"]),
+            Path::new("/out"),
+            &injection,
+        );
+        let start = vars
+            .iter()
+            .find(|(k, _)| k == identity::RUN_START_VARIABLE)
+            .map(|(_, v)| v.to_string_lossy().parse::<u128>().unwrap())
+            .unwrap();
+        assert!(before <= start && start <= unix_now_ns(), "{start}");
     }
 
     #[test]

@@ -26,10 +26,9 @@ pub mod capi;
 mod error;
 mod ffi;
 mod host;
-pub mod identity;
 mod inject;
 mod profiler;
 
-pub use cutrace_tracer::{Profiler, ProfilerConfig, RangeGuard};
+pub use cutrace_tracer::{Profiler, ProfilerConfig, RangeGuard, identity};
 pub use error::Error;
 pub use profiler::profiler;

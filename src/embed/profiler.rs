@@ -7,19 +7,21 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use cutrace_exporter::ExportSink;
-use cutrace_tracer::{CaptureRange, Control, Profiler, ProfilerConfig, RangeGuard, WarningHook};
+use cutrace_tracer::{
+    CaptureRange, Control, Identity, Profiler, ProfilerConfig, RangeGuard, Rank, WarningHook,
+};
 
 use crate::Error;
 use crate::host::{HOST, Tracer};
-use crate::identity::Identity;
 
 /// A profiler for embedding cutrace in a Rust program: every window it records is
 /// written to `config.output_dir` as a trace and a key-averages table.
 ///
-/// The worker name and rank come from `config`, else from `RANK`/`LOCAL_RANK`,
-/// else torch's `<hostname>_<pid>` and rank 0. Without a usable CUPTI the profiler
-/// warns once on stderr and records nothing; only a bad `RANK`-style variable is an
-/// error.
+/// The worker name and rank come from `config`, else from `RANK`, `LOCAL_RANK` or a
+/// launcher's variable, else torch's `<hostname>_<pid>` and the device of the
+/// process's first CUDA context ([`identity`](crate::identity) has the rules).
+/// Without a usable CUPTI the profiler warns once on stderr and records nothing;
+/// only a bad `RANK`-style variable is an error.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,29 +39,32 @@ use crate::identity::Identity;
 /// # }
 /// ```
 pub fn profiler(config: &ProfilerConfig) -> Result<Profiler, Error> {
-    let config = with_identity(config)?;
-    Ok(Profiler::with_warnings(
-        config.clone(),
-        export_sink(&config),
-        warn_on_stderr(),
-    ))
+    let (config, sink) = with_identity(config)?;
+    Ok(Profiler::with_warnings(config, sink, warn_on_stderr()))
 }
 
-/// `config` with this process's worker name, rank and world size filled in.
-fn with_identity(config: &ProfilerConfig) -> Result<ProfilerConfig, Error> {
+/// `config` with what the environment says of this process's worker name, rank and
+/// world size filled in, and the sink writing its trace and table files.
+fn with_identity(config: &ProfilerConfig) -> Result<(ProfilerConfig, Arc<ExportSink>), Error> {
     let identity = Identity::of_this_process(config)?;
-    Ok(ProfilerConfig {
+    let config = ProfilerConfig {
         worker_name: Some(identity.worker_name),
-        rank: Some(identity.rank),
-        world_size: Some(identity.world_size),
+        rank: match identity.rank {
+            Rank::Given(rank) => Some(rank),
+            // The tracer finds it once the process has made a context.
+            Rank::FirstDevice => None,
+        },
+        world_size: identity.world_size,
         ..config.clone()
-    })
-}
-
-/// The sink writing `config`'s trace and table files.
-fn export_sink(config: &ProfilerConfig) -> Arc<ExportSink> {
+    };
     let row_limit = usize::try_from(config.row_limit).ok();
-    Arc::new(ExportSink::new(&config.output_dir).with_table(config.sort_by, row_limit))
+    let mut sink = ExportSink::new(&config.output_dir)
+        .with_table(config.sort_by, row_limit)
+        .with_warnings(warn_on_stderr());
+    if let Some(started) = identity.run_started {
+        sink = sink.with_run_start(started);
+    }
+    Ok((config, Arc::new(sink)))
 }
 
 fn warn_on_stderr() -> WarningHook {
@@ -70,8 +75,7 @@ fn warn_on_stderr() -> WarningHook {
 /// subscribed, and the application's calls followed when `capture_range` or
 /// `nvtx_step` ask.
 pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
-    let config = with_identity(config)?;
-    let sink = export_sink(&config);
+    let (config, sink) = with_identity(config)?;
     let profiler = Arc::new(Profiler::try_new(config.clone(), sink, warn_on_stderr())?);
     let follow_api = config.capture_range == CaptureRange::CudaProfilerApi;
     let follow_nvtx = config.nvtx_step.is_some();

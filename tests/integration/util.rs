@@ -13,16 +13,23 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 /// Variables of the test's own environment that would change what cutrace does.
-pub const INHERITED: [&str; 9] = [
+pub const INHERITED: [&str; 16] = [
     "CUDA_INJECTION64_PATH",
     "NVTX_INJECTION64_PATH",
     "CUTRACE_CONFIG",
     "CUTRACE_CUPTI_LIB",
     "CUTRACE_CUDA_LIB",
     "CUTRACE_LIB",
+    "CUTRACE_RUN_START_NS",
     "RANK",
     "LOCAL_RANK",
+    "SLURM_PROCID",
+    "OMPI_COMM_WORLD_RANK",
+    "PMI_RANK",
     "WORLD_SIZE",
+    "SLURM_NTASKS",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMI_SIZE",
 ];
 
 /// The real traces every reader test runs on; their absence is a failure, not a skip.

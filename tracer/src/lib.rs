@@ -58,6 +58,7 @@ mod cupti;
 pub mod decode;
 mod demangle;
 mod error;
+pub mod identity;
 pub mod model;
 mod nvtx;
 mod process;
@@ -73,6 +74,7 @@ pub use config::{
 };
 pub use controls::{Control, ControlHandler};
 pub use error::Error;
+pub use identity::{Identity, IdentityError, Rank};
 pub use model::{Trace, TraceSink};
 pub use process::host_name;
 pub use profiler::Profiler;
