@@ -17,7 +17,7 @@ pub use error::ExportError;
 pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
 pub use sink::ExportSink;
 pub use table::{
-    IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
-    UnknownSortKey,
+    Columns, IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy,
+    TraceStats, UnknownSortKey, format_share, format_time, section, truncate_name, us,
 };
 pub use table_file::{TableFiles, WrittenTable};

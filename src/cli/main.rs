@@ -10,9 +10,11 @@ mod cli;
 mod convert;
 mod doctor;
 mod driver;
+mod figures_text;
 mod locate;
 mod outputs;
 mod process;
+mod ranks;
 mod report;
 mod run;
 

@@ -16,6 +16,7 @@ use cutrace_tracer::Trace;
 pub use cutrace_tracer::{SortKey, UnknownSortKey};
 
 pub use aggregate::{Row, RowKind};
+pub use format::{Columns, format_share, format_time, section, truncate_name, us};
 pub use stats::{IterationTime, KernelStats, StreamBusy, TraceStats};
 
 /// The value a row is sorted by, descending.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cutrace_tracer::Trace;
 
-use super::format::{Columns, format_time, truncate_name, us};
+use super::format::{Columns, format_time, section, truncate_name, us};
 
 /// Duration spread of one kernel name. Times in nanoseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,30 +305,6 @@ impl TraceStats {
         }
         out
     }
-}
-
-/// Appends a blank line, `title`, and a table in torch's layout.
-fn section(
-    out: &mut String,
-    title: &str,
-    columns: &Columns,
-    headers: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
-) {
-    let separator = columns.separator();
-    out.push('\n');
-    out.push_str(title);
-    out.push('\n');
-    for line in [&separator, &columns.line(headers), &separator] {
-        out.push_str(line);
-        out.push('\n');
-    }
-    for row in rows {
-        out.push_str(&columns.line(&row));
-        out.push('\n');
-    }
-    out.push_str(&separator);
-    out.push('\n');
 }
 
 #[cfg(test)]
