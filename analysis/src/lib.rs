@@ -31,4 +31,4 @@ pub use figures::{
     IterationGpu, KernelSpread, KernelTotal, RankGpu, RankSource, Skipped, TemporalBreakdown,
     TraceFigures,
 };
-pub use trace::{Measured, TraceAccumulator, measure};
+pub use trace::{Measured, TraceAccumulator, measure, rank_of};

@@ -289,20 +289,26 @@ pub fn measure(trace: &Trace) -> Measured {
     acc.finish(&trace.names)
 }
 
+/// The rank of `trace`, the `index`-th of several: its own when it names one, else
+/// its place in the list.
+pub fn rank_of(trace: &Trace, index: usize) -> (u32, RankSource) {
+    if trace.info.rank_known {
+        (trace.info.rank, RankSource::DistributedInfo)
+    } else {
+        (
+            u32::try_from(index).unwrap_or(u32::MAX),
+            RankSource::FileOrder,
+        )
+    }
+}
+
 impl TraceFigures {
     /// The figures of `trace`, read from `file`, the `index`-th of the traces
     /// reported on together (its rank when the trace names none).
     pub fn from_trace(file: String, index: usize, trace: &Trace) -> TraceFigures {
         let measured = measure(trace);
         let stats = TraceStats::from_trace(trace);
-        let (rank, rank_source) = if trace.info.rank_known {
-            (trace.info.rank, RankSource::DistributedInfo)
-        } else {
-            (
-                u32::try_from(index).unwrap_or(u32::MAX),
-                RankSource::FileOrder,
-            )
-        };
+        let (rank, rank_source) = rank_of(trace, index);
         let gpus = measured
             .devices
             .iter()

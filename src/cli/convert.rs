@@ -1,26 +1,35 @@
 //! `cutrace convert`: reads any trace `cutrace report` reads and writes it again as
 //! cutrace writes traces (Kineto's object format, times relative to
-//! `baseTimeNanoseconds`, slices that nest), optionally keeping only a time range.
-//! The output appears whole or not at all: the writer renames a finished temporary
-//! file into place.
+//! `baseTimeNanoseconds`, slices that nest), optionally keeping only a time range;
+//! or writes many traces as Parquet (`--to parquet`, in `parquet.rs`). The output
+//! appears whole or not at all: the writer renames a finished temporary file into
+//! place.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use cutrace_exporter::{Encoding, WriteOptions, read_trace, write_trace_with};
 use cutrace_tracer::Trace;
 
 /// Arguments of `cutrace convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Trace file to read: Kineto/Chrome JSON, gzip-compressed or plain.
-    pub input: PathBuf,
+    /// Trace file to read (Kineto/Chrome JSON, gzip-compressed or plain); with
+    /// `--to parquet`, any number of them or directories of them.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
 
-    /// File to write: gzip when its name ends in `.gz`, plain JSON otherwise.
-    #[arg(short, long, value_name = "FILE")]
+    /// File to write: gzip when its name ends in `.gz`, plain JSON otherwise; with
+    /// `--to parquet`, the folder to write into (created when missing).
+    #[arg(short, long, value_name = "PATH")]
     pub output: PathBuf,
+
+    /// What to write: a trace, or Parquet (one row per event, one file per trace,
+    /// in a folder partitioned by rank: OUTPUT/rank=<n>/<trace>.parquet).
+    #[arg(long, value_enum, default_value_t = Target::Trace)]
+    pub to: Target,
 
     /// Keep only events that start at or after this time, in microseconds on the
     /// input's `ts` scale: from its `baseTimeNanoseconds`, or from its earliest
@@ -33,9 +42,30 @@ pub struct ConvertArgs {
     pub to_us: Option<f64>,
 }
 
+/// What `cutrace convert` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// A Kineto trace, as cutrace writes them.
+    Trace,
+    /// Parquet, for DuckDB, Spark and other engines.
+    Parquet,
+}
+
 /// Reads, cuts and writes; prints what it wrote.
 pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
-    let mut trace = read_trace(&args.input)?;
+    if args.to == Target::Parquet {
+        if args.from_us.is_some() || args.to_us.is_some() {
+            bail!("--from-us and --to-us cut a trace; --to parquet writes whole traces");
+        }
+        return crate::parquet::run(&args.inputs, &args.output);
+    }
+    let [input] = &args.inputs[..] else {
+        bail!(
+            "a trace is converted into one trace: {} inputs given (--to parquet takes many)",
+            args.inputs.len()
+        );
+    };
+    let mut trace = read_trace(input)?;
     if args.from_us.is_some() || args.to_us.is_some() {
         let from = offset_ns(args.from_us, "--from-us", i64::MIN)?;
         let to = offset_ns(args.to_us, "--to-us", i64::MAX)?;
@@ -63,7 +93,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         ..WriteOptions::default()
     };
     let stats = write_trace_with(&trace, &args.output, &options)
-        .with_context(|| format!("cannot convert {}", args.input.display()))?;
+        .with_context(|| format!("cannot convert {}", input.display()))?;
     println!(
         "{}: {} events, {} bytes",
         args.output.display(),

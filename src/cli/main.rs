@@ -13,6 +13,7 @@ mod driver;
 mod figures_text;
 mod locate;
 mod outputs;
+mod parquet;
 mod process;
 mod ranks;
 mod report;

@@ -1,12 +1,14 @@
-//! `cutrace report` over several traces: which files a directory holds, reading
-//! them side by side on every core while keeping only each one's figures, and going
-//! on past the files that cannot be read.
+//! Many traces at once, for `cutrace report` and `cutrace convert --to parquet`:
+//! which files a directory holds, reading them side by side on every core while
+//! keeping only what is made of each, and going on past the files that cannot be
+//! read.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use cutrace_analysis::{Figures, Skipped, TraceFigures};
 use cutrace_exporter::read_trace;
+use cutrace_tracer::Trace;
 use rayon::prelude::*;
 
 /// The trace files `inputs` name: each file as given, and every `*.json` and
@@ -47,26 +49,44 @@ fn is_trace_name(path: &Path) -> bool {
 /// A file that cannot be read is named on stderr and skipped; none readable is one
 /// error, naming the first.
 pub fn figures(files: &[PathBuf]) -> anyhow::Result<Figures> {
-    let read: Vec<Result<TraceFigures, Skipped>> = files
+    let (traces, skipped) = each_trace(files, |index, path, trace| {
+        Ok(TraceFigures::from_trace(
+            path.display().to_string(),
+            index,
+            &trace,
+        ))
+    })?;
+    Ok(Figures::new(traces, skipped))
+}
+
+/// Reads the files side by side on every core and hands each trace, with its place
+/// in the list, to `use_trace`, keeping what it returns. Each trace is dropped as
+/// soon as it is used: memory holds a trace or two per core, whatever the number of
+/// files. A file that cannot be read is named on stderr and skipped; none readable
+/// is one error, naming the first. An error of `use_trace` is the error.
+pub fn each_trace<T: Send>(
+    files: &[PathBuf],
+    use_trace: impl Fn(usize, &Path, Trace) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<(Vec<T>, Vec<Skipped>)> {
+    let read: Vec<anyhow::Result<Result<T, Skipped>>> = files
         .par_iter()
         .enumerate()
-        .map(|(index, path)| {
-            let file = path.display().to_string();
-            // Each trace is dropped as soon as it is measured: memory holds two
-            // traces per core at most, whatever the number of files.
-            match read_trace(path) {
-                Ok(trace) => Ok(TraceFigures::from_trace(file, index, &trace)),
-                Err(error) => Err(Skipped {
-                    file,
-                    error: error.to_string(),
-                }),
-            }
+        .map(|(index, path)| match read_trace(path) {
+            Ok(trace) => use_trace(index, path, trace).map(Ok),
+            Err(error) => Ok(Err(Skipped {
+                file: path.display().to_string(),
+                error: error.to_string(),
+            })),
         })
         .collect();
-    let (traces, skipped): (Vec<_>, Vec<_>) = read.into_iter().partition(Result::is_ok);
-    let traces: Vec<TraceFigures> = traces.into_iter().filter_map(Result::ok).collect();
-    let skipped: Vec<Skipped> = skipped.into_iter().filter_map(Result::err).collect();
-    if traces.is_empty() {
+    let (mut used, mut skipped) = (Vec::new(), Vec::new());
+    for result in read {
+        match result? {
+            Ok(value) => used.push(value),
+            Err(why) => skipped.push(why),
+        }
+    }
+    if used.is_empty() {
         let first = skipped.first().map_or("", |s| s.error.as_str());
         match skipped.len() {
             1 => bail!("{first}"),
@@ -86,7 +106,7 @@ pub fn figures(files: &[PathBuf]) -> anyhow::Result<Figures> {
             files.len()
         );
     }
-    Ok(Figures::new(traces, skipped))
+    Ok((used, skipped))
 }
 
 #[cfg(test)]

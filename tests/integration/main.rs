@@ -10,6 +10,7 @@ mod convert;
 mod doctor;
 mod embed;
 mod errors;
+mod parquet;
 mod ranks;
 mod reader;
 mod report;

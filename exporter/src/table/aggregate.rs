@@ -69,7 +69,8 @@ impl RowKind {
         )
     }
 
-    fn of_range(kind: RangeKind) -> Self {
+    /// The row kind of a host range of `kind`.
+    pub fn of_range(kind: RangeKind) -> Self {
         match kind {
             RangeKind::Annotation => RowKind::Annotation,
             RangeKind::Nvtx => RowKind::Nvtx,
@@ -101,7 +102,7 @@ pub struct Row {
 }
 
 /// Memcpy name as Kineto writes it: `Memcpy HtoD (Pageable -> Device)`.
-pub(crate) fn memcpy_name(kind: CopyKind, src: MemoryKind, dst: MemoryKind) -> String {
+pub fn memcpy_name(kind: CopyKind, src: MemoryKind, dst: MemoryKind) -> String {
     format!(
         "Memcpy {} ({} -> {})",
         kind.as_str(),
@@ -111,7 +112,7 @@ pub(crate) fn memcpy_name(kind: CopyKind, src: MemoryKind, dst: MemoryKind) -> S
 }
 
 /// Memset name as Kineto writes it: `Memset (Device)`.
-pub(crate) fn memset_name(kind: MemoryKind) -> String {
+pub fn memset_name(kind: MemoryKind) -> String {
     format!("Memset ({})", kind.as_str())
 }
 

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use cutrace_tracer::Trace;
+use cutrace_tracer::model::Iteration;
 
 use super::format::{Columns, format_time, section, truncate_name, us};
 
@@ -167,13 +168,41 @@ fn stream_busy(work: &[GpuWork]) -> Vec<StreamBusy> {
         .collect()
 }
 
+/// Which recorded iteration an event belongs to: GPU work to the iteration that
+/// launched it, as "GPU time per iteration" counts it, and without a known launch
+/// (or for host events) to the one it started in.
+#[derive(Debug)]
+pub struct IterationOf<'a> {
+    launches: HashMap<u64, i64>,
+    iterations: &'a [Iteration],
+}
+
+impl<'a> IterationOf<'a> {
+    /// The attribution of `trace`'s events to its iterations.
+    pub fn new(trace: &'a Trace) -> Self {
+        IterationOf {
+            launches: trace
+                .api_calls
+                .iter()
+                .filter(|c| c.correlation != 0)
+                .map(|c| (c.correlation, c.start))
+                .collect(),
+            iterations: &trace.iterations,
+        }
+    }
+
+    /// The index in the trace's iterations of the one an event starting at `start`
+    /// belongs to, launched by the call of `correlation` (0: none).
+    pub fn index(&self, start: i64, correlation: u64) -> Option<usize> {
+        let at = self.launches.get(&correlation).copied().unwrap_or(start);
+        let after = self.iterations.partition_point(|i| i.start <= at);
+        after
+            .checked_sub(1)
+            .filter(|&k| at < self.iterations[k].end)
+    }
+}
+
 fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
-    let launches: HashMap<u64, i64> = trace
-        .api_calls
-        .iter()
-        .filter(|c| c.correlation != 0)
-        .map(|c| (c.correlation, c.start))
-        .collect();
     let mut times: Vec<IterationTime> = trace
         .iterations
         .iter()
@@ -184,15 +213,9 @@ fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
             gpu_events: 0,
         })
         .collect();
+    let iteration_of = IterationOf::new(trace);
     for w in work {
-        // Work belongs to the iteration that launched it; without a known launch,
-        // to the one it ran in.
-        let at = launches.get(&w.correlation).copied().unwrap_or(w.start);
-        let after = trace.iterations.partition_point(|i| i.start <= at);
-        if let Some(k) = after
-            .checked_sub(1)
-            .filter(|&k| at < trace.iterations[k].end)
-        {
+        if let Some(k) = iteration_of.index(w.start, w.correlation) {
             times[k].gpu_ns += w.end - w.start;
             times[k].gpu_events += 1;
         }
