@@ -1,15 +1,17 @@
 //! The figures of one trace, accumulated event by event ([`TraceAccumulator`]): the
 //! time each kind of GPU work covered, HolisticTraceAnalysis's temporal breakdown and
-//! communication-computation overlap, and the CUDA graphs.
+//! communication-computation overlap, the GPU time of each iteration, the kernels'
+//! totals and the CUDA graphs.
 //!
 //! The accumulator keeps, per GPU event, only what the figures need (times, class,
-//! correlation, graph id, name id), and the correlations of graph launch calls; the
-//! unions are taken when it finishes. A reader can feed it while it reads.
+//! correlation, graph id, name id), and per launch call its correlation and start;
+//! the unions and the attribution to iterations are made when it finishes. A reader
+//! can feed it while it reads.
 
-use cutrace_exporter::TraceStats;
+use cutrace_exporter::IterationOf;
 use cutrace_tracer::Trace;
 use cutrace_tracer::model::{
-    ApiCall, GraphLaunch, Kernel, Memcpy, Memset, NameId, Names, Synchronization,
+    ApiCall, GraphLaunch, Iteration, Kernel, Memcpy, Memset, NameId, Names, Synchronization,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -49,6 +51,11 @@ pub struct TraceAccumulator {
     /// Synchronizations on a stream, which HTA counts among the GPU's events.
     syncs: Vec<(i64, i64, WorkClass)>,
     graph_calls: FxHashSet<u64>,
+    /// Each launch call's correlation and start.
+    launches: Vec<(u64, i64)>,
+    iterations: Vec<Iteration>,
+    /// Calls and summed time per kernel name.
+    kernel_totals: FxHashMap<NameId, (u64, i64)>,
     devices: Vec<u32>,
     first: i64,
     last: i64,
@@ -67,6 +74,10 @@ pub struct Measured {
     pub temporal_breakdown: TemporalBreakdown,
     /// HTA's communication-computation overlap.
     pub comm_comp_overlap: CommCompOverlap,
+    /// GPU time per iteration, in order.
+    pub iterations: Vec<IterationGpu>,
+    /// Kernels by name, most total time first (then by name).
+    pub kernels: Vec<KernelTotal>,
     /// The CUDA graphs.
     pub graphs: Vec<crate::GraphFigures>,
 }
@@ -100,6 +111,9 @@ impl TraceAccumulator {
             .classes
             .entry(k.name)
             .or_insert_with(|| WorkClass::of(names.get(k.name)));
+        let total = self.kernel_totals.entry(k.name).or_default();
+        total.0 += 1;
+        total.1 += k.end - k.start;
         let work = Work {
             start: k.start,
             end: k.end,
@@ -163,10 +177,18 @@ impl TraceAccumulator {
     /// Takes a runtime or driver call whose names are in `names`.
     pub fn api_call(&mut self, c: &ApiCall, names: &Names) {
         self.span(c.start, c.end);
+        if c.correlation != 0 {
+            self.launches.push((c.correlation, c.start));
+        }
         let name = names.get(c.name);
         if name.starts_with("cudaGraphLaunch") || name.starts_with("cuGraphLaunch") {
             self.graph_calls.insert(c.correlation);
         }
+    }
+
+    /// Takes a recorded iteration (they come in order).
+    pub fn iteration(&mut self, i: &Iteration) {
+        self.iterations.push(*i);
     }
 
     /// Takes any other host event (a range, CUPTI's overhead): it counts in the span.
@@ -238,6 +260,39 @@ impl TraceAccumulator {
             ratio: (communication_ns > 0).then(|| overlapped_ns as f64 / communication_ns as f64),
         };
 
+        let mut iterations: Vec<IterationGpu> = self
+            .iterations
+            .iter()
+            .map(|i| IterationGpu {
+                number: i.number,
+                duration_ns: i.end - i.start,
+                gpu_ns: 0,
+                gpu_events: 0,
+            })
+            .collect();
+        // The rule of the single-trace report's "GPU time per iteration".
+        let iteration_of = IterationOf::with_launches(self.launches, &self.iterations);
+        for w in &self.work {
+            if let Some(k) = iteration_of.index(w.start, w.correlation) {
+                iterations[k].gpu_ns += w.end - w.start;
+                iterations[k].gpu_events += 1;
+            }
+        }
+        let mut kernels: Vec<KernelTotal> = self
+            .kernel_totals
+            .into_iter()
+            .map(|(name, (calls, total_ns))| KernelTotal {
+                name: names.get(name).to_owned(),
+                calls,
+                total_ns,
+            })
+            .collect();
+        kernels.sort_by(|a, b| {
+            b.total_ns
+                .cmp(&a.total_ns)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+
         let launches = graphs::launches(&self.work, &self.graph_calls);
         Measured {
             start_ns: start,
@@ -245,6 +300,8 @@ impl TraceAccumulator {
             gpu_time,
             temporal_breakdown,
             comm_comp_overlap,
+            iterations,
+            kernels,
             graphs: graphs::figures(launches, names),
         }
     }
@@ -286,6 +343,9 @@ pub fn measure(trace: &Trace) -> Measured {
     for o in &trace.overheads {
         acc.host(o.start, o.end);
     }
+    for i in &trace.iterations {
+        acc.iteration(i);
+    }
     acc.finish(&trace.names)
 }
 
@@ -307,7 +367,6 @@ impl TraceFigures {
     /// reported on together (its rank when the trace names none).
     pub fn from_trace(file: String, index: usize, trace: &Trace) -> TraceFigures {
         let measured = measure(trace);
-        let stats = TraceStats::from_trace(trace);
         let (rank, rank_source) = rank_of(trace, index);
         let gpus = measured
             .devices
@@ -334,25 +393,8 @@ impl TraceFigures {
             gpu_time: measured.gpu_time,
             temporal_breakdown: measured.temporal_breakdown,
             comm_comp_overlap: measured.comm_comp_overlap,
-            iterations: stats
-                .iterations
-                .iter()
-                .map(|i| IterationGpu {
-                    number: i.number,
-                    duration_ns: i.duration_ns,
-                    gpu_ns: i.gpu_ns,
-                    gpu_events: i.gpu_events,
-                })
-                .collect(),
-            kernels: stats
-                .kernels
-                .into_iter()
-                .map(|k| KernelTotal {
-                    name: k.name,
-                    calls: k.calls,
-                    total_ns: k.total_ns,
-                })
-                .collect(),
+            iterations: measured.iterations,
+            kernels: measured.kernels,
             graphs: measured.graphs,
         }
     }

@@ -2,7 +2,7 @@
 //! report across the traces of a run, and the CUDA graph sections. Every number
 //! comes from the figures as they are; nothing is computed here but percentages.
 
-use cutrace_analysis::{Figures, GraphFigures, GraphSource, TraceFigures};
+use cutrace_analysis::{Figures, GraphFigures, GraphSource, RankSource, TraceFigures};
 use cutrace_exporter::{Columns, format_share, format_time, section, truncate_name, us};
 
 /// How many of a graph's kernels its section lists.
@@ -64,8 +64,8 @@ pub fn report(figures: &Figures, row_limit: Option<usize>) -> String {
             })
             .collect();
         let source = match t.rank_source {
-            cutrace_analysis::RankSource::DistributedInfo => "",
-            cutrace_analysis::RankSource::FileOrder => ", rank by file order",
+            RankSource::DistributedInfo => "",
+            RankSource::FileOrder => ", rank by file order",
         };
         let gpus = if gpus.is_empty() {
             "no GPU work".to_owned()

@@ -8,7 +8,7 @@ use cutrace_tracer::Trace;
 use cutrace_tracer::model::{ApiCall, GraphLaunch, HostRange, Iteration, Kernel, RangeKind};
 use serde_json::Value;
 
-use crate::util::{TestDir, cutrace, shared_trace, stderr, stdout};
+use crate::util::{TestDir, cutrace, shared_trace, shared_traces, stderr, stdout};
 
 fn report(args: &[&Path], extra: &[&str]) -> std::process::Output {
     let mut command = crate::util::cutrace_command(["report"]);
@@ -28,6 +28,37 @@ fn sampled() -> [PathBuf; 2] {
         shared_trace("sampled_rank-0.json.gz"),
         shared_trace("sampled_rank-1.json.gz"),
     ]
+}
+
+#[test]
+fn each_ranks_iterations_and_kernels_are_the_single_trace_reports() {
+    for path in shared_traces() {
+        let trace = cutrace_exporter::read_trace(&path).unwrap();
+        let figures = cutrace_analysis::TraceFigures::from_trace(String::new(), 0, &trace);
+        let stats = cutrace_exporter::TraceStats::from_trace(&trace);
+        let kernels: Vec<(&str, u64, i64)> = figures
+            .kernels
+            .iter()
+            .map(|k| (k.name.as_str(), k.calls, k.total_ns))
+            .collect();
+        let expected: Vec<(&str, u64, i64)> = stats
+            .kernels
+            .iter()
+            .map(|k| (k.name.as_str(), k.calls, k.total_ns))
+            .collect();
+        assert_eq!(kernels, expected, "{}", path.display());
+        let iterations: Vec<(u64, i64, i64, u64)> = figures
+            .iterations
+            .iter()
+            .map(|i| (i.number, i.duration_ns, i.gpu_ns, i.gpu_events))
+            .collect();
+        let expected: Vec<(u64, i64, i64, u64)> = stats
+            .iterations
+            .iter()
+            .map(|i| (i.number, i.duration_ns, i.gpu_ns, i.gpu_events))
+            .collect();
+        assert_eq!(iterations, expected, "{}", path.display());
+    }
 }
 
 #[test]

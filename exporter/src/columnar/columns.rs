@@ -1,14 +1,13 @@
 //! A trace's events as the columns of [`SCHEMA`](super::SCHEMA), one row group at a
 //! time.
 
-use std::collections::HashMap;
-
 use crate::{IterationOf, RowKind, memcpy_name, memset_name};
 use cutrace_tracer::Trace;
-use cutrace_tracer::model::{ApiKind, LaunchConfig, NameId};
+use cutrace_tracer::model::{ApiKind, CopyKind, LaunchConfig, MemoryKind, NameId, SyncKind};
 use parquet::data_type::{ByteArray, ByteArrayType, DataType, Int32Type, Int64Type};
 use parquet::errors::ParquetError;
 use parquet::file::writer::SerializedFileWriter;
+use rustc_hash::FxHashMap;
 
 /// One nullable column: the values present and a definition level per row.
 #[derive(Default)]
@@ -42,7 +41,7 @@ struct Row {
     pid: u32,
     iteration: Option<u64>,
     /// The key-averages row kind (`kernel`, `runtime`, `cpu_op`, ...), or [`OVERHEAD`].
-    kind: &'static str,
+    kind: ByteArray,
     name: ByteArray,
     device: Option<u32>,
     stream: Option<u32>,
@@ -58,7 +57,7 @@ struct Row {
 
 impl Row {
     /// A host event's row, the fields of GPU events empty.
-    fn host(kind: &'static str, name: ByteArray, pid: u32, tid: u32, start: i64, end: i64) -> Row {
+    fn host(kind: ByteArray, name: ByteArray, pid: u32, tid: u32, start: i64, end: i64) -> Row {
         Row {
             pid,
             iteration: None,
@@ -98,7 +97,6 @@ pub(crate) struct Columns {
     /// grid x, y, z, block x, y, z, registers per thread.
     config: [Nullable<i32>; 7],
     shared_memory: Nullable<i64>,
-    kinds: HashMap<&'static str, ByteArray>,
 }
 
 /// A count that may not fit a signed column, saturated.
@@ -130,7 +128,6 @@ impl Columns {
             bytes: Nullable::default(),
             config: Default::default(),
             shared_memory: Nullable::default(),
-            kinds: HashMap::new(),
         }
     }
 
@@ -142,12 +139,7 @@ impl Columns {
     fn push(&mut self, row: Row) {
         self.pid.push(i64::from(row.pid));
         self.iteration.push(row.iteration.map(signed));
-        let kind = self
-            .kinds
-            .entry(row.kind)
-            .or_insert_with(|| ByteArray::from(row.kind))
-            .clone();
-        self.kind.push(kind);
+        self.kind.push(row.kind);
         self.name.push(row.name);
         self.device.push(row.device.map(i64::from));
         self.stream.push(row.stream.map(i64::from));
@@ -261,10 +253,19 @@ fn optional<T: DataType>(
 }
 
 /// Strings made once per distinct value: each row holds a shared reference.
-#[derive(Default)]
 struct Names {
     interned: Vec<ByteArray>,
-    made: HashMap<String, ByteArray>,
+    made: FxHashMap<Made, ByteArray>,
+}
+
+/// A name made from an event's fields rather than interned in the trace.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Made {
+    Kind(&'static str),
+    Memcpy(CopyKind, MemoryKind, MemoryKind),
+    Memset(MemoryKind),
+    Graph(u32),
+    Sync(SyncKind),
 }
 
 impl Names {
@@ -273,7 +274,7 @@ impl Names {
             interned: (0..trace.names.len())
                 .map(|i| ByteArray::from(trace.names.get(NameId(i as u32))))
                 .collect(),
-            made: HashMap::new(),
+            made: FxHashMap::default(),
         }
     }
 
@@ -284,12 +285,37 @@ impl Names {
             .unwrap_or_else(|| ByteArray::from(""))
     }
 
-    fn made(&mut self, name: String) -> ByteArray {
+    fn made(&mut self, made: Made) -> ByteArray {
         self.made
-            .entry(name)
-            .or_insert_with_key(|name| ByteArray::from(name.as_str()))
+            .entry(made)
+            .or_insert_with(|| {
+                let name = match made {
+                    Made::Kind(kind) => kind.to_owned(),
+                    Made::Memcpy(kind, src, dst) => memcpy_name(kind, src, dst),
+                    Made::Memset(kind) => memset_name(kind),
+                    Made::Graph(id) => format!("Graph {id}"),
+                    Made::Sync(kind) => kind.as_str().to_owned(),
+                };
+                ByteArray::from(name.into_bytes())
+            })
             .clone()
     }
+
+    fn kind(&mut self, kind: &'static str) -> ByteArray {
+        self.made(Made::Kind(kind))
+    }
+}
+
+/// The `kind` strings of the events that are not host ranges.
+struct Kinds {
+    kernel: ByteArray,
+    memcpy: ByteArray,
+    memset: ByteArray,
+    graph: ByteArray,
+    runtime: ByteArray,
+    driver: ByteArray,
+    sync: ByteArray,
+    overhead: ByteArray,
 }
 
 /// Hands every event of `trace` to `group`, in row groups of at most `rows` rows:
@@ -303,6 +329,16 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
             .map(|k| trace.iterations[k].number)
     };
     let mut names = Names::of(trace);
+    let kinds = Kinds {
+        kernel: names.kind(RowKind::Kernel.as_str()),
+        memcpy: names.kind(RowKind::Memcpy.as_str()),
+        memset: names.kind(RowKind::Memset.as_str()),
+        graph: names.kind(RowKind::Graph.as_str()),
+        runtime: names.kind(RowKind::Runtime.as_str()),
+        driver: names.kind(RowKind::Driver.as_str()),
+        sync: names.kind(RowKind::Sync.as_str()),
+        overhead: names.kind(OVERHEAD),
+    };
     let process = trace.info.pid;
     let mut push = |columns: &mut Columns, row: Row| {
         columns.push(row);
@@ -311,7 +347,7 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
             columns.clear();
         }
     };
-    let gpu = |kind, name, start, end, correlation| Row {
+    let gpu = |kind: ByteArray, name, start, end, correlation| Row {
         pid: process,
         iteration: iteration(start, correlation),
         kind,
@@ -335,7 +371,7 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
             graph_node_id: k.graph_node_id,
             config: Some(trace.config(k.config)),
             ..gpu(
-                RowKind::Kernel.as_str(),
+                kinds.kernel.clone(),
                 names.interned(k.name),
                 k.start,
                 k.end,
@@ -345,55 +381,42 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
         push(&mut columns, row);
     }
     for m in &trace.memcpys {
-        let name = names.made(memcpy_name(m.kind, m.src_kind, m.dst_kind));
+        let name = names.made(Made::Memcpy(m.kind, m.src_kind, m.dst_kind));
         let row = Row {
             device: Some(m.device),
             stream: Some(m.stream),
             graph_node_id: m.graph_node_id,
             bytes: Some(m.bytes),
-            ..gpu(
-                RowKind::Memcpy.as_str(),
-                name,
-                m.start,
-                m.end,
-                m.correlation,
-            )
+            ..gpu(kinds.memcpy.clone(), name, m.start, m.end, m.correlation)
         };
         push(&mut columns, row);
     }
     for m in &trace.memsets {
-        let name = names.made(memset_name(m.memory_kind));
+        let name = names.made(Made::Memset(m.memory_kind));
         let row = Row {
             device: Some(m.device),
             stream: Some(m.stream),
             graph_node_id: m.graph_node_id,
             bytes: Some(m.bytes),
-            ..gpu(
-                RowKind::Memset.as_str(),
-                name,
-                m.start,
-                m.end,
-                m.correlation,
-            )
+            ..gpu(kinds.memset.clone(), name, m.start, m.end, m.correlation)
         };
         push(&mut columns, row);
     }
     for g in &trace.graph_launches {
-        let name = names.made(format!("Graph {}", g.graph_id));
+        let name = names.made(Made::Graph(g.graph_id));
         let row = Row {
             device: Some(g.device),
             stream: Some(g.stream),
             graph_id: g.graph_id,
-            ..gpu(RowKind::Graph.as_str(), name, g.start, g.end, g.correlation)
+            ..gpu(kinds.graph.clone(), name, g.start, g.end, g.correlation)
         };
         push(&mut columns, row);
     }
     for c in &trace.api_calls {
         let kind = match c.kind {
-            ApiKind::Runtime => RowKind::Runtime,
-            ApiKind::Driver => RowKind::Driver,
-        }
-        .as_str();
+            ApiKind::Runtime => kinds.runtime.clone(),
+            ApiKind::Driver => kinds.driver.clone(),
+        };
         let row = Row {
             iteration: iteration(c.start, c.correlation),
             correlation: c.correlation,
@@ -402,18 +425,18 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
         push(&mut columns, row);
     }
     for s in &trace.syncs {
-        let name = names.made(s.kind.as_str().to_owned());
+        let name = names.made(Made::Sync(s.kind));
         let row = Row {
             iteration: iteration(s.start, s.correlation),
             device: Some(s.device),
             stream: (s.stream != u32::MAX).then_some(s.stream),
             correlation: s.correlation,
-            ..Row::host(RowKind::Sync.as_str(), name, s.pid, s.tid, s.start, s.end)
+            ..Row::host(kinds.sync.clone(), name, s.pid, s.tid, s.start, s.end)
         };
         push(&mut columns, row);
     }
     for r in &trace.ranges {
-        let kind = RowKind::of_range(r.kind).as_str();
+        let kind = names.kind(RowKind::of_range(r.kind).as_str());
         let row = Row {
             iteration: iteration(r.start, 0),
             ..Row::host(kind, names.interned(r.name), r.pid, r.tid, r.start, r.end)
@@ -424,7 +447,7 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
         let name = names.interned(o.name);
         let row = Row {
             iteration: iteration(o.start, 0),
-            ..Row::host(OVERHEAD, name, o.pid, o.tid, o.start, o.end)
+            ..Row::host(kinds.overhead.clone(), name, o.pid, o.tid, o.start, o.end)
         };
         push(&mut columns, row);
     }

@@ -180,14 +180,22 @@ pub struct IterationOf<'a> {
 impl<'a> IterationOf<'a> {
     /// The attribution of `trace`'s events to its iterations.
     pub fn new(trace: &'a Trace) -> Self {
+        let launches = trace.api_calls.iter().map(|c| (c.correlation, c.start));
+        IterationOf::with_launches(launches, &trace.iterations)
+    }
+
+    /// The attribution to `iterations` (in order) given each launch call's
+    /// correlation and start; correlation 0 is no launch.
+    pub fn with_launches(
+        launches: impl IntoIterator<Item = (u64, i64)>,
+        iterations: &'a [Iteration],
+    ) -> Self {
         IterationOf {
-            launches: trace
-                .api_calls
-                .iter()
-                .filter(|c| c.correlation != 0)
-                .map(|c| (c.correlation, c.start))
+            launches: launches
+                .into_iter()
+                .filter(|&(correlation, _)| correlation != 0)
                 .collect(),
-            iterations: &trace.iterations,
+            iterations,
         }
     }
 
