@@ -29,7 +29,8 @@ pub enum Command {
     /// communication-computation overlap, the straggler of each iteration, the
     /// kernels whose time differs most between ranks, and each rank's CUDA graphs.
     Report(ReportArgs),
-    /// Rewrite a trace file as cutrace writes traces, optionally cut to a time range.
+    /// Rewrite a trace file as cutrace writes traces, optionally cut to a time range;
+    /// or write traces as Parquet, one row per event, in a folder partitioned by rank.
     Convert(ConvertArgs),
     /// Check the CUDA driver, GPUs, CUPTI and injection; exit 0 when tracing will work.
     Doctor,
