@@ -6,9 +6,9 @@
 //!
 //! [`TraceFigures::from_trace`] measures one trace, through a [`TraceAccumulator`]
 //! that takes its events one at a time; [`Figures::new`] compares many. Both give
-//! plain, serializable data ([`figures`](crate::Figures) and the types beside it),
-//! every time in integer nanoseconds: the text report, `--format json` and any other
-//! rendering are made from the same numbers and compute none of their own.
+//! plain, serializable data, every time in integer nanoseconds: the text report,
+//! `--format json` and any other rendering are made from the same numbers and
+//! compute none of their own.
 //!
 //! The one choice a reader must know: where HolisticTraceAnalysis defines a figure
 //! (`get_temporal_breakdown`, `get_comm_comp_overlap`, its kernel classes), it is

@@ -44,7 +44,7 @@ pub(crate) struct Work {
 }
 
 /// Gathers one trace's events; [`TraceAccumulator::finish`] gives its figures.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TraceAccumulator {
     classes: FxHashMap<NameId, WorkClass>,
     work: Vec<Work>,
@@ -82,14 +82,28 @@ pub struct Measured {
     pub graphs: Vec<crate::GraphFigures>,
 }
 
+impl Default for TraceAccumulator {
+    fn default() -> Self {
+        TraceAccumulator {
+            classes: FxHashMap::default(),
+            work: Vec::new(),
+            syncs: Vec::new(),
+            graph_calls: FxHashSet::default(),
+            launches: Vec::new(),
+            iterations: Vec::new(),
+            kernel_totals: FxHashMap::default(),
+            devices: Vec::new(),
+            // No event yet: the span is empty until one widens it.
+            first: i64::MAX,
+            last: i64::MIN,
+        }
+    }
+}
+
 impl TraceAccumulator {
     /// An accumulator that has seen nothing.
     pub fn new() -> Self {
-        TraceAccumulator {
-            first: i64::MAX,
-            last: i64::MIN,
-            ..TraceAccumulator::default()
-        }
+        TraceAccumulator::default()
     }
 
     fn span(&mut self, start: i64, end: i64) {
