@@ -11,6 +11,7 @@
 //!   reports a context record); the kernels after it run there (before any, on
 //!   device 0, in a context CUPTI reported none of);
 //! - `kernel NAME MICROS`: a kernel of that name and duration ran;
+//! - `kernels NAME COUNT MICROS`: COUNT such kernels ran, one after the other;
 //! - `profiler-start`, `profiler-stop`: the program called `cudaProfilerStart`/`Stop`;
 //! - `cu-profiler-start`, `cu-profiler-stop`: the same through the driver API;
 //! - `nvtx NAME`: an NVTX range of that name was pushed and popped;
@@ -21,6 +22,10 @@
 //! - `wait-signal`: blocks until a signal ends the process;
 //! - `exit-on-signal CODE`: from here on SIGINT/SIGTERM make it exit with CODE
 //!   (running at-exit handlers, as Python does on KeyboardInterrupt);
+//! - `log-signals COUNT`: catches the signals a terminal or a job manager sends
+//!   (SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
+//!   SIGTSTP, SIGTTIN, SIGTTOU), prints `ready`, then the name of each one it
+//!   gets, a line each, and exits once it got COUNT of them;
 //! - `exit CODE`: exits with CODE.
 
 use std::ffi::{CString, c_char, c_int, c_uint, c_void};
@@ -119,6 +124,14 @@ fn run() -> Result<(), String> {
                 let micros: u64 = arg()?.parse().map_err(|_| "kernel MICROS: not a number")?;
                 double.kernel(&name, micros);
             }
+            "kernels" => {
+                let name = arg()?;
+                let count: u64 = arg()?.parse().map_err(|_| "kernels COUNT: not a number")?;
+                let micros: u64 = arg()?.parse().map_err(|_| "kernels MICROS: not a number")?;
+                for _ in 0..count {
+                    double.kernel(&name, micros);
+                }
+            }
             "profiler-start" => double.api(
                 RuntimeCbid::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0,
                 "cudaProfilerStart",
@@ -163,12 +176,40 @@ fn run() -> Result<(), String> {
                     }
                 });
             }
+            "log-signals" => {
+                let count: usize = arg()?
+                    .parse()
+                    .map_err(|_| "log-signals COUNT: not a number")?;
+                log_signals(count)?;
+            }
             "exit" => {
                 let code: i32 = arg()?.parse().map_err(|_| "exit CODE: not a number")?;
                 std::process::exit(code);
             }
             other => return Err(format!("unknown step {other:?}")),
         }
+    }
+    Ok(())
+}
+
+/// Prints `ready`, then the name of each signal of a terminal or job manager it
+/// gets, until it got `count`.
+fn log_signals(count: usize) -> Result<(), String> {
+    use signal_hook::consts::signal::*;
+    let mut signals = signal_hook::iterator::Signals::new([
+        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP, SIGTTIN,
+        SIGTTOU,
+    ])
+    .map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout();
+    writeln!(out, "ready")
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())?;
+    for signal in signals.forever().take(count) {
+        let name = signal_hook::low_level::signal_name(signal).unwrap_or("unknown");
+        writeln!(out, "{name}")
+            .and_then(|()| out.flush())
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

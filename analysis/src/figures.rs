@@ -81,10 +81,14 @@ pub struct IterationGpu {
     pub number: u64,
     /// Wall time of the iteration.
     pub duration_ns: i64,
-    /// Summed duration of the GPU work launched in it.
+    /// Summed duration of the GPU work launched in it (its launch call is in the
+    /// trace and starts inside the iteration).
     pub gpu_ns: i64,
     /// Number of those GPU events.
     pub gpu_events: u64,
+    /// Summed duration of the GPU work that started in the iteration but whose
+    /// launch the trace does not hold.
+    pub unlaunched_gpu_ns: i64,
 }
 
 /// The summed time of one kernel name.

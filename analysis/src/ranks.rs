@@ -125,6 +125,7 @@ mod tests {
                 duration_ns: 0,
                 gpu_ns,
                 gpu_events: 1,
+                unlaunched_gpu_ns: 0,
             })
             .collect();
         figures.kernels = kernels

@@ -8,7 +8,7 @@
 //! the unions and the attribution to iterations are made when it finishes. A reader
 //! can feed it while it reads.
 
-use cutrace_exporter::IterationOf;
+use cutrace_exporter::{InIteration, IterationOf};
 use cutrace_tracer::Trace;
 use cutrace_tracer::model::{
     ApiCall, GraphLaunch, Iteration, Kernel, Memcpy, Memset, NameId, Names, Synchronization,
@@ -282,14 +282,21 @@ impl TraceAccumulator {
                 duration_ns: i.end - i.start,
                 gpu_ns: 0,
                 gpu_events: 0,
+                unlaunched_gpu_ns: 0,
             })
             .collect();
         // The rule of the single-trace report's "GPU time per iteration".
         let iteration_of = IterationOf::with_launches(self.launches, &self.iterations);
         for w in &self.work {
-            if let Some(k) = iteration_of.index(w.start, w.correlation) {
-                iterations[k].gpu_ns += w.end - w.start;
-                iterations[k].gpu_events += 1;
+            match iteration_of.of_work(w.start, w.correlation) {
+                Some(InIteration::Launched(k)) => {
+                    iterations[k].gpu_ns += w.end - w.start;
+                    iterations[k].gpu_events += 1;
+                }
+                Some(InIteration::Unlaunched(k)) => {
+                    iterations[k].unlaunched_gpu_ns += w.end - w.start;
+                }
+                None => {}
             }
         }
         let mut kernels: Vec<KernelTotal> = self
@@ -608,14 +615,15 @@ pub(crate) mod tests {
                 total_ns: 1_000
             }]
         );
-        // Without a known launch, work belongs to the iteration it ran in.
+        // Without a known launch, work is counted apart, in the iteration it ran in.
         assert_eq!(
             known.iterations,
             [IterationGpu {
                 number: 3,
                 duration_ns: 2_000,
-                gpu_ns: 1_000,
-                gpu_events: 1
+                gpu_ns: 0,
+                gpu_events: 0,
+                unlaunched_gpu_ns: 1_000,
             }]
         );
     }

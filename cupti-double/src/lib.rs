@@ -36,12 +36,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cupti_sys::sys::{
     CUcontext, CUpti_Activity, CUpti_ActivityAPI, CUpti_ActivityAttribute,
-    CUpti_ActivityExternalCorrelation, CUpti_ActivityFlag, CUpti_ActivityKind,
-    CUpti_ActivityThreadIdType, CUpti_ApiCallbackSite, CUpti_BuffersCallbackCompleteFunc,
-    CUpti_BuffersCallbackRequestFunc, CUpti_CallbackData, CUpti_CallbackDomain, CUpti_CallbackFunc,
-    CUpti_CallbackId, CUpti_ExternalCorrelationKind, CUpti_NvtxData, CUpti_SubscriberHandle,
-    CUpti_TimestampCallbackFunc, CUpti_driver_api_trace_cbid_enum, CUpti_nvtx_api_trace_cbid,
-    CUpti_runtime_api_trace_cbid_enum, CUptiResult,
+    CUpti_ActivityExternalCorrelation, CUpti_ActivityFlag, CUpti_ActivityKernel9,
+    CUpti_ActivityKind, CUpti_ActivityThreadIdType, CUpti_ApiCallbackSite,
+    CUpti_BuffersCallbackCompleteFunc, CUpti_BuffersCallbackRequestFunc, CUpti_CallbackData,
+    CUpti_CallbackDomain, CUpti_CallbackFunc, CUpti_CallbackId, CUpti_ExternalCorrelationKind,
+    CUpti_NvtxData, CUpti_SubscriberHandle, CUpti_TimestampCallbackFunc,
+    CUpti_driver_api_trace_cbid_enum, CUpti_nvtx_api_trace_cbid, CUpti_runtime_api_trace_cbid_enum,
+    CUptiResult,
 };
 
 /// The CUPTI API version the double reports unless a test sets another.
@@ -898,6 +899,70 @@ unsafe fn invoke(
         };
     }
     1
+}
+
+/// Test control: a kernel launch as CUPTI reports it, for test programs that do
+/// not lay records out themselves (the Python package's tests): a runtime
+/// `cudaLaunchKernel` record, then a kernel named `name` that ran `micros`
+/// microseconds on stream 7, both with one fresh correlation id, so that an
+/// annotation open on the calling thread is linked to the kernel. Returns as
+/// `cupti_double_emit` does for the kernel.
+///
+/// # Safety
+/// `name` is a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cupti_double_launch_kernel(name: *const c_char, micros: u64) -> i32 {
+    if name.is_null() {
+        return 0;
+    }
+    // The tracer reads kernel names later, on its own thread; CUPTI keeps them for
+    // the process's life, and so does this.
+    // SAFETY: the caller passes a C string.
+    let name = unsafe { CStr::from_ptr(name) }.to_owned().into_raw();
+    let mut start = 0;
+    // SAFETY: the out-pointer is a live local.
+    unsafe { cuptiGetTimestamp(&mut start) };
+    let correlation = {
+        let mut state = lock();
+        let correlation = state.next_correlation;
+        state.next_correlation += 1;
+        correlation
+    };
+    // SAFETY: all-zero records are valid plain-data values.
+    let mut api: CUpti_ActivityAPI = unsafe { std::mem::zeroed() };
+    api.kind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_RUNTIME;
+    api.cbid = CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000.0;
+    api.start = start;
+    api.end = start + 1_000;
+    api.processId = std::process::id();
+    // SAFETY: gettid has no preconditions.
+    api.threadId = unsafe { libc::gettid() } as u32;
+    api.correlationId = correlation;
+    // SAFETY: as above.
+    let mut kernel: CUpti_ActivityKernel9 = unsafe { std::mem::zeroed() };
+    kernel.kind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL;
+    kernel.start = start + 2_000;
+    kernel.end = kernel.start + micros * 1_000;
+    kernel.completed = kernel.end;
+    kernel.streamId = 7;
+    kernel.contextId = 1;
+    (kernel.gridX, kernel.gridY, kernel.gridZ) = (1, 1, 1);
+    (kernel.blockX, kernel.blockY, kernel.blockZ) = (128, 1, 1);
+    kernel.correlationId = correlation;
+    kernel.name = name;
+    // SAFETY: both are live structs of the lengths passed.
+    unsafe {
+        cupti_double_emit(
+            api.kind.0,
+            (&raw const api).cast(),
+            size_of::<CUpti_ActivityAPI>(),
+        );
+        cupti_double_emit(
+            kernel.kind.0,
+            (&raw const kernel).cast(),
+            size_of::<CUpti_ActivityKernel9>(),
+        )
+    }
 }
 
 /// Test control: makes every later call of `function` (e.g. `cuptiSubscribe`)

@@ -125,6 +125,7 @@ fn sample_trace(rank: u32, ns: bool) -> (Trace, Totals, Totals) {
                     context: 1,
                     stream,
                     graph_node_id: 0,
+                    name: None,
                 });
                 (copy, "Memcpy HtoD (Pinned -> Device)".to_owned())
             }
@@ -139,6 +140,7 @@ fn sample_trace(rank: u32, ns: bool) -> (Trace, Totals, Totals) {
                     context: 1,
                     stream,
                     graph_node_id: 0,
+                    name: None,
                 });
                 (set, "Memset (Device)".to_owned())
             }

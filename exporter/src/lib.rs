@@ -8,23 +8,33 @@ mod chrome;
 #[cfg(feature = "parquet")]
 mod columnar;
 mod error;
+pub mod memory;
+mod names;
 mod reader;
+mod run_log;
 mod sink;
 mod table;
 mod table_file;
+mod unfinished;
 pub mod validate;
 
 pub use chrome::{
-    Encoding, WriteOptions, WriteStats, trace_file_name, write_trace, write_trace_with,
+    Encoding, WriteOptions, WriteStats, trace_file_name, write_trace, write_trace_to,
+    write_trace_with,
 };
 #[cfg(feature = "parquet")]
 pub use columnar::{ParquetError, ParquetStats, ROW_GROUP_ROWS, SCHEMA, write_parquet};
 pub use error::ExportError;
-pub use reader::{ReadError, ReadErrorKind, read_trace, read_trace_from};
-pub use sink::ExportSink;
+pub use reader::{
+    ReadError, ReadErrorKind, ReadNotes, TimeOrigin, read_trace, read_trace_from,
+    read_trace_from_noted, read_trace_noted,
+};
+pub use run_log::{RUN_LOG_VAR, RunLog, RunRecord};
+pub use sink::{ExportSink, WindowError, WindowFiles};
 pub use table::{
-    Columns, IterationOf, IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey,
-    StreamBusy, TraceStats, UnknownSortKey, format_share, format_time, memcpy_name, memset_name,
-    section, truncate_name, us,
+    Columns, InIteration, IterationOf, IterationTime, KernelStats, KeyAverages, Row, RowKind,
+    SortKey, StreamBusy, TraceStats, UnknownSortKey, format_share, format_time, section,
+    truncate_name, us,
 };
 pub use table_file::{TableFiles, WrittenTable};
+pub use unfinished::abandon_unfinished_files;

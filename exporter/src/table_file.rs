@@ -3,16 +3,19 @@
 //! table of another.
 //!
 //! A process's first table of a rank claims `profiler_out_<rank>.txt` while it holds
-//! an exclusive lock on the directory (`flock`), so that looking at the name and
-//! writing it are one step for every cutrace process writing there. The name is
+//! an exclusive lock on the directory (`flock`), so that looking at the name,
+//! writing it and noting it in the run's log are one step for every cutrace process
+//! writing there. The name is
 //! - free: the table is created under it (create-exclusive, never over a file that
 //!   appeared meanwhile);
-//! - taken by a file last written before the run began, an earlier run's: the table
-//!   replaces it, as torch's tables replace each other from run to run;
-//! - taken by a file written since, by another process of this run that has the same
-//!   rank: that file stays, this process's table goes to
-//!   `profiler_out_<rank>_<pid>.txt`, and [`TableFiles::write`] says so (once: the
-//!   claim is made once).
+//! - taken by another process of this run that has the same rank: that file stays,
+//!   this process's table goes to `profiler_out_<rank>_<pid>.txt`, and
+//!   [`TableFiles::write`] says so (once: the claim is made once). Under `cutrace
+//!   run` the run's log ([`RunLog`]) says which files the run's processes wrote;
+//!   without one, a file last written since this process began tracing is taken
+//!   for another process's;
+//! - taken by any other file (an earlier run's, another run's): the table replaces
+//!   it, as torch's tables replace each other from run to run.
 //!
 //! Later tables of the same rank replace the claimed file, as vLLM's replace each
 //! other window after window. Every file appears whole: it is written to a temporary
@@ -27,11 +30,12 @@ use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
-use crate::ExportError;
+use crate::unfinished::{self, Listed};
+use crate::{ExportError, RunLog};
 
-/// How much older than the run's start a file must be to count as an earlier run's:
-/// file systems that keep coarse timestamps (whole seconds, or two) may date a file
-/// written just after the start before it.
+/// Without a run log, how much older than this process's start a file must be to
+/// count as an earlier run's: file systems that keep coarse timestamps (whole
+/// seconds, or two) may date a file written just after the start before it.
 const CLOCK_SLACK: Duration = Duration::from_secs(2);
 
 /// The table files of one process in one directory.
@@ -39,7 +43,8 @@ const CLOCK_SLACK: Duration = Duration::from_secs(2);
 pub struct TableFiles {
     dir: PathBuf,
     pid: u32,
-    run_started: SystemTime,
+    started: SystemTime,
+    run_log: Option<RunLog>,
     claimed: Mutex<HashMap<u32, PathBuf>>,
 }
 
@@ -53,13 +58,19 @@ pub struct WrittenTable {
 }
 
 impl TableFiles {
-    /// The tables process `pid` writes into `dir` in a run that began at
-    /// `run_started`.
-    pub fn new(dir: impl Into<PathBuf>, pid: u32, run_started: SystemTime) -> Self {
+    /// The tables process `pid`, which began tracing at `started`, writes into
+    /// `dir`, noting them in `run_log`, the log of the `cutrace run` it belongs to.
+    pub fn new(
+        dir: impl Into<PathBuf>,
+        pid: u32,
+        started: SystemTime,
+        run_log: Option<RunLog>,
+    ) -> Self {
         TableFiles {
             dir: dir.into(),
             pid,
-            run_started,
+            started,
+            run_log,
             claimed: Mutex::default(),
         }
     }
@@ -69,7 +80,9 @@ impl TableFiles {
     pub fn write(&self, rank: u32, text: &str) -> Result<WrittenTable, ExportError> {
         let usual = self.dir.join(format!("profiler_out_{rank}.txt"));
         let fail = |path: &Path, source| ExportError::io(path, source);
-        let table = self.temporary(text).map_err(|e| fail(&usual, e))?;
+        // Listed until renamed: a process exiting without waiting for its writer
+        // removes it (see `unfinished`).
+        let (table, _listed) = self.temporary(text).map_err(|e| fail(&usual, e))?;
         let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(path) = claimed.get(&rank) {
             table.persist(path).map_err(|e| fail(path, e.error))?;
@@ -91,18 +104,18 @@ impl TableFiles {
         table: NamedTempFile,
     ) -> Result<WrittenTable, ExportError> {
         // Without the lock (a file system that has none) the claim is still
-        // create-exclusive; only replacing an earlier run's file could then race.
+        // create-exclusive; only replacing another run's file could then race.
         let _lock = DirectoryLock::exclusive(&self.dir).ok();
         let table = match table.persist_noclobber(usual) {
-            Ok(_) => return Ok(self.written(usual, None)),
+            Ok(_) => return Ok(self.claimed(usual, None)),
             Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => e.file,
             Err(e) => return Err(ExportError::io(usual, e.error)),
         };
-        if self.written_before_the_run(usual) {
+        if !self.written_by_this_run(usual) {
             table
                 .persist(usual)
                 .map_err(|e| ExportError::io(usual, e.error))?;
-            return Ok(self.written(usual, None));
+            return Ok(self.claimed(usual, None));
         }
         // A pid is one process's alone among the processes of a run.
         let own = self
@@ -117,7 +130,17 @@ impl TableFiles {
             self.pid,
             own.display()
         );
-        Ok(self.written(&own, Some(notice)))
+        Ok(self.claimed(&own, Some(notice)))
+    }
+
+    /// The table claimed at `path`, noted in the run's log while the directory is
+    /// still locked, so that the run's next process to look sees it as taken.
+    fn claimed(&self, path: &Path, notice: Option<String>) -> WrittenTable {
+        if let Some(log) = &self.run_log {
+            // A log that cannot be written costs the run its list, never the table.
+            let _ = log.wrote(path);
+        }
+        self.written(path, notice)
     }
 
     fn written(&self, path: &Path, notice: Option<String>) -> WrittenTable {
@@ -127,29 +150,40 @@ impl TableFiles {
         }
     }
 
-    /// Whether the file at `path` was last written before the run began.
-    fn written_before_the_run(&self, path: &Path) -> bool {
+    /// Whether a process of this run wrote the file at `path`: the run's log says
+    /// so, or, without one, the file was last written since this process began.
+    fn written_by_this_run(&self, path: &Path) -> bool {
+        if let Some(log) = &self.run_log {
+            let Ok(absolute) = std::path::absolute(path) else {
+                return true;
+            };
+            return match log.read() {
+                Ok(record) => record.files.contains(&absolute),
+                // A log that cannot be read leaves the file alone.
+                Err(_) => true,
+            };
+        }
         let Ok(modified) = std::fs::metadata(path).and_then(|m| m.modified()) else {
-            // Gone or unreadable: not provably an earlier run's, so left alone.
-            return false;
+            // Gone or unreadable: not provably another run's, so left alone.
+            return true;
         };
         modified
             .checked_add(CLOCK_SLACK)
-            .is_some_and(|m| m < self.run_started)
+            .is_none_or(|m| m >= self.started)
     }
 
     /// `text` and a newline in a complete temporary file in the directory.
-    fn temporary(&self, text: &str) -> io::Result<NamedTempFile> {
+    fn temporary(&self, text: &str) -> io::Result<(NamedTempFile, Listed<'static>)> {
         let mut builder = tempfile::Builder::new();
         builder.prefix(".profiler_out_").suffix(".tmp");
         // A temporary file is private by default; the table is not.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let mut file = builder.tempfile_in(&self.dir)?;
+        let (mut file, listed) = unfinished::create_temp(&builder, &self.dir)?;
         file.write_all(text.as_bytes())?;
         file.write_all(b"\n")?;
         file.as_file().sync_all()?;
-        Ok(file)
+        Ok((file, listed))
     }
 }
 
@@ -196,7 +230,7 @@ mod tests {
     #[test]
     fn the_first_table_takes_the_usual_name_and_later_ones_replace_it() {
         let dir = tempfile::tempdir().unwrap();
-        let tables = TableFiles::new(dir.path(), 42, SystemTime::now());
+        let tables = TableFiles::new(dir.path(), 42, SystemTime::now(), None);
         let first = tables.write(3, "one").unwrap();
         assert_eq!(
             first,
@@ -220,8 +254,8 @@ mod tests {
     fn another_process_of_the_run_keeps_its_table() {
         let dir = tempfile::tempdir().unwrap();
         let started = SystemTime::now() - Duration::from_secs(60);
-        let first = TableFiles::new(dir.path(), 10, started);
-        let second = TableFiles::new(dir.path(), 11, started);
+        let first = TableFiles::new(dir.path(), 10, started, None);
+        let second = TableFiles::new(dir.path(), 11, started, None);
         first.write(0, "first's").unwrap();
         let written = second.write(0, "second's").unwrap();
         assert_eq!(written.path, dir.path().join("profiler_out_0_11.txt"));
@@ -254,10 +288,45 @@ mod tests {
             .unwrap()
             .set_modified(hour_ago)
             .unwrap();
-        let tables = TableFiles::new(dir.path(), 7, SystemTime::now());
+        let tables = TableFiles::new(dir.path(), 7, SystemTime::now(), None);
         let written = tables.write(1, "this run's").unwrap();
         assert_eq!((written.path, written.notice), (old.clone(), None));
         assert_eq!(read(&old), "this run's\n");
+    }
+
+    /// A run's log in `dir`, as `cutrace run` makes one.
+    fn run_log(dir: &Path, name: &str) -> RunLog {
+        let path = dir.join(name);
+        std::fs::write(&path, b"").unwrap();
+        RunLog::new(path)
+    }
+
+    #[test]
+    fn under_a_run_log_another_run_s_table_is_replaced_and_this_run_s_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let ours = run_log(dir.path(), "ours.log");
+        let theirs = run_log(dir.path(), "theirs.log");
+        // Written just now, by a process of another run: replaced.
+        let other_run = TableFiles::new(&out, 1, SystemTime::now(), Some(theirs.clone()));
+        other_run.write(0, "other run's").unwrap();
+        let first = TableFiles::new(&out, 2, SystemTime::now(), Some(ours.clone()));
+        let written = first.write(0, "first's").unwrap();
+        assert_eq!(
+            (written.path.clone(), written.notice),
+            (out.join("profiler_out_0.txt"), None)
+        );
+        assert_eq!(read(&written.path), "first's\n");
+        // The claim is in this run's log: this run's next process keeps off it.
+        let usual = std::path::absolute(out.join("profiler_out_0.txt")).unwrap();
+        assert_eq!(ours.read().unwrap().files, [usual]);
+        let second = TableFiles::new(&out, 3, SystemTime::now(), Some(ours.clone()));
+        let written = second.write(0, "second's").unwrap();
+        assert_eq!(written.path, out.join("profiler_out_0_3.txt"));
+        assert!(written.notice.is_some());
+        assert_eq!(read(&out.join("profiler_out_0.txt")), "first's\n");
+        assert_eq!(ours.read().unwrap().files.len(), 2);
     }
 
     #[test]
@@ -265,7 +334,12 @@ mod tests {
         // Within the clock slack: left alone, in case its time was rounded down.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("profiler_out_0.txt"), "x").unwrap();
-        let tables = TableFiles::new(dir.path(), 5, SystemTime::now() + Duration::from_secs(1));
+        let tables = TableFiles::new(
+            dir.path(),
+            5,
+            SystemTime::now() + Duration::from_secs(1),
+            None,
+        );
         let written = tables.write(0, "y").unwrap();
         assert_eq!(written.path, dir.path().join("profiler_out_0_5.txt"));
     }
@@ -278,7 +352,7 @@ mod tests {
             for pid in 0..8 {
                 let dir = dir.path();
                 scope.spawn(move || {
-                    TableFiles::new(dir, pid, started)
+                    TableFiles::new(dir, pid, started, None)
                         .write(0, &format!("table of {pid}"))
                         .unwrap()
                 });
@@ -298,15 +372,13 @@ mod tests {
     fn a_missing_directory_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
-        let error = TableFiles::new(&missing, 1, SystemTime::now())
+        let error = TableFiles::new(&missing, 1, SystemTime::now(), None)
             .write(3, "x")
             .unwrap_err();
         let target = missing.join("profiler_out_3.txt");
-        assert!(
-            error
-                .to_string()
-                .starts_with(&format!("{}: ", target.display())),
-            "{error}"
-        );
+        // The path, then its cause once, as every I/O error of the exporter says.
+        assert_eq!(error.to_string(), target.display().to_string());
+        let cause = std::error::Error::source(&error).unwrap().to_string();
+        assert!(cause.contains("No such file or directory"), "{cause}");
     }
 }

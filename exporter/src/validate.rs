@@ -5,7 +5,10 @@
 //! form HTA's regex finds, metadata for every process and thread used, slices that
 //! nest on each track at most [`MAX_DEPTH`] deep, matched `ac2g` flows whose ends
 //! lie on slices, pids and tids that fit in 32 bits, and times written as
-//! `<int>.<3 digits>`. It reports every violation it finds rather than stopping at
+//! `<int>.<3 digits>`. Nesting is checked on the exact times and on the times
+//! readers that parse `ts` and `dur` as doubles see (Perfetto rounds `ts * 1000`
+//! to the nanosecond half away from zero, Python half to even), which differ
+//! from 2^42 µs on. It reports every violation it finds rather than stopping at
 //! the first, so a test failure shows the whole damage.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -234,8 +237,9 @@ impl Checker {
         let mut process_names = BTreeSet::new();
         let mut thread_names = BTreeSet::new();
         let mut used: BTreeMap<Track, usize> = BTreeMap::new();
-        // Per track: (start, end, event index).
+        // Per track: (start, end, event index), exact and as doubles read them.
         let mut slices: BTreeMap<Track, Vec<Span>> = BTreeMap::new();
+        let mut slices_as_doubles: [BTreeMap<Track, Vec<Span>>; 2] = Default::default();
         // Per track: (ts, event index) of flow ends.
         let mut flow_points: BTreeMap<Track, Vec<(i64, usize)>> = BTreeMap::new();
         let mut flows: BTreeMap<String, (Vec<FlowEnd>, Vec<FlowEnd>)> = BTreeMap::new();
@@ -290,11 +294,27 @@ impl Checker {
                             self.event(i, "X event without name or cat".to_owned());
                         }
                         match dur {
-                            Some(d) => slices.entry((pid, tid)).or_default().push((
-                                ts,
-                                ts.saturating_add(d.max(0)),
-                                i,
-                            )),
+                            Some(d) => {
+                                slices.entry((pid, tid)).or_default().push((
+                                    ts,
+                                    ts.saturating_add(d.max(0)),
+                                    i,
+                                ));
+                                let rounds: [fn(f64) -> f64; 2] =
+                                    [f64::round, f64::round_ties_even];
+                                for (list, round) in slices_as_doubles.iter_mut().zip(rounds) {
+                                    if let (Some(t), Some(d)) = (
+                                        e.ts.and_then(|t| as_double_reads(t.get(), round)),
+                                        e.dur.and_then(|d| as_double_reads(d.get(), round)),
+                                    ) {
+                                        list.entry((pid, tid)).or_default().push((
+                                            t,
+                                            t.saturating_add(d.max(0)),
+                                            i,
+                                        ));
+                                    }
+                                }
+                            }
                             None if e.dur.is_none() => {
                                 self.event(i, "X event without dur".to_owned())
                             }
@@ -334,7 +354,15 @@ impl Checker {
             }
         }
         for (track, list) in &mut slices {
-            self.check_nesting(*track, list);
+            self.check_nesting(*track, list, "");
+        }
+        // What the exact times break is said once, not again for the doubles.
+        for reading in &mut slices_as_doubles {
+            let flagged: BTreeSet<usize> = self.found.iter().filter_map(|v| v.event).collect();
+            for (track, list) in reading {
+                list.retain(|span| !flagged.contains(&span.2));
+                self.check_nesting(*track, list, " as read in floating point");
+            }
         }
         self.check_flows(&flows);
         for (track, points) in &flow_points {
@@ -369,8 +397,9 @@ impl Checker {
         parsed
     }
 
-    /// Slices of one track must nest (closed-open) at most [`MAX_DEPTH`] deep.
-    fn check_nesting(&mut self, (pid, tid): Track, list: &mut [Span]) {
+    /// Slices of one track must nest (closed-open) at most [`MAX_DEPTH`] deep;
+    /// `reading` says which reading of the times broke the rule.
+    fn check_nesting(&mut self, (pid, tid): Track, list: &mut [Span], reading: &str) {
         list.sort_by(|a, b| (a.0, b.1, a.2).cmp(&(b.0, a.1, b.2)));
         let mut open: Vec<(i64, usize)> = Vec::new();
         for &(start, end, i) in list.iter() {
@@ -381,7 +410,7 @@ impl Checker {
                 if open_end < end {
                     self.event(
                         i,
-                        format!("partially overlaps event {j} on pid {pid} tid {tid}"),
+                        format!("partially overlaps event {j} on pid {pid} tid {tid}{reading}"),
                     );
                 }
             }
@@ -389,7 +418,7 @@ impl Checker {
             if open.len() > MAX_DEPTH {
                 self.event(
                     i,
-                    format!("nests deeper than {MAX_DEPTH} on pid {pid} tid {tid}"),
+                    format!("nests deeper than {MAX_DEPTH} on pid {pid} tid {tid}{reading}"),
                 );
             }
         }
@@ -451,6 +480,14 @@ impl Checker {
             }
         }
     }
+}
+
+/// Microseconds as a reader that parses them into a double and rounds `us * 1000`
+/// with `round` sees them, in nanoseconds.
+fn as_double_reads(text: &str, round: fn(f64) -> f64) -> Option<i64> {
+    let us: f64 = text.trim_matches('"').parse().ok()?;
+    let ns = round(us * 1000.0);
+    ns.is_finite().then_some(ns as i64)
 }
 
 /// Parses `-?<digits>.<3 digits>` microseconds into nanoseconds.
@@ -581,6 +618,29 @@ mod tests {
 {"ph":"X","cat":"c","name":"c","pid":0,"tid":7,"ts":5.000,"dur":10.000}"#,
         );
         assert_eq!(reasons(&text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn catches_overlaps_that_only_double_readers_see() {
+        // nccl_data.json.gz converted: exactly, the kernel ends with the range; read
+        // as doubles and rounded half to even (Python), the range starts and ends
+        // a nanosecond early.
+        let text = file_with(
+            r#"{"ph":"X","cat":"gpu_user_annotation","name":"a","pid":1,"tid":1,"ts":4458676422880.181,"dur":97916.957},
+{"ph":"X","cat":"kernel","name":"b","pid":1,"tid":1,"ts":4458676520793.586,"dur":3.552}"#,
+        );
+        assert_one(
+            &text,
+            "event 5: partially overlaps event 4 on pid 1 tid 1 as read in floating point",
+        );
+        assert_eq!(
+            as_double_reads("4458676422880.181", f64::round),
+            Some(4_458_676_422_880_181)
+        );
+        assert_eq!(
+            as_double_reads("4458676422880.181", f64::round_ties_even),
+            Some(4_458_676_422_880_180)
+        );
     }
 
     #[test]

@@ -985,3 +985,51 @@ fn slices_beyond_the_lane_cap_are_dropped_with_their_flows() {
     let finishes = w.events.iter().filter(|e| e["ph"] == "f").count();
     assert_eq!(finishes, 1024);
 }
+
+#[test]
+fn a_host_pid_that_is_also_a_device_index_moves_to_a_pid_of_its_own() {
+    // A kernel of device 4037 and host slices of process 4037: one pid cannot be
+    // labelled both GPU and CPU, and a reader drops host slices on a GPU's pid.
+    let mut t = Trace {
+        base_time_ns: BASE,
+        ..Trace::default()
+    };
+    let kernel = t.names.intern("k");
+    let range = t.names.intern("step");
+    t.kernels.push(Kernel {
+        start: BASE + 1_000,
+        end: BASE + 2_000,
+        name: kernel,
+        device: 4037,
+        stream: 7,
+        ..Default::default()
+    });
+    t.ranges.push(HostRange {
+        start: BASE,
+        end: BASE + 5_000,
+        name: range,
+        kind: RangeKind::Annotation,
+        pid: 4037,
+        tid: 12,
+        ..Default::default()
+    });
+    t.threads.push(ThreadName {
+        pid: 4037,
+        tid: 12,
+        name: "main".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clash.pt.trace.json.gz");
+    write_trace(&t, &path).unwrap();
+    assert_eq!(validate_trace_file(&path).unwrap(), []);
+    let back = cutrace_exporter::read_trace(&path).unwrap();
+    assert_eq!((back.kernels.len(), back.ranges.len()), (1, 1));
+    assert_eq!(back.kernels[0].device, 4037);
+    assert_ne!(back.ranges[0].pid, 4037);
+    let thread = back
+        .threads
+        .iter()
+        .find(|th| th.pid == back.ranges[0].pid)
+        .unwrap();
+    assert_eq!(thread.name, "main");
+}

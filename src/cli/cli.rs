@@ -2,9 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::convert::ConvertArgs;
-use crate::report::ReportArgs;
-use crate::run::RunArgs;
+use super::convert::ConvertArgs;
+use super::report::ReportArgs;
+use super::run::RunArgs;
 
 /// A CUDA GPU tracer: Kineto-compatible traces and torch's key-averages table.
 #[derive(Debug, Parser)]

@@ -3,12 +3,14 @@
 //! tracing will work.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
-use std::process::ExitCode;
 
-use crate::driver;
+use anyhow::Context;
 
-use crate::locate;
+use super::driver;
+
+use super::locate;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +62,14 @@ impl Check {
 }
 
 /// Runs every check, prints the report and returns 0 when tracing will work.
-pub fn run() -> ExitCode {
+pub fn run() -> anyhow::Result<u8> {
     let checks = checks();
-    print!("{}", render(&checks));
-    if will_trace(&checks) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(render(&checks).as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")?;
+    Ok(if will_trace(&checks) { 0 } else { 1 })
 }
 
 /// Whether nothing failed.

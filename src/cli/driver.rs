@@ -150,26 +150,14 @@ fn open() -> Result<Library, Error> {
     })
 }
 
-/// The file `library` was loaded from, found through one of its symbols (a name
-/// like `libcuda.so.1` says nothing about where the loader found it).
+/// The file `library` was loaded from, found through one of its symbols.
 fn library_path(library: &Library) -> PathBuf {
     // SAFETY: the symbol is only used as an address for dladdr, never called.
     let symbol = unsafe { library.get::<*const c_void>(b"cuInit\0") };
-    let Ok(symbol) = symbol else {
-        return library_name().into();
-    };
-    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
-    // SAFETY: dladdr only reads the address and fills the live out-struct.
-    let found = unsafe { libc::dladdr(*symbol, info.as_mut_ptr()) };
-    // SAFETY: zero-initialised and, when found, filled by dladdr.
-    let info = unsafe { info.assume_init() };
-    if found == 0 || info.dli_fname.is_null() {
-        return library_name().into();
-    }
-    // SAFETY: dladdr returned a NUL-terminated path owned by the loader, which
-    // lives while the library stays loaded (it does for this call).
-    let name = unsafe { CStr::from_ptr(info.dli_fname) };
-    PathBuf::from(name.to_string_lossy().into_owned())
+    symbol
+        .ok()
+        .and_then(|symbol| crate::loaded::file_of(*symbol))
+        .unwrap_or_else(|| library_name().into())
 }
 
 /// The driver functions cutrace calls, resolved from the library.

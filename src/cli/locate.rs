@@ -2,6 +2,7 @@
 //! CUDA driver.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, anyhow};
 
@@ -11,9 +12,21 @@ pub const LIB_ENV: &str = "CUTRACE_LIB";
 /// File name of the injection library.
 pub const LIB_NAME: &str = "libcutrace.so";
 
-/// The injection library: [`LIB_ENV`] when set, else `libcutrace.so` beside this
-/// executable or in `../lib` from it (an installed layout). The path is absolute,
-/// because the traced command may change directory before it initialises CUDA.
+/// The library the command runs inside, when it runs as `cutrace_main` of a
+/// `libcutrace.so` (as the Python package's `cutrace` does).
+static RUNNING_IN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Records that the command runs inside the library at `library`, which is then
+/// the injection library.
+pub fn running_in(library: PathBuf) {
+    // Set once per process: a second call names the same library.
+    let _ = RUNNING_IN.set(library);
+}
+
+/// The injection library: [`LIB_ENV`] when set, else the library the command runs
+/// inside (see [`running_in`]), else `libcutrace.so` beside this executable or in
+/// `../lib` from it (an installed layout). The path is absolute, because the
+/// traced command may change directory before it initialises CUDA.
 pub fn injection_library() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os(LIB_ENV).filter(|v| !v.is_empty()) {
         let path = PathBuf::from(path);
@@ -22,6 +35,10 @@ pub fn injection_library() -> anyhow::Result<PathBuf> {
         } else {
             Err(anyhow!("{LIB_ENV}={} is not a file", path.display()))
         };
+    }
+    if let Some(library) = RUNNING_IN.get() {
+        return std::path::absolute(library)
+            .with_context(|| format!("the library running cutrace, {}", library.display()));
     }
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let dir = exe.parent().unwrap_or(Path::new("/"));

@@ -1,51 +1,30 @@
-//! What a traced run left in its output directory, grouped by the process that
-//! wrote it, for the list `cutrace run` prints at the end.
+//! What a traced run's processes wrote, grouped by the process that wrote it,
+//! for the list `cutrace run` prints at the end.
+//!
+//! The run learns it from its own run log (`cutrace_exporter::RunLog`), which only
+//! its own processes write to: another run writing into the same directory at the
+//! same time is not mistaken for one of them, and a file rewritten during the run
+//! (a table of the same rank) counts as written.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io;
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::SystemTime;
 
-/// The files in `dir` and when each was last modified.
-pub type Snapshot = HashMap<String, SystemTime>;
+use cutrace_exporter::RunRecord;
 
-/// What `dir` holds now ([`written_since`] compares against it). A directory that
-/// cannot be read holds nothing yet.
-pub fn snapshot(dir: &Path) -> Snapshot {
-    files(dir).unwrap_or_default().into_iter().collect()
-}
-
-/// Names of the files in `dir` that are new or were modified since `before`,
-/// sorted. A file rewritten during the run (a table of the same rank) counts; one
-/// left by an earlier run does not. Comparing modification times with each other,
-/// never with the clock, keeps this right on file systems whose timestamps are
-/// coarser than the clock.
-pub fn written_since(dir: &Path, before: &Snapshot) -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = files(dir)?
-        .into_iter()
-        .filter(|(name, modified)| before.get(name) != Some(modified))
-        // Writers rename complete files into place; a name still starting with a
-        // dot is a temporary file of a writer that did not finish.
-        .filter(|(name, _)| !name.starts_with('.'))
-        .map(|(name, _)| name)
+/// The files the run's processes wrote that are still there, sorted: by name
+/// when they are in `dir`, by their full path when elsewhere.
+pub fn written(dir: &Path, record: &RunRecord) -> Vec<String> {
+    let mut names: Vec<String> = record
+        .files
+        .iter()
+        .filter(|file| file.is_file())
+        .map(|file| match file.strip_prefix(dir) {
+            Ok(name) => name.to_string_lossy().into_owned(),
+            Err(_) => file.to_string_lossy().into_owned(),
+        })
         .collect();
     names.sort();
-    Ok(names)
-}
-
-fn files(dir: &Path) -> io::Result<Vec<(String, SystemTime)>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let metadata = entry.metadata()?;
-        if metadata.is_file() {
-            files.push((
-                entry.file_name().to_string_lossy().into_owned(),
-                metadata.modified()?,
-            ));
-        }
-    }
-    Ok(files)
+    names
 }
 
 /// Groups file names by who wrote them: `<worker>.<unix_ns>.<...>` files under
@@ -62,11 +41,22 @@ pub fn group_by_writer(names: &[String]) -> BTreeMap<String, Vec<String>> {
     groups
 }
 
-/// The lines `cutrace run` prints about `names`, written into `dir`.
-pub fn render(dir: &Path, names: &[String]) -> String {
+/// The lines `cutrace run` prints about `names`, written into `dir` by the
+/// `traced` processes of a command that signal `killed_by` ended, if one did.
+pub fn render(dir: &Path, names: &[String], traced: usize, killed_by: Option<i32>) -> String {
     if names.is_empty() {
+        let why = match (killed_by, traced) {
+            (Some(signal), _) => format!(
+                "the command was killed by {}",
+                signal_hook::low_level::signal_name(signal)
+                    .map_or_else(|| format!("signal {signal}"), |name| format!("{name} (signal {signal})"))
+            ),
+            (None, 0) => "no process of the command was traced (a process is traced once it initialises CUDA)".to_owned(),
+            (None, 1) => "the traced process wrote no window".to_owned(),
+            (None, n) => format!("none of the {n} traced processes wrote a window"),
+        };
         return format!(
-            "cutrace: no files were written into {} (did the command use CUDA, and did a window open?)\n",
+            "cutrace: no files were written into {}: {why}\n",
             dir.display()
         );
     }
@@ -150,34 +140,63 @@ mod tests {
         let text = render(
             Path::new("/out"),
             &names(&["w_1.17.pt.trace.json.gz", "profiler_out_1.txt"]),
+            1,
+            None,
         );
         assert_eq!(
             text,
             "cutrace: 2 files written into /out:\n  rank 1:\n    profiler_out_1.txt\n  w_1:\n    w_1.17.pt.trace.json.gz\n"
         );
-        assert!(render(Path::new("/out"), &[]).starts_with("cutrace: no files were written"));
     }
 
     #[test]
-    fn only_new_or_rewritten_files_count() {
+    fn an_empty_list_says_why_once() {
+        let none = |traced, killed_by| render(Path::new("/out"), &[], traced, killed_by);
+        let start = "cutrace: no files were written into /out: ";
+        assert_eq!(
+            none(0, None),
+            format!(
+                "{start}no process of the command was traced (a process is traced once it initialises CUDA)\n"
+            )
+        );
+        assert_eq!(
+            none(1, None),
+            format!("{start}the traced process wrote no window\n")
+        );
+        assert_eq!(
+            none(3, None),
+            format!("{start}none of the 3 traced processes wrote a window\n")
+        );
+        assert_eq!(
+            none(1, Some(9)),
+            format!("{start}the command was killed by SIGKILL (signal 9)\n")
+        );
+    }
+
+    #[test]
+    fn only_files_the_log_names_and_that_are_still_there_are_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name);
-        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
-        for name in ["old.txt", "rewritten.txt"] {
-            std::fs::write(path(name), "x").unwrap();
-            let file = std::fs::File::options()
-                .write(true)
-                .open(path(name))
-                .unwrap();
-            file.set_modified(hour_ago).unwrap();
-        }
-        let before = snapshot(dir.path());
-        std::fs::write(path("rewritten.txt"), "y").unwrap();
-        for name in ["new.txt", ".new.txt.tmp"] {
+        for name in ["mine.pt.trace.json.gz", "profiler_out_0.txt", "theirs.txt"] {
             std::fs::write(path(name), "x").unwrap();
         }
-        std::fs::create_dir(path("sub")).unwrap();
-        let found = written_since(dir.path(), &before).unwrap();
-        assert_eq!(found, names(&["new.txt", "rewritten.txt"]));
+        let elsewhere = tempfile::NamedTempFile::new().unwrap();
+        let record = RunRecord {
+            files: vec![
+                path("profiler_out_0.txt"),
+                path("mine.pt.trace.json.gz"),
+                path("removed.txt"),
+                elsewhere.path().to_path_buf(),
+            ],
+            ..RunRecord::default()
+        };
+        assert_eq!(
+            written(dir.path(), &record),
+            names(&[
+                &elsewhere.path().to_string_lossy(),
+                "mine.pt.trace.json.gz",
+                "profiler_out_0.txt"
+            ])
+        );
     }
 }

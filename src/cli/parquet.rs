@@ -5,18 +5,20 @@
 //! a large build, so a plain `cargo build` leaves it out.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 #[cfg(not(feature = "parquet"))]
 use anyhow::bail;
 
-/// Converts the traces `inputs` name (files, or directories of them) into `output`.
+use super::input::MemoryArgs;
+
+/// Converts the traces `inputs` name (files, or directories of them) into `output`,
+/// reading under the ceiling of `memory`.
 #[cfg(feature = "parquet")]
-pub fn run(inputs: &[PathBuf], output: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(inputs: &[PathBuf], output: &Path, memory: &MemoryArgs) -> anyhow::Result<u8> {
     use anyhow::{Context, bail};
     use cutrace_exporter::write_parquet;
 
-    let files = crate::ranks::trace_files(inputs)?;
+    let files = super::ranks::trace_files(inputs)?;
     let mut stems: Vec<(String, &PathBuf)> = files.iter().map(|f| (stem(f), f)).collect();
     stems.sort();
     if let Some(pair) = stems.windows(2).find(|pair| pair[0].0 == pair[1].0) {
@@ -27,7 +29,7 @@ pub fn run(inputs: &[PathBuf], output: &Path) -> anyhow::Result<ExitCode> {
             output.display()
         );
     }
-    let (written, _) = crate::ranks::each_trace(&files, |index, path, trace| {
+    let (written, _) = super::ranks::each_trace(&files, memory, |index, path, trace| {
         let (rank, _) = cutrace_analysis::rank_of(&trace, index);
         let dir = output.join(format!("rank={rank}"));
         std::fs::create_dir_all(&dir)
@@ -44,12 +46,12 @@ pub fn run(inputs: &[PathBuf], output: &Path) -> anyhow::Result<ExitCode> {
             stats.bytes
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 /// Without the `parquet` feature: says how to get it.
 #[cfg(not(feature = "parquet"))]
-pub fn run(_inputs: &[PathBuf], _output: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(_inputs: &[PathBuf], _output: &Path, _memory: &MemoryArgs) -> anyhow::Result<u8> {
     bail!(
         "this cutrace was built without Parquet output: build it with `cargo build --release --features parquet`"
     )

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use cutrace_analysis::{Figures, Skipped, TraceFigures};
-use cutrace_exporter::read_trace;
 use cutrace_tracer::Trace;
 use rayon::prelude::*;
+
+use super::input::{self, MemoryArgs};
 
 /// The trace files `inputs` name: each file as given, and every `*.json` and
 /// `*.json.gz` directly inside each directory, sorted by name.
@@ -48,8 +49,8 @@ fn is_trace_name(path: &Path) -> bool {
 /// Reads every file and measures it, the `i`-th taking rank `i` when it names none.
 /// A file that cannot be read is named on stderr and skipped; none readable is one
 /// error, naming the first.
-pub fn figures(files: &[PathBuf]) -> anyhow::Result<Figures> {
-    let (traces, skipped) = each_trace(files, |index, path, trace| {
+pub fn figures(files: &[PathBuf], memory: &MemoryArgs) -> anyhow::Result<Figures> {
+    let (traces, skipped) = each_trace(files, memory, |index, path, trace| {
         Ok(TraceFigures::from_trace(
             path.display().to_string(),
             index,
@@ -59,23 +60,25 @@ pub fn figures(files: &[PathBuf]) -> anyhow::Result<Figures> {
     Ok(Figures::new(traces, skipped))
 }
 
-/// Reads the files side by side on every core and hands each trace, with its place
-/// in the list, to `use_trace`, keeping what it returns. Each trace is dropped as
-/// soon as it is used: memory holds a trace or two per core, whatever the number of
-/// files. A file that cannot be read is named on stderr and skipped; none readable
-/// is one error, naming the first. An error of `use_trace` is the error.
+/// Reads the files side by side on every core, under the memory ceiling, and hands
+/// each trace, with its place in the list, to `use_trace`, keeping what it returns.
+/// Each trace is dropped as soon as it is used: memory holds a trace or two per
+/// core, whatever the number of files. A file that cannot be read is named on
+/// stderr and skipped; none readable is one error, naming the first. An error of
+/// `use_trace` is the error.
 pub fn each_trace<T: Send>(
     files: &[PathBuf],
+    memory: &MemoryArgs,
     use_trace: impl Fn(usize, &Path, Trace) -> anyhow::Result<T> + Sync,
 ) -> anyhow::Result<(Vec<T>, Vec<Skipped>)> {
     let read: Vec<anyhow::Result<Result<T, Skipped>>> = files
         .par_iter()
         .enumerate()
-        .map(|(index, path)| match read_trace(path) {
-            Ok(trace) => use_trace(index, path, trace).map(Ok),
+        .map(|(index, path)| match input::read(path, memory) {
+            Ok((trace, _)) => use_trace(index, path, trace).map(Ok),
             Err(error) => Ok(Err(Skipped {
                 file: path.display().to_string(),
-                error: error.to_string(),
+                error: format!("{error:#}"),
             })),
         })
         .collect();

@@ -2,21 +2,22 @@
 //! across the ranks of several traces.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use cutrace_exporter::{KeyAverages, SortKey, TraceStats, read_trace};
+use cutrace_exporter::{KeyAverages, SortKey, TraceStats};
 
-use crate::{figures_text, ranks};
+use super::input::{self, MemoryArgs};
+use super::{figures_text, ranks};
 
 /// Arguments of `cutrace report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Trace files (Kineto/Chrome JSON, gzip-compressed or plain), or directories
-    /// of them (every *.json and *.json.gz inside). One file: its key-averages
-    /// table and figures. Several, or a directory: the report across their ranks.
+    /// Trace files (Kineto/Chrome JSON, gzip-compressed or plain; `-` reads
+    /// standard input), or directories of them (every *.json and *.json.gz
+    /// inside). One file: its key-averages table and figures. Several, or a
+    /// directory: the report across their ranks.
     #[arg(required = true, value_name = "TRACE")]
     pub traces: Vec<PathBuf>,
 
@@ -25,36 +26,22 @@ pub struct ReportArgs {
     #[arg(long, value_name = "KEY", default_value = "self_cuda_time_total")]
     pub sort: SortKey,
 
-    /// Number of rows to print; -1 prints them all.
-    #[arg(long, value_name = "N", default_value = "100", allow_negative_numbers = true,
-          value_parser = parse_row_limit)]
-    pub row_limit: RowLimit,
+    /// Number of rows to print; -1 prints them all. The table prints 100 unless
+    /// told, as torch's; JSON gives every row unless told.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_row_limit)]
+    pub row_limit: Option<RowLimit>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// The memory ceiling.
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
-/// The report of the trace at `path`: torch's table, cutrace's figures, and the
-/// CUDA graphs when it has some.
-fn one_trace(args: &ReportArgs, path: &std::path::Path) -> anyhow::Result<String> {
-    let trace = read_trace(path)?;
-    let averages = KeyAverages::from_trace(&trace);
-    let limit = args.row_limit.0;
-    Ok(match args.format {
-        Format::Table => {
-            if averages.rows().is_empty() {
-                eprintln!("cutrace: {} holds no events", path.display());
-            }
-            let mut text = averages.table(args.sort, limit);
-            text.push_str(&TraceStats::from_trace(&trace).text(limit));
-            let graphs = cutrace_analysis::measure(&trace).graphs;
-            text.push_str(&figures_text::graphs(&graphs, "CUDA graphs"));
-            text
-        }
-        Format::Json => averages.json(args.sort, limit) + "\n",
-    })
-}
+/// The table's row limit when none is asked for: torch's and vLLM's.
+const TABLE_ROWS: RowLimit = RowLimit(Some(100));
 
 /// How many rows to print: `None` for all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,13 +68,15 @@ pub enum Format {
 }
 
 /// Reads the traces and prints their report on stdout.
-pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
     let text = match &args.traces[..] {
         [trace] if !trace.is_dir() => one_trace(args, trace)?,
         inputs => {
-            let figures = ranks::figures(&ranks::trace_files(inputs)?)?;
+            let figures = ranks::figures(&ranks::trace_files(inputs)?, &args.memory)?;
             match args.format {
-                Format::Table => figures_text::report(&figures, args.row_limit.0),
+                Format::Table => {
+                    figures_text::report(&figures, args.row_limit.unwrap_or(TABLE_ROWS).0)
+                }
                 // Plain data of strings and finite numbers: serializing cannot fail.
                 Format::Json => serde_json::to_string_pretty(&figures).unwrap_or_default() + "\n",
             }
@@ -98,7 +87,36 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .context("cannot write to standard output")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
+}
+
+/// The report of the one trace at `path`: torch's table, cutrace's figures, the
+/// CUDA graphs when it has some, and the time origin.
+fn one_trace(args: &ReportArgs, path: &Path) -> anyhow::Result<String> {
+    let (trace, notes) = input::read(path, &args.memory)?;
+    let averages = KeyAverages::from_trace(&trace);
+    input::within_ceiling(path, "aggregating")?;
+    let text = match args.format {
+        Format::Table => {
+            let limit = args.row_limit.unwrap_or(TABLE_ROWS).0;
+            if averages.rows().is_empty() {
+                input::note(&format!("{} holds no events", input::shown(path).display()));
+            }
+            let mut text = averages.table(args.sort, limit);
+            text.push_str(&TraceStats::from_trace(&trace).text(limit));
+            let graphs = cutrace_analysis::measure(&trace).graphs;
+            text.push_str(&figures_text::graphs(&graphs, "CUDA graphs"));
+            text.push_str(&format!(
+                "\nTime origin: {}. Iteration starts and ends, and the --from-us/--to-us of \
+                 cutrace convert, count microseconds from it.\n",
+                input::origin(&trace, notes.origin)
+            ));
+            text
+        }
+        Format::Json => averages.json(args.sort, args.row_limit.and_then(|l| l.0)) + "\n",
+    };
+    input::within_ceiling(path, "formatting the report")?;
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -5,18 +5,20 @@
 //!
 //! Everything reaches the traced processes through the environment, which every
 //! child process inherits: each process that initialises CUDA loads the injection
-//! library and writes its own files, named after its own pid.
+//! library and writes its own files, named after its own pid, and notes them in
+//! the run's log (a hidden file in the output directory while the run lasts).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 
-use crate::driver;
+use super::driver;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use cutrace_tracer::{ProfilerConfig, identity};
+use cutrace_exporter::{RUN_LOG_VAR, RunLog};
+use cutrace_tracer::ProfilerConfig;
 
-use crate::{locate, outputs, process};
+use super::{locate, outputs, process};
 
 /// Arguments of `cutrace run`.
 #[derive(Debug, Args)]
@@ -70,7 +72,7 @@ pub enum CaptureArg {
 const NVTX_INJECTION_ENV: &str = "NVTX_INJECTION64_PATH";
 
 /// Runs `cutrace run`; the exit code is the command's.
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create output directory {}", args.output.display()))?;
     let output = std::path::absolute(&args.output)
@@ -94,16 +96,45 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             false
         }
     };
-    let before = outputs::snapshot(&output);
-    let status = process::run_forwarding_signals(&mut command)
-        .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
-    if traced {
-        match outputs::written_since(&output, &before) {
-            Ok(files) => eprint!("{}", outputs::render(&output, &files)),
-            Err(e) => eprintln!("cutrace: cannot list {}: {e}", output.display()),
+    let log_file = traced.then(|| run_log(&output)).transpose()?;
+    if let Some(file) = &log_file {
+        command.env(RUN_LOG_VAR, file.path());
+    }
+    let status = match process::run_forwarding_signals(&mut command) {
+        Ok(status) => status,
+        Err(error) => match error.exit_code() {
+            // A shell's answer: the code, and one line naming the program.
+            Some(code) => {
+                eprintln!("cutrace: error: {:#}", anyhow::Error::from(error));
+                return Ok(code);
+            }
+            None => return Err(error.into()),
+        },
+    };
+    if let Some(file) = &log_file {
+        let log = RunLog::new(file.path());
+        match log.read() {
+            Ok(record) => {
+                let files = outputs::written(&output, &record);
+                let killed_by = std::os::unix::process::ExitStatusExt::signal(&status);
+                eprint!(
+                    "{}",
+                    outputs::render(&output, &files, record.traced.len(), killed_by)
+                );
+            }
+            Err(e) => eprintln!("cutrace: cannot read {}: {e}", log.path().display()),
         }
     }
-    Ok(ExitCode::from(process::exit_code(status)))
+    Ok(process::exit_code(status))
+}
+
+/// A fresh, empty run log in `output`, removed when dropped.
+fn run_log(output: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".cutrace-run-")
+        .suffix(".log")
+        .tempfile_in(output)
+        .with_context(|| format!("cannot create the run log in {}", output.display()))
 }
 
 /// What tracing needs on this machine.
@@ -145,12 +176,6 @@ fn environment(args: &RunArgs, output: &Path, injection: &Injection) -> Vec<(OsS
             injection.cupti.clone().into(),
         ),
         ("CUTRACE_OUTPUT_DIR".into(), output.into()),
-        // Every process of the run gets the same start: a table file last written
-        // before it is an earlier run's, one written since another process's.
-        (
-            identity::RUN_START_VARIABLE.into(),
-            unix_now_ns().to_string().into(),
-        ),
     ];
     if std::env::var_os(NVTX_INJECTION_ENV).is_none_or(|v| v.is_empty()) {
         vars.push((NVTX_INJECTION_ENV.into(), injection.cupti.clone().into()));
@@ -195,13 +220,6 @@ fn validate(vars: &[(OsString, OsString)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Nanoseconds since the Unix epoch (0 for a clock set before it).
-fn unix_now_ns() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-}
-
 /// Parses a number of seconds into milliseconds.
 fn parse_seconds(text: &str) -> Result<u64, String> {
     match text.parse::<f64>() {
@@ -242,28 +260,8 @@ mod tests {
                     v.to_string_lossy().into_owned(),
                 )
             })
-            .filter(|(k, _)| k != NVTX_INJECTION_ENV && k != identity::RUN_START_VARIABLE)
+            .filter(|(k, _)| k != NVTX_INJECTION_ENV)
             .collect()
-    }
-
-    #[test]
-    fn every_process_gets_the_runs_start() {
-        let injection = Injection {
-            library: "/lib/libcutrace.so".into(),
-            cupti: "/lib/libcupti.so.13".into(),
-        };
-        let before = unix_now_ns();
-        let vars = environment(
-            &parse(&["-o", "out", "prog"]),
-            Path::new("/out"),
-            &injection,
-        );
-        let start = vars
-            .iter()
-            .find(|(k, _)| k == identity::RUN_START_VARIABLE)
-            .map(|(_, v)| v.to_string_lossy().parse::<u128>().unwrap())
-            .unwrap();
-        assert!(before <= start && start <= unix_now_ns(), "{start}");
     }
 
     #[test]

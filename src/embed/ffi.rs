@@ -18,6 +18,8 @@ use crate::Error;
 thread_local! {
     /// Message of the last failure on this thread, "" while there was none.
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// The last string a function handed back to C on this thread.
+    static RETURNED: RefCell<CString> = RefCell::new(CString::default());
 }
 
 /// A C return type: what a failed call returns.
@@ -53,7 +55,8 @@ pub(crate) fn trampoline<R: CReturn>(entry: &str, body: impl FnOnce() -> Result<
     let value = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => value,
         Ok(Err(error)) => {
-            set_last_error(&format!("{entry}: {error}"));
+            // `{:#}`: the error with each of its causes, once.
+            set_last_error(&format!("{entry}: {:#}", anyhow::Error::from(error)));
             R::FAILURE
         }
         Err(payload) => {
@@ -88,6 +91,18 @@ pub(crate) fn last_error_message() -> String {
 /// on this thread (the thread-local string lives as long as the thread).
 pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.with(|last| last.borrow().as_ptr())
+}
+
+/// Keeps `text` as this thread's returned string and points at it; the pointer
+/// stays valid until the next function that returns a string runs on this
+/// thread. Callers hand back JSON, which never holds a NUL; text after one would
+/// be cut off.
+pub(crate) fn return_string(text: &str) -> *const c_char {
+    let text = CString::new(text.split('\0').next().unwrap_or_default()).unwrap_or_default();
+    RETURNED.with(|returned| {
+        *returned.borrow_mut() = text;
+        returned.borrow().as_ptr()
+    })
 }
 
 /// Reads a C string argument: `None` for a null pointer.
@@ -163,6 +178,16 @@ mod tests {
         let other = std::thread::spawn(last_error_message).join().unwrap();
         assert_eq!(other, "");
         assert_eq!(last_error_message(), "main thread");
+    }
+
+    #[test]
+    fn a_returned_string_lives_until_the_next_one() {
+        let first = return_string("[1]");
+        // SAFETY: the pointer is this thread's live returned string.
+        assert_eq!(unsafe { CStr::from_ptr(first) }.to_str().unwrap(), "[1]");
+        let second = return_string("[2]\0junk");
+        // SAFETY: as above.
+        assert_eq!(unsafe { CStr::from_ptr(second) }.to_str().unwrap(), "[2]");
     }
 
     #[test]

@@ -12,7 +12,14 @@
 //! programs seldom destroy their contexts, so that callback often never comes.
 //! Handlers run in the reverse order of registration, and this one is registered
 //! inside `cuInit`, after the CUDA runtime's own, so it runs while CUDA and CUPTI
-//! still work. It waits for the writer a bounded time ([`SHUTDOWN_WAIT`]).
+//! still work. It waits for the writer a bounded time (`shutdown_wait_ms`); past that
+//! the windows not written yet are given up: the warning names each one, and what
+//! the writer had begun of them is removed, so no hidden temporary file is left
+//! behind.
+//!
+//! A process has one tracer. When the program made it before CUDA initialised
+//! (`cutrace_attach`, as the Python package does, or `cutrace_init`), the
+//! injection leaves it as it is and says so; the program's own calls drive it.
 //!
 //! Nothing here may hurt the host: every failure is one warning on stderr and
 //! the program runs on untraced.
@@ -23,9 +30,9 @@ use std::time::Duration;
 
 use cutrace_tracer::{CaptureRange, ProfilerConfig};
 
-use crate::Error;
+use crate::error::{Error, OnTimeout};
 use crate::ffi::{self, CReturn};
-use crate::host::{HOST, SHUTDOWN_WAIT};
+use crate::host::HOST;
 use crate::profiler;
 
 /// `InitializeInjection`'s return value: 1 when tracing, 0 when not (the
@@ -57,13 +64,23 @@ fn inject() -> Result<(), Error> {
         return Ok(());
     }
     let config = ProfilerConfig::from_env()?;
-    HOST.install(|| profiler::make(&config))?;
+    match HOST.install(config.shutdown_wait(), || profiler::make(&config)) {
+        // The program made its tracer before CUDA initialised (through the C ABI
+        // or the Python package): that one is the process's, and stays as it is.
+        Err(Error::AlreadyInitialised) => {
+            eprintln!(
+                "cutrace: this process already has a tracer, made through cutrace's C ABI or Python package; the injected library leaves it as it is, so the settings of the environment (cutrace run's options) are not used"
+            );
+            return Ok(());
+        }
+        installed => installed?,
+    }
     // SAFETY: `at_exit` is an `extern "C" fn()` that cannot unwind (it goes
     // through the trampoline) and touches only this library's state.
     if unsafe { libc::atexit(at_exit) } != 0 {
         // Without the handler nothing would write the last window: tracing
         // would only cost the host.
-        let _ = HOST.shutdown(SHUTDOWN_WAIT);
+        let _ = HOST.shutdown(OnTimeout::KeepWriting);
         return Err(Error::AtExit);
     }
     match config.capture_range {
@@ -105,7 +122,10 @@ fn open_timed_window(delay_ms: u64, duration_ms: u64) -> Result<(), Error> {
 
 /// Closes the open window and writes it when the process exits.
 extern "C" fn at_exit() {
-    if !ffi::trampoline("at exit", || HOST.shutdown(SHUTDOWN_WAIT).map(|()| true)) {
+    let shut_down = ffi::trampoline("at exit", || {
+        HOST.shutdown(OnTimeout::Abandon).map(|()| true)
+    });
+    if !shut_down {
         eprintln!("cutrace: {}", ffi::last_error_message());
     }
 }

@@ -6,13 +6,15 @@ use std::cell::RefCell;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use cutrace_exporter::ExportSink;
+use cutrace_exporter::{ExportSink, RunLog};
 use cutrace_tracer::{
-    CaptureRange, Control, Identity, Profiler, ProfilerConfig, RangeGuard, Rank, WarningHook,
+    CaptureRange, Control, Identity, Profiler, ProfilerConfig, RangeGuard, Rank, UnwrittenWindow,
+    WarningHook,
 };
 
 use crate::Error;
 use crate::host::{HOST, Tracer};
+use crate::written::LoggingSink;
 
 /// A profiler for embedding cutrace in a Rust program: every window it records is
 /// written to `config.output_dir` as a trace and a key-averages table.
@@ -40,12 +42,16 @@ use crate::host::{HOST, Tracer};
 /// ```
 pub fn profiler(config: &ProfilerConfig) -> Result<Profiler, Error> {
     let (config, sink) = with_identity(config)?;
-    Ok(Profiler::with_warnings(config, sink, warn_on_stderr()))
+    let profiler = Profiler::with_warnings(config, Arc::new(sink), warn_on_stderr());
+    if profiler.is_traced() {
+        note_traced();
+    }
+    Ok(profiler)
 }
 
 /// `config` with what the environment says of this process's worker name, rank and
 /// world size filled in, and the sink writing its trace and table files.
-fn with_identity(config: &ProfilerConfig) -> Result<(ProfilerConfig, Arc<ExportSink>), Error> {
+fn with_identity(config: &ProfilerConfig) -> Result<(ProfilerConfig, ExportSink), Error> {
     let identity = Identity::of_this_process(config)?;
     let config = ProfilerConfig {
         worker_name: Some(identity.worker_name),
@@ -57,14 +63,29 @@ fn with_identity(config: &ProfilerConfig) -> Result<(ProfilerConfig, Arc<ExportS
         world_size: identity.world_size,
         ..config.clone()
     };
+    let sink = export_sink(&config);
+    Ok((config, sink))
+}
+
+/// The sink writing `config`'s trace and table files, noting them in the log of
+/// the `cutrace run` this process belongs to, if any.
+fn export_sink(config: &ProfilerConfig) -> ExportSink {
     let row_limit = usize::try_from(config.row_limit).ok();
-    let mut sink = ExportSink::new(&config.output_dir)
+    let sink = ExportSink::new(&config.output_dir)
         .with_table(config.sort_by, row_limit)
         .with_warnings(warn_on_stderr());
-    if let Some(started) = identity.run_started {
-        sink = sink.with_run_start(started);
+    match RunLog::from_env() {
+        Some(log) => sink.with_run_log(log),
+        None => sink,
     }
-    Ok((config, Arc::new(sink)))
+}
+
+/// Notes in the log of the `cutrace run` this process belongs to, if any, that it
+/// is traced. A log that cannot be written costs only the run's summary.
+fn note_traced() {
+    if let Some(log) = RunLog::from_env() {
+        let _ = log.traced(std::process::id());
+    }
 }
 
 fn warn_on_stderr() -> WarningHook {
@@ -72,10 +93,11 @@ fn warn_on_stderr() -> WarningHook {
 }
 
 /// Makes the process's tracer for `config`: its identity resolved, CUPTI
-/// subscribed, and the application's calls followed when `capture_range` or
-/// `nvtx_step` ask.
+/// subscribed, the application's calls followed when `capture_range` or
+/// `nvtx_step` ask, and what each window writes noted in the process's log.
 pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
-    let (config, sink) = with_identity(config)?;
+    let (config, export) = with_identity(config)?;
+    let sink = Arc::new(LoggingSink { export });
     let profiler = Arc::new(Profiler::try_new(config.clone(), sink, warn_on_stderr())?);
     let follow_api = config.capture_range == CaptureRange::CudaProfilerApi;
     let follow_nvtx = config.nvtx_step.is_some();
@@ -90,6 +112,7 @@ pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
         };
         profiler.follow_application(follow_nvtx, Arc::new(handler))?;
     }
+    note_traced();
     Ok(Arc::new(Traced { profiler }))
 }
 
@@ -180,6 +203,15 @@ impl Tracer for Traced {
 
     fn shutdown(&self) {
         self.profiler.shutdown();
+    }
+
+    fn unwritten(&self) -> Vec<UnwrittenWindow> {
+        self.profiler.unwritten()
+    }
+
+    fn abandon(&self) {
+        // The sink writes through the exporter, whose files these are.
+        cutrace_exporter::abandon_unfinished_files();
     }
 }
 

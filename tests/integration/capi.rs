@@ -33,7 +33,15 @@ fn a_c_program_traces_through_the_header() {
         .unwrap();
     let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(stdout(&out), "ok\n", "{stderr}");
+    // `cutrace_main` ran `cutrace --version` on the way.
+    let version = concat!("cutrace ", env!("CARGO_PKG_VERSION"));
+    assert_eq!(stdout(&out), format!("{version}\nok\n"), "{stderr}");
+    // ... and `cutrace report` of a missing file, and one without its argument.
+    assert!(
+        stderr.contains("cutrace: error: ") && stderr.contains("/nonexistent/trace.json.gz"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Usage: cutrace report"), "{stderr}");
     let traces = traces(dir.root());
     assert_eq!(traces.len(), 1, "{stderr}");
     let (name, trace) = &traces[0];

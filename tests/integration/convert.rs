@@ -1,10 +1,13 @@
 //! `cutrace convert`: a trace read and written again keeps its GPU work, a cut keeps
 //! what starts in the range, and a failure leaves no file behind.
 
+use std::os::unix::fs::FileTypeExt;
+
 use cutrace_exporter::read_trace;
+use cutrace_exporter::validate::validate_trace_file;
 use cutrace_tracer::Trace;
 
-use crate::util::{TestDir, cutrace, shared_trace, stderr, stdout};
+use crate::util::{TestDir, cutrace, shared_trace, shared_traces, stderr, stdout};
 
 fn gpu_work(trace: &Trace) -> Vec<(String, i64, i64)> {
     let mut work: Vec<(String, i64, i64)> = trace
@@ -78,7 +81,27 @@ fn a_converted_trace_reports_the_same_table() {
         assert!(run.status.success(), "{}", stderr(&run));
         stdout(&run).to_owned()
     };
-    assert_eq!(report(&output), report(&input));
+    // The same report, but for where its times count from: the input has no
+    // baseTimeNanoseconds, the converted trace has the same origin as its base.
+    let (before, after) = (report(&input), report(&output));
+    let (table_before, origin_before) = before.rsplit_once("\nTime origin: ").unwrap();
+    let (table_after, origin_after) = after.rsplit_once("\nTime origin: ").unwrap();
+    assert_eq!(table_after, table_before);
+    assert!(
+        origin_before.starts_with("the earliest event (the file has no baseTimeNanoseconds), ")
+    );
+    let ns = |origin: &str| {
+        origin
+            .split(" ns since")
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(origin_after.starts_with("the file's baseTimeNanoseconds, "));
+    assert_eq!(ns(origin_after), ns(origin_before));
 }
 
 #[test]
@@ -180,4 +203,169 @@ fn failures_leave_no_file() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}: nothing but the two inputs");
+}
+
+fn convert(input: &std::path::Path, output: &std::path::Path) -> std::process::Output {
+    cutrace([
+        "convert".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        output.as_os_str(),
+    ])
+}
+
+#[test]
+fn every_shared_trace_converts_to_a_trace_perfetto_imports() {
+    let dir = TestDir::new();
+    for input in shared_traces() {
+        let output = dir.path("converted.pt.trace.json.gz");
+        let run = convert(&input, &output);
+        assert!(
+            run.status.success(),
+            "{}: {}",
+            input.display(),
+            stderr(&run)
+        );
+        let violations = validate_trace_file(&output).unwrap();
+        assert!(violations.is_empty(), "{}: {violations:?}", input.display());
+    }
+}
+
+#[test]
+fn a_link_is_followed_and_kept() {
+    let dir = TestDir::new();
+    let target = dir.write("target.json", b"old");
+    let link = dir.path("link.json");
+    std::os::unix::fs::symlink("target.json", &link).unwrap();
+    let run = convert(&shared_trace("triton_example.json.gz"), &link);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        read_trace(&target).unwrap().kernels.len(),
+        read_trace(&shared_trace("triton_example.json.gz"))
+            .unwrap()
+            .kernels
+            .len()
+    );
+    // A link to a file yet to be made makes it where the link points.
+    let dangling = dir.path("dangling.json");
+    std::os::unix::fs::symlink("made.json", &dangling).unwrap();
+    let run = convert(&shared_trace("triton_example.json.gz"), &dangling);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(read_trace(&dir.path("made.json")).is_ok());
+    let names: Vec<_> = std::fs::read_dir(dir.root()).unwrap().collect();
+    assert_eq!(names.len(), 4, "no temporary file left: {names:?}");
+}
+
+#[test]
+fn a_fifo_gets_a_stream_and_a_directory_is_refused() {
+    let dir = TestDir::new();
+    let fifo = dir.path("pipe.json");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let run = convert(&shared_trace("triton_example.json.gz"), &fifo);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let bytes = reader.join().unwrap();
+    let streamed = dir.write("streamed.json", &bytes);
+    assert!(!read_trace(&streamed).unwrap().kernels.is_empty());
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+
+    let run = convert(&shared_trace("triton_example.json.gz"), dir.root());
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(
+        stderr(&run),
+        format!(
+            "cutrace: error: cannot convert {}: {}: is a directory\n",
+            shared_trace("triton_example.json.gz").display(),
+            dir.root().display()
+        )
+    );
+}
+
+#[test]
+fn standard_output_gets_the_trace_and_standard_input_gives_it() {
+    let input = shared_trace("triton_example.json.gz");
+    let run = crate::util::cutrace_command(["convert", "-", "-o", "-"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let dir = TestDir::new();
+    let out = dir.write("out.json", &run.stdout);
+    assert_eq!(
+        gpu_work(&read_trace(&out).unwrap()),
+        gpu_work(&read_trace(&input).unwrap())
+    );
+    assert!(
+        stderr(&run).contains("standard output: "),
+        "{}",
+        stderr(&run)
+    );
+}
+
+#[test]
+fn a_cut_that_selects_nothing_is_an_error_and_what_is_dropped_is_named() {
+    let dir = TestDir::new();
+    let input = shared_trace("negative_queue_rank0.json.gz");
+    let output = dir.path("cut.json.gz");
+    let run = cutrace([
+        "convert".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        output.as_os_str(),
+        "--from-us".as_ref(),
+        "1".as_ref(),
+        "--to-us".as_ref(),
+        "2".as_ref(),
+    ]);
+    assert_eq!(run.status.code(), Some(1));
+    let err = stderr(&run);
+    assert!(
+        err.starts_with(&format!(
+            "cutrace: error: {}: the range selects no event: its events start from ",
+            input.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("its events start from 0.000 to "), "{err}");
+    assert!(
+        err.contains("counted from the earliest event (the file has no baseTimeNanoseconds)"),
+        "{err}"
+    );
+    assert!(!output.exists());
+
+    let run = convert(&shared_trace("simple_add.json.gz"), &output);
+    assert!(run.status.success());
+    let err = stderr(&run);
+    assert!(
+        err.starts_with(&format!(
+            "cutrace: note: {}: not kept from ",
+            output.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("instant events"), "{err}");
 }

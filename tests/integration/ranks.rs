@@ -47,15 +47,31 @@ fn each_ranks_iterations_and_kernels_are_the_single_trace_reports() {
             .map(|k| (k.name.as_str(), k.calls, k.total_ns))
             .collect();
         assert_eq!(kernels, expected, "{}", path.display());
-        let iterations: Vec<(u64, i64, i64, u64)> = figures
+        let iterations: Vec<(u64, i64, i64, u64, i64)> = figures
             .iterations
             .iter()
-            .map(|i| (i.number, i.duration_ns, i.gpu_ns, i.gpu_events))
+            .map(|i| {
+                (
+                    i.number,
+                    i.duration_ns,
+                    i.gpu_ns,
+                    i.gpu_events,
+                    i.unlaunched_gpu_ns,
+                )
+            })
             .collect();
-        let expected: Vec<(u64, i64, i64, u64)> = stats
+        let expected: Vec<(u64, i64, i64, u64, i64)> = stats
             .iterations
             .iter()
-            .map(|i| (i.number, i.duration_ns, i.gpu_ns, i.gpu_events))
+            .map(|i| {
+                (
+                    i.number,
+                    i.duration_ns,
+                    i.gpu_ns,
+                    i.gpu_events,
+                    i.unlaunched_gpu_ns,
+                )
+            })
             .collect();
         assert_eq!(iterations, expected, "{}", path.display());
     }

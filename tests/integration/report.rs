@@ -5,48 +5,17 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use cutrace_exporter::read_trace;
+
 use crate::util::{PlainTrace, TestDir, cutrace, shared_trace, shared_traces, stderr, stdout};
 
-/// CUPTI's memory kinds, as Kineto names them.
-const MEMORY_KINDS: [&str; 7] = [
-    "Pageable",
-    "Pinned",
-    "Device",
-    "Array",
-    "Managed",
-    "Device Static",
-    "Managed Static",
-];
-
-/// The row name a memcpy gets: a memory kind CUPTI does not have (ROCm writes
-/// `Host`) cannot be kept by the model and reads as `Unknown`.
-fn memcpy_row_name(name: &str) -> String {
-    let Some((head, kinds)) = name.split_once(" (") else {
-        return name.to_owned();
-    };
-    let kinds = kinds.trim_end_matches(')');
-    let known = |k: &str| {
-        let k = k.trim();
-        if MEMORY_KINDS.contains(&k) {
-            k.to_owned()
-        } else {
-            "Unknown".to_owned()
-        }
-    };
-    match kinds.split_once("->") {
-        Some((src, dst)) => format!("{head} ({} -> {})", known(src), known(dst)),
-        None => name.to_owned(),
-    }
-}
-
+/// Every row of the report of `path`: JSON gives them all unless a limit is asked.
 fn report_json(path: &std::path::Path) -> Vec<Value> {
     let output = cutrace([
         "report".as_ref(),
         path.as_os_str(),
         "--format".as_ref(),
         "json".as_ref(),
-        "--row-limit".as_ref(),
-        "-1".as_ref(),
     ]);
     assert!(
         output.status.success(),
@@ -72,12 +41,8 @@ fn json_gpu_rows_match_plain_sums_over_each_trace() {
             ("gpu_memcpy", "memcpy"),
             ("gpu_memset", "memset"),
         ] {
+            // Names as written: ROCm's `Memcpy HtoD (Host -> Device)` too.
             for (name, (calls, us)) in plain.sums(cat) {
-                let name = if kind == "kernel" {
-                    name
-                } else {
-                    memcpy_row_name(&name)
-                };
                 let entry = expected.entry((kind, name)).or_default();
                 entry.0 += calls;
                 entry.1 += us;
@@ -223,7 +188,135 @@ fn cpu_only_traces_have_no_cuda_columns() {
     assert!(!text.contains("Kernel durations"));
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[1].trim_end().ends_with("CPU time avg    # of Calls"));
-    assert!(text.contains("\nGPU time per iteration (work launched in it)\n"));
+    assert!(text.contains("\nGPU time per iteration (GPU time: work launched in it; "));
+}
+
+#[test]
+fn a_trace_without_iterations_says_why_its_section_is_empty() {
+    let output = cutrace([
+        "report".as_ref(),
+        shared_trace("simple_add.json.gz").as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(
+            "\nGPU time per iteration: none, the trace marks no iterations \
+             (torch.profiler and cutrace mark them as ProfilerStep#<n> ranges)\n"
+        ),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn iterations_are_shown_on_the_scale_convert_cuts_on() {
+    let trace = shared_trace("negative_queue_rank0.json.gz");
+    let output = cutrace(["report".as_ref(), trace.as_os_str()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let plain = PlainTrace::load(&trace);
+    // The file has no baseTimeNanoseconds: its times are absolute, and the origin
+    // is its earliest event.
+    assert!(plain.json.get("baseTimeNanoseconds").is_none());
+    let origin_ns = read_trace(&trace).unwrap().base_time_ns;
+    assert!(
+        text.contains(&format!(
+            "\nTime origin: the earliest event (the file has no baseTimeNanoseconds), \
+             {origin_ns} ns since the epoch. Iteration starts and ends, and the \
+             --from-us/--to-us of cutrace convert, count microseconds from it.\n"
+        )),
+        "{text}"
+    );
+    // The first iteration's start and end, as printed, are its ProfilerStep's ts
+    // and ts + dur in the file.
+    let step = plain
+        .complete("user_annotation")
+        .filter(|e| e["name"].as_str().unwrap().starts_with("ProfilerStep#"))
+        .min_by(|a, b| {
+            a["ts"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["ts"].as_f64().unwrap())
+        })
+        .unwrap();
+    let ts = step["ts"].as_f64().unwrap() - origin_ns as f64 / 1000.0;
+    let dur = step["dur"].as_f64().unwrap();
+    let number = step["name"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("ProfilerStep#");
+    let row = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(number))
+        .unwrap();
+    let cells: Vec<f64> = row
+        .split_whitespace()
+        .skip(1)
+        .take(2)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(
+        (cells[0] - ts).abs() < 1e-3 && (cells[1] - (ts + dur)).abs() < 1e-3,
+        "{row}"
+    );
+}
+
+#[test]
+fn json_gives_every_row_unless_a_limit_is_asked() {
+    let trace = shared_trace("trace_diff_control.json.gz");
+    let all = report_json(&trace);
+    assert!(all.len() > 100, "{} rows", all.len());
+    let limited = cutrace([
+        "report".as_ref(),
+        trace.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--row-limit".as_ref(),
+        "7".as_ref(),
+    ]);
+    let rows: Value = serde_json::from_str(stdout(&limited)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 7);
+    // The table still prints torch's 100.
+    let table = cutrace(["report".as_ref(), trace.as_os_str()]);
+    let lines: Vec<&str> = stdout(&table).lines().collect();
+    assert_eq!(lines[103], lines[0], "100 rows, then the separator");
+}
+
+#[test]
+fn standard_input_reads_like_the_file() {
+    let trace = shared_trace("alexnet.json.gz");
+    let from_file = cutrace(["report".as_ref(), trace.as_os_str()]);
+    let from_stdin = crate::util::cutrace_command(["report", "-"])
+        .stdin(std::fs::File::open(&trace).unwrap())
+        .output()
+        .unwrap();
+    assert!(from_stdin.status.success(), "{}", stderr(&from_stdin));
+    assert_eq!(stdout(&from_stdin), stdout(&from_file));
+    let empty = crate::util::cutrace_command(["report", "-"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(empty.status.code(), Some(1));
+    assert_eq!(
+        stderr(&empty),
+        "cutrace: error: standard input: the file is empty\n"
+    );
+}
+
+#[test]
+fn rocm_copies_keep_their_names() {
+    let output = cutrace([
+        "report".as_ref(),
+        shared_trace("rocm_mi250_minitoy.json.gz").as_os_str(),
+    ]);
+    let text = stdout(&output);
+    let plain = PlainTrace::load(&shared_trace("rocm_mi250_minitoy.json.gz"));
+    let names: Vec<String> = plain.sums("gpu_memcpy").into_keys().collect();
+    assert!(names.iter().any(|n| n.contains("Host")), "{names:?}");
+    for name in &names {
+        assert!(text.contains(name.as_str()), "{name} missing from\n{text}");
+    }
+    assert!(!text.contains("Unknown"), "{text}");
 }
 
 #[test]
@@ -247,7 +340,7 @@ fn sorting_and_limits_apply() {
     assert_eq!(lines[15], lines[0], "12 rows, then the separator");
     let iterations = lines
         .iter()
-        .position(|l| *l == "GPU time per iteration (work launched in it)")
+        .position(|l| l.starts_with("GPU time per iteration (GPU time: work launched in it; "))
         .unwrap();
     assert_eq!(lines[iterations + 9], lines[iterations + 1], "5 iterations");
 

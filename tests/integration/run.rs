@@ -478,6 +478,14 @@ fn death_by_a_forwarded_signal_is_128_plus_the_signal() {
     kill(child.id(), "-TERM");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(128 + 15), "{}", stderr(&out));
+    // At-exit handlers do not run on death by a signal: no window was written.
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "cutrace: no files were written into {}: the command was killed by SIGTERM (signal 15)\n",
+            dir.root().display()
+        )
+    );
 }
 
 #[test]
@@ -577,6 +585,104 @@ fn wait_ready(child: &mut std::process::Child) {
     assert_eq!(line, "ready\n");
 }
 
+/// `cutrace run -o DIR -- fake_cuda_program SCRIPT`, started, with its output
+/// piped, in a process group of its own as a shell starts a job. Without one, the
+/// run would share the test's group, which is orphaned when the tests run in a
+/// session of their own (`setsid`, many CI runners): the kernel then discards
+/// the SIGTSTP a stopped-job test sends instead of stopping the command.
+fn spawn_run(dir: &Path, script: &[&str]) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    cutrace_with_stand_ins()
+        .process_group(0)
+        .arg("run")
+        .arg("-o")
+        .arg(dir)
+        .arg("--")
+        .arg(fake_program())
+        .args(script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name: state, ppid, ...
+fn stat(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &text[text.rfind(')')? + 2..];
+    Some(after_name.split(' ').map(str::to_owned).collect())
+}
+
+/// The one child process of `parent`.
+fn child_of(parent: u32) -> u32 {
+    let children: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&pid| stat(pid).is_some_and(|s| s[1] == parent.to_string()))
+        .collect();
+    assert_eq!(children.len(), 1, "children of {parent}: {children:?}");
+    children[0]
+}
+
+/// Kills process `pid` when dropped, so that a failing test leaves no command
+/// running behind.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if stat(self.0).is_some() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+}
+
+/// How long a test waits for a process to do what it expects.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The lines `child` prints, each within [`PATIENCE`] or a panic.
+fn lines_of(child: &mut std::process::Child) -> impl FnMut() -> String + use<> {
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    move || received.recv_timeout(PATIENCE).expect("no line in time")
+}
+
+/// Waits until `child` exited, within [`PATIENCE`] or a panic.
+fn wait_exit(child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "still running");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `child`'s output once it exited, within [`PATIENCE`] or a panic.
+fn exited(mut child: std::process::Child) -> Output {
+    wait_exit(&mut child);
+    child.wait_with_output().unwrap()
+}
+
+/// Waits until process `pid` is stopped (`true`) or not (`false`).
+fn wait_stopped(pid: u32, stopped: bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while stat(pid).is_some_and(|s| (s[0] == "T") != stopped) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{pid}: {:?}",
+            stat(pid)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 fn kill(pid: u32, signal: &str) {
     let status = Command::new("kill")
         .arg(signal)
@@ -584,4 +690,189 @@ fn kill(pid: u32, signal: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn a_window_given_up_at_exit_leaves_no_file_and_is_named() {
+    let dir = TestDir::new();
+    // Far more than a millisecond's writing.
+    let out = cutrace_with_stand_ins()
+        .env("CUTRACE_SHUTDOWN_WAIT_MS", "1")
+        .arg("run")
+        .arg("-o")
+        .arg(dir.root())
+        .arg("--")
+        .arg(fake_program())
+        .args(["kernels", "k", "200000", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [] as [std::ffi::OsString; 0], "{}", stderr(&out));
+    let given_up = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with("cutrace: at exit: "))
+        .unwrap_or_else(|| panic!("no warning:\n{}", stderr(&out)));
+    assert!(
+        given_up.starts_with(
+            "cutrace: at exit: gave up waiting 1ms for the trace writer; lost, their \
+             unfinished files removed: window 1 ("
+        ),
+        "{given_up}"
+    );
+}
+
+#[test]
+fn every_signal_a_terminal_or_a_job_manager_sends_reaches_the_command() {
+    let dir = TestDir::new();
+    let signals = [
+        "HUP", "INT", "QUIT", "TERM", "USR1", "USR2", "WINCH", "CONT", "TSTP", "TTIN", "TTOU",
+    ];
+    let count = signals.len().to_string();
+    let mut run = spawn_run(dir.root(), &["log-signals", &count]);
+    let mut line = lines_of(&mut run);
+    assert_eq!(line(), "ready");
+    let _command = KillOnDrop(child_of(run.id()));
+    for signal in signals {
+        kill(run.id(), &format!("-{signal}"));
+        assert_eq!(line(), format!("SIG{signal}"));
+    }
+    let out = exited(run);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(windows(dir.root()), [Vec::<String>::new()]);
+}
+
+#[test]
+fn a_stopped_command_stops_the_run_and_both_go_on_when_continued() {
+    let dir = TestDir::new();
+    let mut run = spawn_run(dir.root(), &["ready", "wait-signal"]);
+    wait_ready(&mut run);
+    let command = child_of(run.id());
+    let _command = KillOnDrop(command);
+    let _run = KillOnDrop(run.id());
+    // As `kill -TSTP %1` would: to cutrace run alone, which passes it on.
+    kill(run.id(), "-TSTP");
+    wait_stopped(command, true);
+    // The run stops with it, so that a shell sees the job stopped.
+    wait_stopped(run.id(), true);
+    kill(run.id(), "-CONT");
+    wait_stopped(run.id(), false);
+    wait_stopped(command, false);
+    kill(run.id(), "-TERM");
+    let out = exited(run);
+    assert_eq!(out.status.code(), Some(128 + 15), "{}", stderr(&out));
+}
+
+#[test]
+fn a_hangup_reaches_the_command_and_the_run_exits_only_after_it() {
+    let dir = TestDir::new();
+    let mut run = spawn_run(dir.root(), &["ready", "wait-signal"]);
+    wait_ready(&mut run);
+    let command = child_of(run.id());
+    let _command = KillOnDrop(command);
+    kill(run.id(), "-HUP");
+    wait_exit(&mut run);
+    // Checked first: a command left running would hold the output open.
+    assert!(stat(command).is_none(), "the command outlived the run");
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(128 + 1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with(": the command was killed by SIGHUP (signal 1)\n"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_missing_program_exits_127_and_one_that_cannot_run_126() {
+    let dir = TestDir::new();
+    let missing = dir.path("no-such-program");
+    let not_executable = dir.write("not-executable", b"#!/bin/sh\n");
+    for (program, code, cause) in [
+        (&missing, 127, "No such file or directory (os error 2)"),
+        (&not_executable, 126, "Permission denied (os error 13)"),
+    ] {
+        let out = cutrace_with_stand_ins()
+            .arg("run")
+            .arg("-o")
+            .arg(dir.path("out"))
+            .arg("--")
+            .arg(program)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "cutrace: error: cannot run {}: {cause}\n",
+                program.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn two_runs_into_one_directory_list_only_their_own_files() {
+    let dir = TestDir::new();
+    // Run A's command writes its window at exit, after all of run B.
+    let mut a = spawn_run(
+        dir.root(),
+        &[
+            "exit-on-signal",
+            "0",
+            "kernel",
+            "first",
+            "10",
+            "ready",
+            "wait-signal",
+        ],
+    );
+    wait_ready(&mut a);
+    let b = run(dir.root(), &[], &["kernel", "second", "10"]);
+    assert_eq!(b.status.code(), Some(0), "{}", stderr(&b));
+    kill(a.id(), "-INT");
+    let a = a.wait_with_output().unwrap();
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+
+    let traces = traces(dir.root());
+    assert_eq!(traces.len(), 2);
+    let worker_of = |kernel: &str| {
+        let (name, _) = traces
+            .iter()
+            .find(|(_, t)| kernels(t) == [kernel])
+            .unwrap_or_else(|| {
+                let seen: Vec<_> = traces.iter().map(|(n, t)| (n, kernels(t))).collect();
+                panic!(
+                    "no trace of {kernel}: {seen:?}\n{}{}",
+                    stderr(&a),
+                    stderr(&b)
+                )
+            });
+        (name.clone(), name.split('.').next().unwrap().to_owned())
+    };
+    let (a_trace, a_worker) = worker_of("first");
+    let (b_trace, b_worker) = worker_of("second");
+    for (out, own, other, other_worker) in [
+        (&a, &a_trace, &b_trace, &b_worker),
+        (&b, &b_trace, &a_trace, &a_worker),
+    ] {
+        let listing = stderr(out);
+        assert!(listing.contains(own.as_str()), "{listing}");
+        assert!(!listing.contains(other.as_str()), "{listing}");
+        assert!(!listing.contains(other_worker.as_str()), "{listing}");
+        assert!(!listing.contains("warning"), "{listing}");
+        assert!(
+            listing.starts_with("cutrace: 2 files written into "),
+            "{listing}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect();
+    assert_eq!(left, [] as [String; 0], "the run logs are gone");
 }

@@ -13,14 +13,13 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 /// Variables of the test's own environment that would change what cutrace does.
-pub const INHERITED: [&str; 16] = [
+pub const INHERITED: [&str; 15] = [
     "CUDA_INJECTION64_PATH",
     "NVTX_INJECTION64_PATH",
     "CUTRACE_CONFIG",
     "CUTRACE_CUPTI_LIB",
     "CUTRACE_CUDA_LIB",
     "CUTRACE_LIB",
-    "CUTRACE_RUN_START_NS",
     "RANK",
     "LOCAL_RANK",
     "SLURM_PROCID",

@@ -5,6 +5,7 @@
  * otherwise names the failed check and exits 1.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cutrace.h"
@@ -18,6 +19,22 @@ static int failures;
       failures++;                                                    \
     }                                                                \
   } while (0)
+
+/* The string value of "key" in the first object of a flat JSON array, copied
+ * into out (paths in the tests hold no escapes); "" when absent. */
+static void json_value(const char *json, const char *key, char *out, size_t size) {
+  char pattern[64];
+  snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+  const char *at = strstr(json, pattern);
+  out[0] = '\0';
+  if (!at) return;
+  at += strlen(pattern);
+  const char *end = strchr(at, '"');
+  size_t len = end ? (size_t)(end - at) : 0;
+  if (len >= size) len = size - 1;
+  memcpy(out, at, len);
+  out[len] = '\0';
+}
 
 static void every_call(void) {
   cutrace_start();
@@ -48,6 +65,14 @@ int main(int argc, char **argv) {
   CHECK(cutrace_init("not json") != 0);
   CHECK(strstr(cutrace_last_error(), "not a JSON object") != NULL);
 
+  /* A configuration is checked without starting anything. */
+  CHECK(cutrace_check_config("{\"max_iter\": 3}") == -1);
+  CHECK(strstr(cutrace_last_error(), "cutrace_check_config: ") == cutrace_last_error());
+  CHECK(strstr(cutrace_last_error(), "`max_iter`") != NULL);
+  CHECK(cutrace_check_config("{\"max_iters\": 3}") == 0);
+  CHECK(cutrace_check_config(NULL) == 0);
+  CHECK(strcmp(cutrace_windows_json(0), "[]") == 0);
+
   /* A null range name is refused without harm. */
   cutrace_range_push(NULL);
   CHECK(strcmp(cutrace_last_error(), "cutrace_range_push: name is null") == 0);
@@ -71,11 +96,49 @@ int main(int argc, char **argv) {
   cutrace_stop();
   cutrace_shutdown();
 
+  /* The window's files, and its table as written. */
+  const char *windows = cutrace_windows_json(0);
+  char trace[2048], table[2048];
+  json_value(windows, "trace", trace, sizeof trace);
+  json_value(windows, "table", table, sizeof table);
+  CHECK(strstr(trace, "/capi.") != NULL);
+  CHECK(strstr(trace, ".pt.trace.json.gz") != NULL);
+  CHECK(strstr(table, "/profiler_out_0.txt") != NULL);
+  CHECK(strstr(windows, "inner") != NULL);
+  CHECK(strcmp(cutrace_windows_json(1), "[]") == 0);
+
+  /* The trace read back: the rows of `cutrace report --format json`. */
+  const char *rows = cutrace_report_json(trace, NULL, -1);
+  CHECK(strstr(rows, "\"name\": \"iteration\"") != NULL);
+  CHECK(strstr(cutrace_report_json(trace, "count", 1), "\"name\"") != NULL);
+  CHECK(strcmp(cutrace_report_json(trace, "bogus", -1), "") == 0);
+  CHECK(strstr(cutrace_last_error(), "unknown sort key 'bogus'") != NULL);
+  CHECK(strcmp(cutrace_report_json(trace, NULL, -2), "") == 0);
+  CHECK(strcmp(cutrace_report_json("/nonexistent/trace.json.gz", NULL, -1), "") == 0);
+  CHECK(strstr(cutrace_last_error(), "/nonexistent/trace.json.gz") != NULL);
+
   /* After shutdown: safe calls, and a new init works. */
   every_call();
   CHECK(cutrace_init(config) == 0);
   cutrace_shutdown();
   cutrace_shutdown();
+
+  /* attach installs a tracer, or joins the one installed. */
+  CHECK(cutrace_attach("{\"max_iter\": 1}") == -1);
+  CHECK(cutrace_attach(config) == 0);
+  CHECK(cutrace_attach(config) == 1);
+  CHECK(cutrace_init(config) != 0);
+  cutrace_shutdown();
+  CHECK(cutrace_attach(config) == 0);
+  cutrace_shutdown();
+
+  /* The cutrace command, with its exit codes. */
+  const char *version[] = {"cutrace", "--version"};
+  CHECK(cutrace_main(2, version) == 0);
+  const char *usage[] = {"cutrace", "report"};
+  CHECK(cutrace_main(2, usage) == 2);
+  const char *missing[] = {"cutrace", "report", "/nonexistent/trace.json.gz"};
+  CHECK(cutrace_main(3, missing) == 1);
 
   if (failures) return 1;
   printf("ok\n");

@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use cupti_sys::sys::CUcontext;
 use rustc_hash::FxHashSet;
 
-use crate::cupti::cupti;
 use crate::error::Error;
 
 /// Alignment CUPTI requires of activity buffers.
@@ -266,8 +265,10 @@ pub(crate) unsafe extern "C" fn buffer_completed(
     // buffer is then lost rather than the process.
     let _ = catch_unwind(AssertUnwindSafe(|| match active() {
         Some(collector) => {
-            // SAFETY: CUPTI passes the context and stream the buffer was filled for.
-            let dropped = cupti().and_then(|c| unsafe { c.dropped_records(context, stream) });
+            let dropped = cupti_sys::load().ok().and_then(|cupti| {
+                // SAFETY: CUPTI passes the context and stream the buffer was filled for.
+                unsafe { cupti.activity_get_num_dropped_records(context, stream) }.ok()
+            });
             (collector.on_filled)(filled, dropped.map_or(0, |d| d as u64));
         }
         None => free_unread(filled),

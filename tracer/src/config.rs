@@ -78,6 +78,12 @@ pub struct ProfilerConfig {
     /// to the end of the process.
     #[serde(deserialize_with = "count")]
     pub duration_ms: u64,
+    /// Milliseconds that the exit of a program cutrace is injected into, and
+    /// `cutrace_shutdown`, wait for the last windows to be written. Past that, at
+    /// exit they are lost, with a warning naming them, and nothing of them is left
+    /// on disk; after `cutrace_shutdown` they are written in the background.
+    #[serde(deserialize_with = "count")]
+    pub shutdown_wait_ms: u64,
 }
 
 /// Where an injected tracer's `start()` and `stop()` come from.
@@ -272,7 +278,7 @@ enum Spelling {
 
 /// Every field with the spelling of its `CUTRACE_<FIELD>` variable and, for the two
 /// vLLM has its own variables for, their names.
-const FIELDS: [(&str, Spelling, Option<&str>); 19] = [
+const FIELDS: [(&str, Spelling, Option<&str>); 20] = [
     (
         "delay_iters",
         Spelling::Scalar,
@@ -300,6 +306,7 @@ const FIELDS: [(&str, Spelling, Option<&str>); 19] = [
     ("nvtx_step", Spelling::Text, None),
     ("delay_ms", Spelling::Scalar, None),
     ("duration_ms", Spelling::Scalar, None),
+    ("shutdown_wait_ms", Spelling::Scalar, None),
 ];
 
 impl Spelling {
@@ -347,6 +354,7 @@ impl Default for ProfilerConfig {
             nvtx_step: None,
             delay_ms: 0,
             duration_ms: 0,
+            shutdown_wait_ms: 30_000,
         }
     }
 }
@@ -425,6 +433,11 @@ impl ProfilerConfig {
             warmup_iters: self.warmup_iters,
             repeat: self.repeat,
         }
+    }
+
+    /// How long a shutdown waits for the last windows (`shutdown_wait_ms`).
+    pub fn shutdown_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.shutdown_wait_ms)
     }
 
     /// Whether an NVTX range named `name` marks an iteration (see `nvtx_step`).
@@ -605,6 +618,7 @@ mod tests {
         assert_eq!(c.output_dir, PathBuf::from("cutrace_traces"));
         assert_eq!((&c.worker_name, c.rank, c.world_size), (&None, None, None));
         assert_eq!((c.sort_by, c.row_limit), (SortKey::SelfCudaTimeTotal, 100));
+        assert_eq!(c.shutdown_wait_ms, 30_000);
         assert_eq!(c.schedule(), Schedule::default());
     }
 
@@ -616,7 +630,7 @@ mod tests {
                 "buffer_size": 1048576, "max_buffer_mb": 16, "latency_timestamps": true,
                 "output_dir": "/tmp/t", "worker_name": "w0", "rank": 1, "world_size": 2,
                 "sort_by": "count", "row_limit": -1, "capture_range": "cudaProfilerApi",
-                "nvtx_step": "step*"}"#,
+                "nvtx_step": "step*", "shutdown_wait_ms": 500}"#,
         )
         .unwrap();
         let expected = ProfilerConfig {
@@ -639,6 +653,7 @@ mod tests {
             nvtx_step: Some("step*".into()),
             delay_ms: 0,
             duration_ms: 0,
+            shutdown_wait_ms: 500,
         };
         assert_eq!(c, expected);
         assert_eq!(

@@ -20,6 +20,7 @@ use std::mem::offset_of;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
 
+use cupti_sys::Library;
 use cupti_sys::sys::{
     CUpti_ApiCallbackSite, CUpti_CallbackData, CUpti_CallbackDomain, CUpti_CallbackId,
     CUpti_NvtxData, CUpti_SubscriberHandle, CUpti_driver_api_trace_cbid_enum,
@@ -31,7 +32,6 @@ use cupti_sys::sys::{
     wchar_t,
 };
 
-use crate::cupti::Cupti;
 use crate::error::Error;
 use crate::nvtx::{Domain, GLOBAL, PushedRanges, RegisteredStrings, StartedRanges, from_wide};
 
@@ -113,23 +113,26 @@ mod cbid {
 }
 
 /// Enables the profiler-API callbacks and, with `nvtx`, the NVTX range callbacks.
-pub(crate) fn enable(
-    cupti: &Cupti,
+///
+/// # Safety
+/// `subscriber` is a live subscription of `cupti`.
+pub(crate) unsafe fn enable(
+    cupti: &Library,
     subscriber: CUpti_SubscriberHandle,
     nvtx: bool,
 ) -> Result<(), Error> {
+    let nvtx_callbacks = cbid::ALL.iter().filter(|_| nvtx).map(|&cbid| (NVTX, cbid));
     for (domain, cbid) in [
         (RUNTIME, RUNTIME_START),
         (RUNTIME, RUNTIME_STOP),
         (DRIVER, DRIVER_START),
         (DRIVER, DRIVER_STOP),
-    ] {
-        cupti.enable_callback(subscriber, domain, cbid)?;
-    }
-    if nvtx {
-        for cbid in cbid::ALL {
-            cupti.enable_callback(subscriber, NVTX, cbid)?;
-        }
+    ]
+    .into_iter()
+    .chain(nvtx_callbacks)
+    {
+        // SAFETY: the caller's contract.
+        unsafe { cupti.enable_callback(true, subscriber, domain, cbid) }?;
     }
     Ok(())
 }

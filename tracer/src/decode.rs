@@ -350,6 +350,7 @@ impl<N: CallbackNames> Decoder<N> {
                 context: rd!(r.contextId),
                 stream: rd!(r.streamId),
                 graph_node_id: rd!(r.graphNodeId),
+                name: None,
             }
         };
         if self.completed(memcpy.start, memcpy.end) {
@@ -375,6 +376,7 @@ impl<N: CallbackNames> Decoder<N> {
                 context: rd!(r.contextId),
                 stream: rd!(r.streamId),
                 graph_node_id: rd!(r.graphNodeId),
+                name: None,
             }
         };
         if self.completed(memcpy.start, memcpy.end) {
@@ -396,6 +398,7 @@ impl<N: CallbackNames> Decoder<N> {
                 context: rd!(r.contextId),
                 stream: rd!(r.streamId),
                 graph_node_id: rd!(r.graphNodeId),
+                name: None,
             }
         };
         if self.completed(memset.start, memset.end) {
@@ -448,6 +451,7 @@ impl<N: CallbackNames> Decoder<N> {
                 cuda_event: rd!(r.cudaEventId),
                 pid: 0,
                 tid: 0,
+                name: None,
             }
         };
         self.trace.syncs.push(sync);
@@ -970,6 +974,7 @@ mod tests {
                     context: 1,
                     stream: 7,
                     graph_node_id: 9,
+                    name: None,
                 },
                 Memcpy {
                     start: 30,
@@ -985,6 +990,7 @@ mod tests {
                     context: 1,
                     stream: 8,
                     graph_node_id: 0,
+                    name: None,
                 },
             ]
         );
@@ -1000,6 +1006,7 @@ mod tests {
                 context: 3,
                 stream: 9,
                 graph_node_id: 4,
+                name: None,
             }]
         );
     }
@@ -1135,6 +1142,7 @@ mod tests {
                 cuda_event: 0,
                 pid: 1234,
                 tid: 1235,
+                name: None,
             }]
         );
     }

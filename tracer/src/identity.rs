@@ -16,19 +16,12 @@
 //!   [`WORLD_SIZE_VARIABLES`] that is set, else the smallest one the rank fits in
 //!   (rank + 1).
 //!
-//! - **Run start**: [`RUN_START_VARIABLE`], which `cutrace run` sets for every
-//!   process it runs; a table file last written before it is an earlier run's.
-//!
 //! A variable set to an empty string counts as unset; one that is not a
 //! non-negative integer is an [`IdentityError`] naming it.
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::ProfilerConfig;
-
-/// When the run a process belongs to began, in nanoseconds since the Unix epoch.
-pub const RUN_START_VARIABLE: &str = "CUTRACE_RUN_START_NS";
 
 /// The variables a rank is read from, in order.
 pub const RANK_VARIABLES: [&str; 5] = [
@@ -75,8 +68,6 @@ pub struct Identity {
     pub rank: Rank,
     /// World size, when the configuration or a variable gave it.
     pub world_size: Option<u32>,
-    /// When the run began, when [`RUN_START_VARIABLE`] says.
-    pub run_started: Option<SystemTime>,
 }
 
 impl Identity {
@@ -126,8 +117,6 @@ impl Identity {
         if identity.world_size.is_none() {
             identity.world_size = first_of(&env, &WORLD_SIZE_VARIABLES)?;
         }
-        identity.run_started = first_of::<u64>(&env, &[RUN_START_VARIABLE])?
-            .map(|ns| UNIX_EPOCH + Duration::from_nanos(ns));
         Ok(identity)
     }
 
@@ -141,7 +130,6 @@ impl Identity {
             worker_name,
             rank: config.rank.map_or(Rank::FirstDevice, Rank::Given),
             world_size: config.world_size,
-            run_started: None,
         }
     }
 
@@ -200,7 +188,6 @@ mod tests {
                 worker_name: "gpu7_4242".into(),
                 rank: Rank::FirstDevice,
                 world_size: None,
-                run_started: None,
             }
         );
         assert_eq!(id.place(None), (0, 1));
@@ -245,26 +232,10 @@ mod tests {
                 worker_name: "engine".into(),
                 rank: Rank::Given(2),
                 world_size: Some(4),
-                run_started: None,
             }
         );
         assert_eq!(id.place(Some(7)), (2, 4));
         assert_eq!(Identity::from_config(&config), id.clone());
-    }
-
-    #[test]
-    fn the_run_start_is_read_in_nanoseconds() {
-        let id = resolve(
-            &ProfilerConfig::default(),
-            &[(RUN_START_VARIABLE, "1700000000123456789")],
-        )
-        .unwrap();
-        assert_eq!(
-            id.run_started,
-            Some(UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789))
-        );
-        let err = resolve(&ProfilerConfig::default(), &[(RUN_START_VARIABLE, "soon")]);
-        assert!(err.is_err());
     }
 
     #[test]
@@ -275,11 +246,7 @@ mod tests {
 
     #[test]
     fn a_bad_variable_is_named() {
-        for name in RANK_VARIABLES
-            .iter()
-            .chain(&WORLD_SIZE_VARIABLES)
-            .chain(&[RUN_START_VARIABLE])
-        {
+        for name in RANK_VARIABLES.iter().chain(&WORLD_SIZE_VARIABLES) {
             let err = resolve(&ProfilerConfig::default(), &[(name, "first")]).unwrap_err();
             assert_eq!(
                 err.to_string(),

@@ -9,7 +9,10 @@
 //!
 //! A [`Profiler`] runs the machine over a CUPTI session: activity buffers from a
 //! bounded pool, decoded ([`decode`]) on a background thread, each finished window
-//! built and handed to the sink off the host's thread. It never hurts the host: no
+//! built and handed to the sink off the host's thread. The session calls CUPTI
+//! through `cupti-sys`'s result layer directly (`cupti_sys::load` and the methods of
+//! `cupti_sys::Library`): that layer already loads the library once per process and
+//! turns every call into a `Result`, so nothing here restates it. It never hurts the host: no
 //! CUPTI, a CUPTI failure or another CUPTI client gives one warning and an untraced
 //! profiler whose every call does nothing.
 //!
@@ -54,7 +57,6 @@ mod annotate;
 mod buffers;
 mod config;
 mod controls;
-mod cupti;
 pub mod decode;
 mod demangle;
 mod error;
@@ -78,6 +80,6 @@ pub use identity::{Identity, IdentityError, Rank};
 pub use model::{Trace, TraceSink};
 pub use process::host_name;
 pub use profiler::Profiler;
-pub use session::WarningHook;
+pub use session::{UnwrittenWindow, WarningHook};
 pub use versions::{cuda_driver_version, cuda_runtime_version};
 pub use window::{Action, Ignored, Schedule, State, Windows};

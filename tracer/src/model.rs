@@ -9,17 +9,22 @@
 //! the most numerous event by far and must stay small (64 bytes), so its names and
 //! launch configuration are interned ([`Names`], [`LaunchConfig`]).
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// Index of an interned string in [`Names`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct NameId(pub u32);
 
 /// Interned strings: kernel names, API names, range names, categories.
+///
+/// Each string is held once, shared by the list and the index: a trace read from
+/// a file may hold millions of distinct names.
 #[derive(Debug, Clone, Default)]
 pub struct Names {
-    strings: Vec<Box<str>>,
-    index: HashMap<Box<str>, NameId>,
+    strings: Vec<Arc<str>>,
+    index: FxHashMap<Arc<str>, NameId>,
 }
 
 impl Names {
@@ -34,8 +39,9 @@ impl Names {
             return id;
         }
         let id = NameId(u32::try_from(self.strings.len()).unwrap_or(u32::MAX));
-        self.strings.push(s.into());
-        self.index.insert(s.into(), id);
+        let shared: Arc<str> = s.into();
+        self.strings.push(Arc::clone(&shared));
+        self.index.insert(shared, id);
         id
     }
 
@@ -216,6 +222,10 @@ pub struct Memcpy {
     pub stream: u32,
     /// CUDA graph node id, 0 when not from a graph.
     pub graph_node_id: u64,
+    /// The name the event had in the file it was read from, printed as written
+    /// (`Memcpy HtoD (Host -> Device)` names a kind CUPTI lacks); `None` for
+    /// CUPTI's records, which are named from their kinds.
+    pub name: Option<NameId>,
 }
 
 /// One memset on the GPU.
@@ -239,6 +249,10 @@ pub struct Memset {
     pub stream: u32,
     /// CUDA graph node id, 0 when not from a graph.
     pub graph_node_id: u64,
+    /// The name the event had in the file it was read from, printed as written
+    /// (`Memcpy HtoD (Host -> Device)` names a kind CUPTI lacks); `None` for
+    /// CUPTI's records, which are named from their kinds.
+    pub name: Option<NameId>,
 }
 
 /// Which CUDA API a host call belongs to.
@@ -326,6 +340,10 @@ pub struct Synchronization {
     pub pid: u32,
     /// OS thread id of the waiting thread.
     pub tid: u32,
+    /// The name the event had in the file it was read from, printed as written
+    /// (`Memcpy HtoD (Host -> Device)` names a kind CUPTI lacks); `None` for
+    /// CUPTI's records, which are named from their kinds.
+    pub name: Option<NameId>,
 }
 
 /// Where a host range came from.
@@ -571,6 +589,9 @@ impl Trace {
 /// Receives each finished window; the exporter implements it.
 pub trait TraceSink: Send + Sync {
     /// Takes one finished window. Called on a background thread, never the host's.
+    ///
+    /// An error becomes the warning `window <N>: <error>: <its causes>`, so it says
+    /// what was and was not written ("the trace was not written", and why).
     fn window_finished(&self, trace: Trace)
     -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }

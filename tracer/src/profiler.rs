@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::identity::Identity;
 use crate::model::{TraceInfo, TraceSink};
 use crate::process;
-use crate::session::{Session, SessionOptions, WarningHook};
+use crate::session::{Session, SessionOptions, UnwrittenWindow, WarningHook};
 use crate::window::{Action, Windows};
 
 /// Records GPU activity in iteration windows and hands each window to a sink.
@@ -115,6 +115,16 @@ impl Profiler {
         }
     }
 
+    /// The windows that began and that the sink has not finished writing yet,
+    /// oldest first (none when untraced): what would be lost if the process ended
+    /// now.
+    pub fn unwritten(&self) -> Vec<UnwrittenWindow> {
+        self.session
+            .as_ref()
+            .map(Session::unwritten)
+            .unwrap_or_default()
+    }
+
     /// Whether a window is being recorded.
     pub fn is_recording(&self) -> bool {
         self.session.is_some() && self.windows().is_recording()
@@ -172,7 +182,7 @@ fn untraced_reason(e: &Error) -> String {
     if e.is_multiple_subscribers() {
         "tracing disabled: another CUPTI client (nsys, torch.profiler, ...) is already subscribed in this process".to_owned()
     } else {
-        format!("tracing disabled: {e}")
+        format!("tracing disabled: {}", crate::error::with_causes(e))
     }
 }
 

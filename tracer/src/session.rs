@@ -7,8 +7,8 @@
 //!   warmup is discarded) and then queues a marker behind the buffers the flush
 //!   completed;
 //! - the *decoder* decodes buffers in the order CUPTI completed them into the
-//!   current window, gives them back to the pool, and at each marker discards the
-//!   window or finishes it into a [`Trace`];
+//!   current window, gives them back to the pool, and at each marker reports the
+//!   flush done, then discards the window or finishes it into a [`Trace`];
 //! - the *writer* hands finished traces to the [`TraceSink`], reporting its errors
 //!   and panics as warnings.
 //!
@@ -16,9 +16,24 @@
 //! the records completed between its markers. Its losses are counted the same way:
 //! each buffer carries the drops CUPTI reported when it was completed, and the
 //! flusher queues, ahead of its marker, the drops CUPTI reported after the flush
-//! and the buffer requests the pool refused. A window does not begin while the
-//! previous one's flush is pending (it waits for that flush, and the host waits for
-//! nothing else), so the next window's records are not flushed into the last one.
+//! and the buffer requests the pool refused.
+//!
+//! A window does not begin, nor does collection resume, while a flush is pending,
+//! and a flush is done only once the decoder has reached its marker: every buffer
+//! the flush completed is decoded and back in the pool. The host waits for that
+//! and for nothing else (not for the window to be built or written). Without it a
+//! host opening windows back to back, faster than the decoder gets through them,
+//! would take a fresh buffer for each window while the last ones still queued
+//! for decoding, until the pool ran dry and every window lost its records. It
+//! also keeps the host's own next records out of the window that just ended.
+//!
+//! What arrives while collection is off (late completions) belongs to no window:
+//! it is thrown away when collection is switched on again. Between two windows
+//! that follow each other with collection on, nothing is thrown away: whatever
+//! the end-of-window flush did not catch goes to the next window. Windows are cut
+//! by the order in which records complete, not by their timestamps, so records
+//! that another thread's work completes between a window's end and its flush
+//! still land in the window that ended.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,17 +41,18 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use cupti_sys::Library;
 use cupti_sys::sys::{
-    CUpti_Activity, CUpti_ActivityKind, CUpti_ActivityThreadIdType, CUpti_CallbackDomain,
-    CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle, CUpti_driver_api_trace_cbid_enum,
-    CUpti_runtime_api_trace_cbid_enum,
+    CUpti_Activity, CUpti_ActivityFlag, CUpti_ActivityKind, CUpti_ActivityThreadIdType,
+    CUpti_CallbackDomain, CUpti_ExternalCorrelationKind, CUpti_SubscriberHandle,
+    CUpti_driver_api_trace_cbid_enum, CUpti_runtime_api_trace_cbid_enum,
 };
 
 use crate::buffers::{self, BufferPool, Collector, FilledBuffer};
 use crate::controls;
-use crate::cupti::{Cupti, cupti};
+
 use crate::decode::{Decoder, USER_ANNOTATION};
-use crate::error::Error;
+use crate::error::{Error, with_causes};
 use crate::identity::Identity;
 use crate::model::{
     ApiKind, HostRange, Iteration, RangeKind, ThreadName, Trace, TraceInfo, TraceSink,
@@ -46,6 +62,54 @@ use crate::versions;
 
 /// Reports a warning to the host (stderr unless the host installs its own hook).
 pub type WarningHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A window that began and that the sink has not finished writing yet: being
+/// recorded, flushed, decoded, or written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnwrittenWindow {
+    /// The window's number, as in [`TraceInfo::window`].
+    pub window: u32,
+    /// Its events, once its trace is built; `None` while it is still being
+    /// recorded, or its records flushed or decoded.
+    pub events: Option<usize>,
+}
+
+impl std::fmt::Display for UnwrittenWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.events {
+            Some(1) => write!(f, "window {} (1 event)", self.window),
+            Some(events) => write!(f, "window {} ({events} events)", self.window),
+            None => write!(f, "window {} (records not decoded yet)", self.window),
+        }
+    }
+}
+
+/// The windows between their beginning and the sink's return, oldest first.
+#[derive(Default)]
+struct Unwritten(Mutex<Vec<UnwrittenWindow>>);
+
+impl Unwritten {
+    fn windows(&self) -> MutexGuard<'_, Vec<UnwrittenWindow>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn began(&self, window: u32) {
+        self.windows().push(UnwrittenWindow {
+            window,
+            events: None,
+        });
+    }
+
+    fn built(&self, window: u32, events: usize) {
+        if let Some(w) = self.windows().iter_mut().find(|w| w.window == window) {
+            w.events = Some(events);
+        }
+    }
+
+    fn written(&self, window: u32) {
+        self.windows().retain(|w| w.window != window);
+    }
+}
 
 /// External correlation kind our annotations push (frameworks use CUSTOM0/1).
 pub(crate) const ANNOTATION_KIND: CUpti_ExternalCorrelationKind =
@@ -135,9 +199,9 @@ impl Losses {
     }
 
     /// The losses reported since the last count (both counters reset on reading).
-    fn count(cupti: &Cupti, collector: &Collector) -> Losses {
+    fn count(cupti: &Library, collector: &Collector) -> Losses {
         // SAFETY: a null context asks for the global queue's count.
-        let dropped = unsafe { cupti.dropped_records(std::ptr::null_mut(), 0) };
+        let dropped = unsafe { cupti.activity_get_num_dropped_records(std::ptr::null_mut(), 0) };
         Losses {
             dropped: dropped.map_or(0, |d| d as u64),
             refused: collector.pool.take_refused(),
@@ -164,15 +228,26 @@ impl Losses {
 enum Work {
     /// A completed buffer, with the records CUPTI reported dropped before it.
     Buffer(FilledBuffer, u64),
-    /// Losses counted since the last buffer or count.
-    Lost(Losses),
+    /// The end of a flush: every buffer it completed is ahead of it. `lost` is what
+    /// was lost since the last buffer; then comes what the flush was for.
+    Flushed { lost: Losses, then: Marker },
+    /// Throws away what was collected so far: it arrived while collection was off.
     Discard,
+}
+
+/// What a flush is for, done by the decoder once it reaches the flush's end.
+enum Marker {
+    /// The warmup is over: throw its records away.
+    Discard,
+    /// A window ended: build its trace.
     Finish(Box<WindowEnd>),
+    /// The session ends.
     Exit,
 }
 
-/// Messages to the flusher: flush, then pass `Work` on behind the flushed buffers.
-struct Flush(Work);
+/// Messages to the flusher: flush, then pass the marker on behind the flushed
+/// buffers.
+struct Flush(Marker);
 
 /// The window being recorded.
 struct OpenWindow {
@@ -189,23 +264,52 @@ struct HostState {
     shut_down: bool,
 }
 
-/// Counts flushes requested and not done yet.
+/// Counts flushes requested and not done yet (see the module doc for "done").
 #[derive(Default)]
 struct PendingFlushes {
-    count: Mutex<usize>,
+    state: Mutex<FlushCount>,
     done: Condvar,
 }
 
+#[derive(Default)]
+struct FlushCount {
+    pending: usize,
+    /// A background thread has ended: no pending flush will be reported done.
+    abandoned: bool,
+}
+
 impl PendingFlushes {
-    fn count(&self) -> MutexGuard<'_, usize> {
-        self.count.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> MutexGuard<'_, FlushCount> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn requested(&self) {
+        self.state().pending += 1;
+    }
+
+    fn finished(&self) {
+        let mut state = self.state();
+        state.pending = state.pending.saturating_sub(1);
+        self.done.notify_all();
+    }
+
+    /// Waits until no flush is pending, or until none can finish any more.
     fn wait_idle(&self) {
-        let mut count = self.count();
-        while *count > 0 {
-            count = self.done.wait(count).unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state();
+        while state.pending > 0 && !state.abandoned {
+            state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+/// Held by the flusher and the decoder for as long as they run: when either ends,
+/// normally or by a panic, the host stops waiting for flushes.
+struct AbandonOnExit(Arc<PendingFlushes>);
+
+impl Drop for AbandonOnExit {
+    fn drop(&mut self) {
+        self.0.state().abandoned = true;
+        self.0.done.notify_all();
     }
 }
 
@@ -216,13 +320,14 @@ struct Threads {
 
 /// A live CUPTI session. Its methods are the actions of the window state machine.
 pub(crate) struct Session {
-    cupti: &'static Cupti,
+    cupti: &'static Library,
     kinds: Vec<CUpti_ActivityKind>,
     warn: WarningHook,
     subscriber: usize,
     collector: Arc<Collector>,
     decode_queue: Sender<Work>,
     flushes: Arc<PendingFlushes>,
+    unwritten: Arc<Unwritten>,
     host: Mutex<HostState>,
     ranges: Mutex<Vec<PendingRange>>,
     threads: Mutex<Option<Threads>>,
@@ -234,7 +339,7 @@ impl Session {
     /// Loads CUPTI, subscribes, registers the buffer callbacks and starts the
     /// background threads; `sink` receives every finished window.
     pub fn new(options: SessionOptions, sink: Arc<dyn TraceSink>) -> Result<Session, Error> {
-        let cupti = cupti()?;
+        let cupti = cupti_sys::load()?;
         let pool = BufferPool::new(options.buffer_size, options.max_buffer_bytes)?;
         let (decode_queue, decode_inbox) = channel::<Work>();
         let queue = Mutex::new(decode_queue.clone());
@@ -257,7 +362,7 @@ impl Session {
             }
         };
         let mut info = options.info.clone();
-        info.cupti_version = cupti.version();
+        info.cupti_version = cupti.version().api();
         let session = Session {
             cupti,
             kinds: options.kinds.clone(),
@@ -266,6 +371,7 @@ impl Session {
             collector: collector.clone(),
             decode_queue: decode_queue.clone(),
             flushes: Arc::default(),
+            unwritten: Arc::default(),
             host: Mutex::default(),
             ranges: Mutex::default(),
             threads: Mutex::new(None),
@@ -282,41 +388,53 @@ impl Session {
                 Ok(session)
             }
             Err(e) => {
-                session.release();
+                // Shutting down gives the subscription and callbacks up, once.
+                drop(session);
                 Err(e)
             }
         }
     }
 
     /// Subscribes and sets CUPTI up; unsubscribes again when a later step fails.
-    fn subscribe(cupti: &Cupti, options: &SessionOptions) -> Result<CUpti_SubscriberHandle, Error> {
-        let subscriber = cupti.subscribe(Some(controls::on_callback), std::ptr::null_mut())?;
+    fn subscribe(
+        cupti: &Library,
+        options: &SessionOptions,
+    ) -> Result<CUpti_SubscriberHandle, Error> {
+        // SAFETY: `controls::on_callback` never unwinds and ignores `userdata`.
+        let subscriber =
+            unsafe { cupti.subscribe(Some(controls::on_callback), std::ptr::null_mut()) }?;
         let setup = || -> Result<(), Error> {
-            cupti.register_callbacks(
-                Some(buffers::buffer_requested),
-                Some(buffers::buffer_completed),
-            )?;
+            // SAFETY: both callbacks never unwind; `buffer_requested` lends 8-byte
+            // aligned buffers of the size it reports, and the pool leaves them alone
+            // until CUPTI hands them back to `buffer_completed`.
+            unsafe {
+                cupti.activity_register_callbacks(
+                    Some(buffers::buffer_requested),
+                    Some(buffers::buffer_completed),
+                )
+            }?;
             cupti.set_thread_id_type(
                 CUpti_ActivityThreadIdType::CUPTI_ACTIVITY_THREAD_ID_TYPE_SYSTEM,
             )?;
             if options.latency_timestamps {
-                cupti.enable_latency_timestamps(true)?;
+                cupti.activity_enable_latency_timestamps(true)?;
             }
             // Filtering is an optimisation older libraries lack: failures only mean
             // more records.
             for cbid in NOISY_RUNTIME {
-                let _ = cupti.mute_runtime_api(cbid.0);
+                let _ = cupti.activity_enable_runtime_api(cbid.0, false);
             }
             for cbid in NOISY_DRIVER {
-                let _ = cupti.mute_driver_api(cbid.0);
+                let _ = cupti.activity_enable_driver_api(cbid.0, false);
             }
             for kind in METADATA_KINDS {
-                cupti.enable(kind)?;
+                cupti.activity_enable(kind)?;
             }
             Ok(())
         };
         setup().inspect_err(|_| {
-            let _ = cupti.unsubscribe(subscriber);
+            // SAFETY: the handle just subscribed, unsubscribed once.
+            let _ = unsafe { cupti.unsubscribe(subscriber) };
         })?;
         Ok(subscriber)
     }
@@ -339,14 +457,17 @@ impl Session {
         let (traces, trace_inbox) = channel::<Trace>();
         let (flusher, flush_inbox) = channel::<Flush>();
         let mut handles = Vec::new();
-        let warn = self.warn.clone();
-        handles.push(spawn(
-            "writer",
-            Box::new(move || write_traces(trace_inbox, sink, warn)),
-        )?);
+        let writer = WriteThread {
+            sink,
+            unwritten: self.unwritten.clone(),
+            warn: self.warn.clone(),
+        };
+        handles.push(spawn("writer", Box::new(move || writer.run(trace_inbox)))?);
         let decoder = DecodeThread {
             cupti: self.cupti,
             collector: self.collector.clone(),
+            flushes: self.flushes.clone(),
+            unwritten: self.unwritten.clone(),
             traces,
             info,
             identity,
@@ -379,16 +500,20 @@ impl Session {
         (self.warn)(message);
     }
 
-    /// Enables the configured activity kinds (after any pending flush).
+    /// Enables the configured activity kinds (after any pending flush); what
+    /// arrived while collection was off, and what was lost then, is thrown away.
     pub fn enable_collection(&self) {
         self.flushes.wait_idle();
         let mut host = self.host();
         if host.shut_down || host.collecting {
             return;
         }
+        // Reading the counts resets them.
+        let _ = Losses::count(self.cupti, &self.collector);
+        let _ = self.decode_queue.send(Work::Discard);
         host.collecting = true;
         for &kind in &self.kinds {
-            if let Err(e) = self.cupti.enable(kind) {
+            if let Err(e) = self.cupti.activity_enable(kind) {
                 self.warn(&format!("activity kind {} not recorded: {e}", kind.0));
             }
         }
@@ -402,16 +527,17 @@ impl Session {
         }
         host.collecting = false;
         for &kind in &self.kinds {
-            let _ = self.cupti.disable(kind);
+            let _ = self.cupti.activity_disable(kind);
         }
     }
 
     /// Throws away everything collected so far (the warmup).
     pub fn discard_collected(&self) {
-        self.request_flush(Work::Discard);
+        self.request_flush(Marker::Discard);
     }
 
-    /// Starts window `number`: its events are those completed from now until
+    /// Starts window `number`: its events are those completed from the end of the
+    /// last flush (or from when collection was switched on) until
     /// [`Session::end_window`].
     pub fn begin_window(&self, number: u32) {
         self.flushes.wait_idle();
@@ -426,11 +552,7 @@ impl Session {
             iteration_start: now,
             iterations: Vec::new(),
         });
-        // Records that arrived between windows (late completions), and what was
-        // lost then, are not this window's.
-        let lost = Losses::count(self.cupti, &self.collector);
-        let _ = self.decode_queue.send(Work::Lost(lost));
-        let _ = self.decode_queue.send(Work::Discard);
+        self.unwritten.began(number);
         self.ranges
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -475,12 +597,17 @@ impl Session {
             return;
         };
         let ranges = std::mem::take(&mut *self.ranges.lock().unwrap_or_else(|p| p.into_inner()));
-        self.request_flush(Work::Finish(Box::new(WindowEnd {
+        self.request_flush(Marker::Finish(Box::new(WindowEnd {
             number: window.number,
             base_time: window.base_time,
             iterations: window.iterations,
             ranges,
         })));
+    }
+
+    /// The windows that began and are not written yet, oldest first.
+    pub fn unwritten(&self) -> Vec<UnwrittenWindow> {
+        self.unwritten.windows().clone()
     }
 
     /// Whether a window is open.
@@ -490,18 +617,17 @@ impl Session {
 
     /// CUPTI's clock now (0 when CUPTI cannot tell).
     pub fn now(&self) -> i64 {
-        self.cupti.timestamp().unwrap_or(0)
+        self.cupti.get_timestamp().map_or(0, |ns| ns as i64)
     }
 
-    fn request_flush(&self, then: Work) {
+    fn request_flush(&self, then: Marker) {
         let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         let Some(threads) = threads.as_ref() else {
             return;
         };
-        *self.flushes.count() += 1;
+        self.flushes.requested();
         if threads.flusher.send(Flush(then)).is_err() {
-            *self.flushes.count() -= 1;
-            self.flushes.done.notify_all();
+            self.flushes.finished();
         }
     }
 
@@ -512,13 +638,17 @@ impl Session {
             return None;
         }
         let id = NEXT_EXTERNAL_ID.fetch_add(1, Ordering::Relaxed);
-        self.cupti.push_external_id(ANNOTATION_KIND, id).ok()?;
+        self.cupti
+            .activity_push_external_correlation_id(ANNOTATION_KIND, id)
+            .ok()?;
         Some((id, self.now()))
     }
 
     /// Closes the annotation `open_range` opened on this thread.
     pub fn close_range(&self, name: &str, external_id: u64, start: i64) {
-        let _ = self.cupti.pop_external_id(ANNOTATION_KIND);
+        let _ = self
+            .cupti
+            .activity_pop_external_correlation_id(ANNOTATION_KIND);
         let end = self.now();
         if self.is_recording() {
             self.ranges
@@ -537,7 +667,8 @@ impl Session {
 
     /// Enables the callbacks that drive windows from the application (injection).
     pub fn enable_controls(&self, nvtx: bool) -> Result<(), Error> {
-        controls::enable(self.cupti, self.subscriber as CUpti_SubscriberHandle, nvtx)
+        // SAFETY: the session's subscription lives until `shutdown`.
+        unsafe { controls::enable(self.cupti, self.subscriber as CUpti_SubscriberHandle, nvtx) }
     }
 
     /// Ends any open window, stops collecting, hands CUPTI's buffers back, and
@@ -553,9 +684,9 @@ impl Session {
         self.end_window();
         self.disable_collection();
         for kind in METADATA_KINDS {
-            let _ = self.cupti.disable(kind);
+            let _ = self.cupti.activity_disable(kind);
         }
-        self.request_flush(Work::Exit);
+        self.request_flush(Marker::Exit);
         let threads = self
             .threads
             .lock()
@@ -579,12 +710,15 @@ impl Session {
         self.release();
     }
 
-    /// Gives CUPTI's subscription and buffer callbacks up.
+    /// Gives CUPTI's subscription and buffer callbacks up; called once, at the end
+    /// of `shutdown`.
     fn release(&self) {
         controls::disable();
-        let _ = self
-            .cupti
-            .unsubscribe(self.subscriber as CUpti_SubscriberHandle);
+        // SAFETY: the session's own handle; `shutdown` runs this part once.
+        let _ = unsafe {
+            self.cupti
+                .unsubscribe(self.subscriber as CUpti_SubscriberHandle)
+        };
         buffers::uninstall(&self.collector);
     }
 }
@@ -597,7 +731,7 @@ impl Drop for Session {
 
 /// The flusher thread's state.
 struct FlushThread {
-    cupti: &'static Cupti,
+    cupti: &'static Library,
     collector: Arc<Collector>,
     decode_queue: Sender<Work>,
     flushes: Arc<PendingFlushes>,
@@ -605,19 +739,29 @@ struct FlushThread {
 }
 
 impl FlushThread {
-    /// Flushes on request, then queues what was lost up to the flush (drops with
-    /// no buffer completed after them included) and the marker.
+    /// Flushes on request, then queues the flush's end behind the buffers it
+    /// completed, with what was lost up to the flush (drops with no buffer
+    /// completed after them included) and the marker.
     fn run(self, inbox: Receiver<Flush>) {
+        let _abandon = AbandonOnExit(self.flushes.clone());
         for Flush(then) in inbox {
-            if let Err(e) = self.cupti.flush_forced() {
+            // Forced: the partly filled buffers are completed too, before it returns.
+            let flushed = self
+                .cupti
+                .activity_flush_all(CUpti_ActivityFlag::CUPTI_ACTIVITY_FLAG_FLUSH_FORCED.0);
+            if let Err(e) = flushed {
                 (self.warn)(&format!("records of this window may be missing: {e}"));
             }
             let lost = Losses::count(self.cupti, &self.collector);
-            let exit = matches!(then, Work::Exit);
-            let _ = self.decode_queue.send(Work::Lost(lost));
-            let _ = self.decode_queue.send(then);
-            *self.flushes.count() -= 1;
-            self.flushes.done.notify_all();
+            let exit = matches!(then, Marker::Exit);
+            if self
+                .decode_queue
+                .send(Work::Flushed { lost, then })
+                .is_err()
+            {
+                // No decoder will reach the flush's end.
+                self.flushes.finished();
+            }
             if exit {
                 break;
             }
@@ -627,8 +771,10 @@ impl FlushThread {
 
 /// The decode thread's state.
 struct DecodeThread {
-    cupti: &'static Cupti,
+    cupti: &'static Library,
     collector: Arc<Collector>,
+    flushes: Arc<PendingFlushes>,
+    unwritten: Arc<Unwritten>,
     traces: Sender<Trace>,
     info: TraceInfo,
     identity: Identity,
@@ -643,8 +789,9 @@ impl DecodeThread {
                 ApiKind::Runtime => CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API,
                 ApiKind::Driver => CUpti_CallbackDomain::CUPTI_CB_DOMAIN_DRIVER_API,
             };
-            cupti.callback_name(domain, cbid).ok()
+            cupti.get_callback_name(domain, cbid).ok()
         });
+        let _abandon = AbandonOnExit(self.flushes.clone());
         let mut walk_failed = false;
         let mut losses = Losses::default();
         for work in inbox {
@@ -659,18 +806,33 @@ impl DecodeThread {
                     }
                     self.collector.pool.give_back(buffer);
                 }
-                Work::Lost(more) => losses.add(more),
+                Work::Flushed { lost, then } => {
+                    // Before the marker's own work: the host waits for this, not
+                    // for the window to be built.
+                    self.flushes.finished();
+                    losses.add(lost);
+                    match then {
+                        Marker::Discard => {
+                            decoder.discard_window();
+                            losses = Losses::default();
+                        }
+                        Marker::Finish(end) => {
+                            let trace =
+                                self.finish(&mut decoder, *end, std::mem::take(&mut losses));
+                            self.unwritten.built(trace.info.window, trace.event_count());
+                            if self.traces.send(trace).is_err() {
+                                (self.warn)(
+                                    "a finished window was lost: the writer thread is gone",
+                                );
+                            }
+                        }
+                        Marker::Exit => break,
+                    }
+                }
                 Work::Discard => {
                     decoder.discard_window();
                     losses = Losses::default();
                 }
-                Work::Finish(end) => {
-                    let trace = self.finish(&mut decoder, *end, std::mem::take(&mut losses));
-                    if self.traces.send(trace).is_err() {
-                        (self.warn)("a finished window was lost: the writer thread is gone");
-                    }
-                }
-                Work::Exit => break,
             }
         }
     }
@@ -683,17 +845,17 @@ impl DecodeThread {
         let mut record: *mut CUpti_Activity = std::ptr::null_mut();
         loop {
             // SAFETY: CUPTI completed `valid` bytes of records in this buffer, and
-            // `record` is only ever what `next_record` returned for it.
+            // `record` is only ever what this call returned for it.
             let next = unsafe {
                 self.cupti
-                    .next_record(buffer.ptr as *mut u8, buffer.valid, record)?
+                    .activity_get_next_record(buffer.ptr as *mut u8, buffer.valid, record)?
             };
             let Some(next) = next else {
                 return Ok(());
             };
-            record = next;
-            // SAFETY: `next_record` returns complete records whose strings CUPTI
-            // keeps alive.
+            record = next.as_ptr();
+            // SAFETY: CUPTI steps only to complete records, whose strings it keeps
+            // alive.
             unsafe { decoder.decode(record) };
         }
     }
@@ -776,17 +938,27 @@ fn name_threads(trace: &mut Trace, pid: u32) {
     }
 }
 
-/// The writer thread: hands each trace to the sink; its errors and panics become
-/// warnings, never the host's problem.
-fn write_traces(inbox: Receiver<Trace>, sink: Arc<dyn TraceSink>, warn: WarningHook) {
-    for trace in inbox {
-        let window = trace.info.window;
-        match catch_unwind(AssertUnwindSafe(|| sink.window_finished(trace))) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn(&format!("window {window} was not written: {e}")),
-            Err(_) => warn(&format!(
-                "window {window} was not written: the trace sink panicked"
-            )),
+/// The writer thread's state.
+struct WriteThread {
+    sink: Arc<dyn TraceSink>,
+    unwritten: Arc<Unwritten>,
+    warn: WarningHook,
+}
+
+impl WriteThread {
+    /// Hands each trace to the sink; its errors and panics become warnings, never
+    /// the host's problem.
+    fn run(self, inbox: Receiver<Trace>) {
+        for trace in inbox {
+            let window = trace.info.window;
+            let written = catch_unwind(AssertUnwindSafe(|| self.sink.window_finished(trace)));
+            self.unwritten.written(window);
+            match written {
+                Ok(Ok(())) => {}
+                // The sink's error says what it did and did not write.
+                Ok(Err(e)) => (self.warn)(&format!("window {window}: {}", with_causes(&*e))),
+                Err(_) => (self.warn)(&format!("window {window}: the trace sink panicked")),
+            }
         }
     }
 }
@@ -794,6 +966,15 @@ fn write_traces(inbox: Receiver<Trace>, sink: Arc<dyn TraceSink>, warn: WarningH
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unwritten_window_says_what_it_holds() {
+        let window = |events| UnwrittenWindow { window: 4, events }.to_string();
+        assert_eq!(window(None), "window 4 (records not decoded yet)");
+        assert_eq!(window(Some(0)), "window 4 (0 events)");
+        assert_eq!(window(Some(1)), "window 4 (1 event)");
+        assert_eq!(window(Some(25)), "window 4 (25 events)");
+    }
 
     #[test]
     fn losses_warn_with_what_was_lost() {

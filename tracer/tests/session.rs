@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use cupti_sys::sys::*;
 use cutrace_tracer::model::{ApiKind, CopyKind, MemoryKind, RangeKind, SyncKind};
-use cutrace_tracer::{Activity, Control, GraphMode, Profiler, ProfilerConfig, Trace, TraceSink};
+use cutrace_tracer::{
+    Activity, Control, GraphMode, Profiler, ProfilerConfig, Trace, TraceSink, UnwrittenWindow,
+};
 use double::{Collect, api, current_tid, kernel, memcpy, warnings, zero};
 
 const RUNTIME: CUpti_ActivityKind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_RUNTIME;
@@ -582,9 +584,25 @@ fn a_second_profiler_in_the_process_is_untraced() {
 
 struct Failing;
 
+/// An error that leaves its cause to `source()`, as the exporter's do.
+#[derive(Debug)]
+struct NotWritten(std::io::Error);
+
+impl std::fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not written")
+    }
+}
+
+impl std::error::Error for NotWritten {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 impl TraceSink for Failing {
     fn window_finished(&self, _: Trace) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Err("disk full".into())
+        Err(Box::new(NotWritten(std::io::Error::from_raw_os_error(28))))
     }
 }
 
@@ -601,12 +619,9 @@ fn sink_errors_and_panics_are_warnings() {
     for (sink, expected) in [
         (
             Arc::new(Failing) as Arc<dyn TraceSink>,
-            "window 1 was not written: disk full",
+            "window 1: not written: No space left on device (os error 28)",
         ),
-        (
-            Arc::new(Panicking),
-            "window 1 was not written: the trace sink panicked",
-        ),
+        (Arc::new(Panicking), "window 1: the trace sink panicked"),
     ] {
         let (_serial, _cupti) = double::take();
         let (warn, warned) = warnings();
@@ -652,6 +667,45 @@ fn stop_returns_while_the_window_is_written() {
     open.send(()).unwrap();
     profiler.shutdown();
     assert_eq!(*sink.waited.lock().unwrap(), Some(Ok(())));
+}
+
+#[test]
+fn a_window_is_unwritten_from_its_beginning_until_the_sink_has_taken_it() {
+    let (_serial, cupti) = double::take();
+    let (open, gate) = channel();
+    let sink = Arc::new(Gate {
+        open: Mutex::new(gate),
+        waited: Mutex::new(None),
+    });
+    let profiler = Profiler::with_warnings(config(&[Activity::Kernel]), sink.clone(), warnings().0);
+    profiler.start();
+    kernel_per_iteration(cupti, 1);
+    kernel_per_iteration(cupti, 2);
+    let recording = UnwrittenWindow {
+        window: 1,
+        events: None,
+    };
+    assert_eq!(profiler.unwritten(), [recording], "being recorded");
+    profiler.stop();
+    // The sink holds the window: its trace is built, with its two kernels and the
+    // `ProfilerStep#1` range of its one iteration.
+    let built = UnwrittenWindow {
+        window: 1,
+        events: Some(3),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while profiler.unwritten() != [built] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            profiler.unwritten()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(built.to_string(), "window 1 (3 events)");
+    open.send(()).unwrap();
+    profiler.shutdown();
+    assert_eq!(profiler.unwritten(), []);
 }
 
 #[test]
@@ -784,5 +838,168 @@ fn the_application_drives_windows_through_callbacks() {
             .map(|i| i.number)
             .collect::<Vec<_>>(),
         [1, 2, 3]
+    );
+}
+
+/// How back-to-back windows are opened and closed by the application.
+#[derive(Debug, Clone, Copy)]
+enum BackToBack {
+    /// `cudaProfilerStart()` … `cudaProfilerStop()` around each kernel.
+    ProfilerApi,
+    /// An NVTX range `step` ends after each kernel, with `max_iters: 1, repeat: 0`.
+    NvtxStep,
+}
+
+/// Runs `windows` windows of one kernel each, with no gap between them, on a pool
+/// of exactly one buffer: a window can only record its kernel if the buffer the
+/// previous window's flush handed back is in the pool again when it begins.
+fn back_to_back_windows(how: BackToBack, windows: u32) {
+    let (_serial, cupti) = double::take();
+    let sink = Arc::new(Collect::default());
+    let (warn, warned) = warnings();
+    let mut config = config(&[Activity::Kernel]);
+    config.buffer_size = 1 << 20;
+    config.max_buffer_mb = 1;
+    if let BackToBack::NvtxStep = how {
+        config.max_iters = 1;
+        config.repeat = 0;
+    }
+    let profiler = Arc::new(Profiler::with_warnings(config, sink.clone(), warn));
+    let weak: Weak<Profiler> = Arc::downgrade(&profiler);
+    profiler
+        .follow_application(
+            matches!(how, BackToBack::NvtxStep),
+            Arc::new(move |control: Control| {
+                let Some(profiler) = weak.upgrade() else {
+                    return;
+                };
+                match control {
+                    Control::ProfilerStart => profiler.start(),
+                    Control::ProfilerStop => profiler.stop(),
+                    Control::RangeEnd(name) if name == "step" => profiler.step(),
+                    Control::RangeEnd(_) => {}
+                }
+            }),
+        )
+        .unwrap();
+    let runtime = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API;
+    let nvtx = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_NVTX;
+    let enter = CUpti_ApiCallbackSite::CUPTI_API_ENTER;
+    let exit = CUpti_ApiCallbackSite::CUPTI_API_EXIT;
+    let start =
+        CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0;
+    let stop = CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000.0;
+    let push = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePushA.0;
+    let pop = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePop.0;
+    let none: *const c_void = std::ptr::null();
+    let step: *const c_char = c"step".as_ptr();
+    let step = (&raw const step).cast::<c_void>();
+
+    if let BackToBack::NvtxStep = how {
+        profiler.start();
+    }
+    let mut refused = Vec::new();
+    for window in 1..=windows {
+        if let BackToBack::ProfilerApi = how {
+            assert_eq!(cupti.invoke_callback(runtime, start, exit, none), 1);
+        }
+        if kernel_per_iteration(cupti, window) != 1 {
+            refused.push(window);
+        }
+        match how {
+            BackToBack::ProfilerApi => {
+                assert_eq!(cupti.invoke_callback(runtime, stop, enter, none), 1);
+            }
+            BackToBack::NvtxStep => {
+                assert_eq!(cupti.invoke_callback(nvtx, push, enter, step), 1);
+                assert_eq!(cupti.invoke_callback(nvtx, pop, enter, none), 1);
+            }
+        }
+    }
+    profiler.shutdown();
+
+    assert!(
+        refused.is_empty(),
+        "{how:?}: the kernels of {} of {windows} windows were dropped, from window {:?} on",
+        refused.len(),
+        refused.first()
+    );
+    assert_eq!(cupti.dropped_total(), 0);
+    assert_eq!(cupti.outstanding_buffers(), 0);
+    let traces = sink.traces();
+    let seen: Vec<(u32, Vec<u64>, u64, u64)> = traces
+        .iter()
+        .map(|t| {
+            (
+                t.info.window,
+                t.kernels.iter().map(|k| k.correlation).collect(),
+                t.info.dropped_records,
+                t.info.refused_buffers,
+            )
+        })
+        .collect();
+    let expected: Vec<(u32, Vec<u64>, u64, u64)> = (1..=windows)
+        .map(|w| (w, vec![u64::from(w)], 0, 0))
+        .collect();
+    // With NVTX steps the window the last step opened is still open at shutdown:
+    // it is written, empty.
+    let open_at_shutdown = matches!(how, BackToBack::NvtxStep) as usize;
+    assert_eq!(traces.len(), windows as usize + open_at_shutdown);
+    assert_eq!(seen[..windows as usize], expected, "{how:?}");
+    assert!(
+        warned.lock().unwrap().is_empty(),
+        "{how:?}: {:?}",
+        warned.lock().unwrap()
+    );
+}
+
+#[test]
+fn back_to_back_profiler_api_windows_lose_nothing() {
+    back_to_back_windows(BackToBack::ProfilerApi, 1_000);
+}
+
+#[test]
+fn back_to_back_nvtx_step_windows_lose_nothing() {
+    back_to_back_windows(BackToBack::NvtxStep, 1_000);
+}
+
+#[test]
+fn records_completed_between_back_to_back_windows_are_kept() {
+    let (_serial, cupti) = double::take();
+    let sink = Arc::new(Collect::default());
+    let (warn, warned) = warnings();
+    let mut config = config(&[Activity::Kernel]);
+    // A few records fill a buffer, so the double's own thread completes buffers
+    // all the time, window boundaries included.
+    config.buffer_size = 1024;
+    config.max_iters = 1;
+    config.repeat = 0;
+    let profiler = Arc::new(Profiler::with_warnings(config, sink.clone(), warn));
+    profiler.start();
+    let emitted = 20_000;
+    let written = std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            (0..emitted)
+                .filter(|&i| cupti.emit(&kernel(c"_Z5otherv", 1_000_000 + i, 8, 1)) == 1)
+                .count()
+        });
+        let mut windows = 0;
+        while !other.is_finished() || windows < 100 {
+            windows += 1;
+            profiler.step();
+        }
+        other.join().unwrap()
+    });
+    profiler.shutdown();
+    let kept: usize = sink.traces().iter().map(|t| t.kernels.len()).sum();
+    assert_eq!(written, emitted as usize);
+    assert_eq!(
+        kept, written,
+        "records were thrown away at window boundaries"
+    );
+    assert!(
+        warned.lock().unwrap().is_empty(),
+        "{:?}",
+        warned.lock().unwrap()
     );
 }

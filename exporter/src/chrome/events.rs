@@ -11,6 +11,7 @@ use cutrace_tracer::model::{ApiKind, CopyKind, Device, LaunchConfig, NameId, Ran
 use super::json::{push_fixed6, push_float, push_int, push_str, push_time};
 use super::occupancy::sm_load;
 use super::plan::{Kind, Plan, Slice};
+use crate::names::{memcpy_name, memset_name, sync_name};
 
 /// Turns a [`Plan`] of a [`Trace`] into bytes.
 pub(crate) struct Serializer<'a> {
@@ -405,13 +406,7 @@ impl<'a> Serializer<'a> {
     fn memcpy(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
         let m = self.trace.memcpys.get(s.idx as usize)?;
         let mut name = Vec::with_capacity(48);
-        name.extend_from_slice(b"\"Memcpy ");
-        name.extend_from_slice(m.kind.as_str().as_bytes());
-        name.extend_from_slice(b" (");
-        name.extend_from_slice(m.src_kind.as_str().as_bytes());
-        name.extend_from_slice(b" -> ");
-        name.extend_from_slice(m.dst_kind.as_str().as_bytes());
-        name.extend_from_slice(b")\"");
+        push_str(&mut name, &memcpy_name(self.trace, m));
         self.open_slice(s, b"\"gpu_memcpy\"", &name, out);
         out.extend_from_slice(b",\"args\":{");
         self.external_id(s, out);
@@ -431,9 +426,7 @@ impl<'a> Serializer<'a> {
     fn memset(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
         let m = self.trace.memsets.get(s.idx as usize)?;
         let mut name = Vec::with_capacity(32);
-        name.extend_from_slice(b"\"Memset (");
-        name.extend_from_slice(m.memory_kind.as_str().as_bytes());
-        name.extend_from_slice(b")\"");
+        push_str(&mut name, &memset_name(self.trace, m));
         self.open_slice(s, b"\"gpu_memset\"", &name, out);
         out.extend_from_slice(b",\"args\":{");
         self.external_id(s, out);
@@ -447,7 +440,7 @@ impl<'a> Serializer<'a> {
     fn sync(&self, s: &Slice, out: &mut Vec<u8>) -> Option<()> {
         let y = self.trace.syncs.get(s.idx as usize)?;
         let mut name = Vec::with_capacity(24);
-        push_str(&mut name, y.kind.as_str());
+        push_str(&mut name, &sync_name(self.trace, y));
         self.open_slice(s, b"\"cuda_sync\"", &name, out);
         out.extend_from_slice(b",\"args\":{\"cuda_sync_kind\":");
         out.extend_from_slice(&name);

@@ -5,6 +5,12 @@
 //! ranges from different sources (NVTX, our annotations, API calls) and slices read
 //! from other tools' files break that; rather than drop or clip them, a slice that
 //! does not fit goes to the next lane, a synthetic thread of its own.
+//!
+//! A slice must nest on its lane by every reading of its times ([`Span`]): the
+//! exact one, and those of readers that parse `ts` and `dur` as doubles and round
+//! `us * 1000` to the nanosecond (Perfetto half away from zero, Python half to
+//! even). Far from the base (2^42 µs and more) they differ by a nanosecond, enough
+//! to turn a kernel that ends with its enclosing range into a partial overlap.
 
 use crate::validate::MAX_DEPTH;
 
@@ -13,11 +19,46 @@ use crate::validate::MAX_DEPTH;
 /// cap keeps placement linear in the number of slices.
 pub(crate) const MAX_LANES: usize = 1024;
 
+/// Readings of a slice's times, ns: exact, then as doubles rounded half away from
+/// zero, then half to even.
+const READINGS: usize = 3;
+
+/// A slice's `[start, end)` by each reading of its times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// Start and end by each reading.
+    pub readings: [(i64, i64); READINGS],
+}
+
+impl Span {
+    /// The span of `[start, end)`, written relative to `base`.
+    pub(crate) fn new(start: i64, end: i64, base: i64) -> Self {
+        let end = end.max(start);
+        let (rel, dur) = (start.saturating_sub(base), end.saturating_sub(start));
+        let read = |round: fn(f64) -> f64| {
+            let start = as_read(rel, round).saturating_add(base);
+            (start, start.saturating_add(as_read(dur, round)))
+        };
+        Span {
+            readings: [(start, end), read(f64::round), read(f64::round_ties_even)],
+        }
+    }
+}
+
+/// What a reader that parses `<us>.<ns:03>` into a double and rounds `us * 1000`
+/// with `round` gets back for `ns`: the decimal text's nearest double is
+/// `ns / 1000` rounded once, since `ns` converts exactly below 2^53.
+pub(crate) fn as_read(ns: i64, round: fn(f64) -> f64) -> i64 {
+    let us = ns as f64 / 1000.0;
+    round(us * 1000.0) as i64
+}
+
 /// The open slices of each lane of one track.
 #[derive(Debug, Default)]
 pub(crate) struct Lanes {
-    /// For each lane, the ends of the slices still open, outermost first.
-    open: Vec<Vec<i64>>,
+    /// For each lane, the ends (by each reading) of the slices still open,
+    /// outermost first.
+    open: Vec<Vec<[i64; READINGS]>>,
 }
 
 impl Lanes {
@@ -26,29 +67,36 @@ impl Lanes {
         Self::default()
     }
 
-    /// Places the slice `[start, end)` on the first lane where it nests, adding a
-    /// lane when none fits; `None` when all [`MAX_LANES`] lanes are taken.
+    /// Places the slice `span` on the first lane where it nests by both readings
+    /// of its times, adding a lane when none fits; `None` when all [`MAX_LANES`]
+    /// lanes are taken.
     ///
     /// Slices must come sorted by start, and by end descending among equal starts,
     /// so that a parent always comes before its children. Intervals are closed at
     /// the start and open at the end: a slice starting where another ends does not
     /// overlap it.
-    pub(crate) fn place(&mut self, start: i64, end: i64) -> Option<u32> {
-        let end = end.max(start);
+    pub(crate) fn place(&mut self, span: Span) -> Option<u32> {
+        let ends = span.readings.map(|(_, end)| end);
+        let ended = |open: &[i64; READINGS]| {
+            open.iter()
+                .zip(&span.readings)
+                .all(|(&end, &(start, _))| end <= start)
+        };
+        let inside = |open: &[i64; READINGS]| open.iter().zip(&ends).all(|(o, e)| e <= o);
         for (lane, stack) in self.open.iter_mut().enumerate() {
-            while stack.last().is_some_and(|&open_end| open_end <= start) {
+            while stack.last().is_some_and(ended) {
                 stack.pop();
             }
-            let nests = stack.last().is_none_or(|&open_end| end <= open_end);
+            let nests = stack.last().is_none_or(inside);
             if nests && stack.len() < MAX_DEPTH {
-                stack.push(end);
+                stack.push(ends);
                 return Some(lane as u32);
             }
         }
         if self.open.len() >= MAX_LANES {
             return None;
         }
-        self.open.push(vec![end]);
+        self.open.push(vec![ends]);
         Some((self.open.len() - 1) as u32)
     }
 }
@@ -59,7 +107,46 @@ mod tests {
 
     fn place_all(slices: &[(i64, i64)]) -> Vec<Option<u32>> {
         let mut lanes = Lanes::new();
-        slices.iter().map(|&(s, e)| lanes.place(s, e)).collect()
+        slices
+            .iter()
+            .map(|&(s, e)| lanes.place(Span::new(s, e, 0)))
+            .collect()
+    }
+
+    #[test]
+    fn slices_nest_as_doubles_read_them_too() {
+        // nccl_data.json.gz: a range and the kernel that ends with it, 2^42 µs
+        // past the base. Exactly, the kernel nests; as doubles, it ends 1 ns late.
+        let base = 1_711_964_646_000_000_000;
+        let range = Span::new(
+            base + 4_458_676_422_880_181,
+            base + 4_458_676_520_797_138,
+            base,
+        );
+        let kernel = Span::new(
+            base + 4_458_676_520_793_586,
+            base + 4_458_676_520_797_138,
+            base,
+        );
+        assert_eq!(range.readings[0].1, kernel.readings[0].1);
+        // Python's round (half to even) reads the range's start, 4458676422880180.5,
+        // one nanosecond early; Perfetto's llround does not.
+        assert_eq!(range.readings[1], range.readings[0]);
+        assert!(
+            kernel.readings[2].1 > range.readings[2].1,
+            "{range:?} {kernel:?}"
+        );
+        let mut lanes = Lanes::new();
+        assert_eq!(lanes.place(range), Some(0));
+        assert_eq!(lanes.place(kernel), Some(1));
+        // Near the base the readings agree and the two share a lane.
+        let mut lanes = Lanes::new();
+        assert_eq!(lanes.place(Span::new(0, 97_916_957, 0)), Some(0));
+        assert_eq!(lanes.place(Span::new(97_913_406, 97_916_957, 0)), Some(0));
+        for ns in [0, 1, 540_100, 999_999_999, 1 << 40, -12_345] {
+            assert_eq!(as_read(ns, f64::round), ns, "{ns}");
+            assert_eq!(as_read(ns, f64::round_ties_even), ns, "{ns}");
+        }
     }
 
     #[test]

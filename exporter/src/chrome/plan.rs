@@ -14,7 +14,7 @@ use cutrace_tracer::model::{HostRange, NameId, RangeKind};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::lanes::Lanes;
+use super::lanes::{Lanes, Span};
 
 /// Flow ids must stay exactly representable as doubles in JSON readers.
 const MAX_FLOW_ID: u64 = 1 << 53;
@@ -271,6 +271,7 @@ impl Plan {
     /// Puts each track's slices on lanes, names the tracks and lanes, and drops the
     /// flows of any slice that fit no lane.
     fn assign_lanes(&mut self, trace: &Trace, mut tracks: Vec<Vec<Slice>>) {
+        let host_pids = separate_host_from_devices(&mut tracks);
         let mut used_tids: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
         for track in &tracks {
             used_tids
@@ -289,7 +290,8 @@ impl Plan {
             let mut lane_tids = vec![tid];
             let before = track.len();
             track.retain_mut(|slice| {
-                let Some(lane) = lanes.place(slice.start, slice.end) else {
+                let span = Span::new(slice.start, slice.end, trace.base_time_ns);
+                let Some(lane) = lanes.place(span) else {
                     if slice.flow {
                         dropped_correlations.insert(correlation_of(trace, slice.kind, slice.idx));
                     }
@@ -315,7 +317,8 @@ impl Plan {
             self.extra_lanes += lane_tids.len() - 1;
 
             processes.entry(pid).or_insert_with(|| process(pid, on_gpu));
-            let base_name = track_name(trace, pid, tid, on_gpu);
+            let host_pid = host_pids.get(&pid).copied().unwrap_or(pid);
+            let base_name = track_name(trace, host_pid, tid, on_gpu);
             for (lane, &lane_tid) in lane_tids.iter().enumerate() {
                 let name = if lane == 0 {
                     base_name.clone()
@@ -343,6 +346,49 @@ impl Plan {
         self.processes = processes.into_values().collect();
         self.threads.sort_by_key(|t| (t.pid, t.tid));
     }
+}
+
+/// Moves the host tracks whose pid is also a device index (a GPU's pid in the
+/// file) to a pid of their own, counting down from `i32::MAX` past every pid in
+/// use: one pid cannot be labelled both `CPU` and `GPU <n>`, and a reader drops
+/// host slices on a GPU's pid. Only inputs whose host pids look like device
+/// indices get here. Tracks stay in (pid, tid) order. Returns the moved pids'
+/// originals, by new pid.
+fn separate_host_from_devices(tracks: &mut [Vec<Slice>]) -> BTreeMap<u32, u32> {
+    let device_pids: BTreeSet<u32> = tracks
+        .iter()
+        .filter(|t| t[0].kind.on_gpu())
+        .map(|t| t[0].pid)
+        .collect();
+    let clashing: BTreeSet<u32> = tracks
+        .iter()
+        .filter(|t| !t[0].kind.on_gpu() && device_pids.contains(&t[0].pid))
+        .map(|t| t[0].pid)
+        .collect();
+    if clashing.is_empty() {
+        return BTreeMap::new();
+    }
+    let used: BTreeSet<u32> = tracks.iter().map(|t| t[0].pid).collect();
+    let mut next = i32::MAX as u32;
+    let mut moved = BTreeMap::new();
+    let mut new_pid_of = BTreeMap::new();
+    for &pid in &clashing {
+        while used.contains(&next) {
+            next -= 1;
+        }
+        new_pid_of.insert(pid, next);
+        moved.insert(next, pid);
+        next -= 1;
+    }
+    for track in tracks.iter_mut().filter(|t| !t[0].kind.on_gpu()) {
+        if let Some(&new_pid) = new_pid_of.get(&track[0].pid) {
+            for slice in track.iter_mut() {
+                slice.pid = new_pid;
+            }
+        }
+    }
+    tracks.sort_by_key(|t| (t[0].pid, t[0].tid));
+    moved
 }
 
 /// Metadata of process `pid`: a GPU (pid = device index) or a host process.

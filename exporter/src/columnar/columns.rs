@@ -1,9 +1,12 @@
 //! A trace's events as the columns of [`SCHEMA`](super::SCHEMA), one row group at a
 //! time.
 
-use crate::{IterationOf, RowKind, memcpy_name, memset_name};
+use crate::names::{memcpy_name, memset_name, sync_name};
+use crate::{InIteration, IterationOf, RowKind};
 use cutrace_tracer::Trace;
-use cutrace_tracer::model::{ApiKind, CopyKind, LaunchConfig, MemoryKind, NameId, SyncKind};
+use cutrace_tracer::model::{
+    ApiKind, CopyKind, LaunchConfig, Memcpy, MemoryKind, Memset, NameId, SyncKind, Synchronization,
+};
 use parquet::data_type::{ByteArray, ByteArrayType, DataType, Int32Type, Int64Type};
 use parquet::errors::ParquetError;
 use parquet::file::writer::SerializedFileWriter;
@@ -258,7 +261,9 @@ struct Names {
     made: FxHashMap<Made, ByteArray>,
 }
 
-/// A name made from an event's fields rather than interned in the trace.
+/// A name made from an event's fields rather than interned in the trace: for a
+/// copy, memset or synchronization read without a name of its own, the name
+/// Kineto builds from CUPTI's kinds.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Made {
     Kind(&'static str),
@@ -285,24 +290,40 @@ impl Names {
             .unwrap_or_else(|| ByteArray::from(""))
     }
 
-    fn made(&mut self, made: Made) -> ByteArray {
+    fn made(&mut self, made: Made, name: impl FnOnce() -> String) -> ByteArray {
         self.made
             .entry(made)
-            .or_insert_with(|| {
-                let name = match made {
-                    Made::Kind(kind) => kind.to_owned(),
-                    Made::Memcpy(kind, src, dst) => memcpy_name(kind, src, dst),
-                    Made::Memset(kind) => memset_name(kind),
-                    Made::Graph(id) => format!("Graph {id}"),
-                    Made::Sync(kind) => kind.as_str().to_owned(),
-                };
-                ByteArray::from(name.into_bytes())
-            })
+            .or_insert_with(|| ByteArray::from(name().into_bytes()))
             .clone()
     }
 
+    fn memcpy(&mut self, trace: &Trace, m: &Memcpy) -> ByteArray {
+        match m.name {
+            Some(id) => self.interned(id),
+            None => self.made(Made::Memcpy(m.kind, m.src_kind, m.dst_kind), || {
+                memcpy_name(trace, m).into_owned()
+            }),
+        }
+    }
+
+    fn memset(&mut self, trace: &Trace, m: &Memset) -> ByteArray {
+        match m.name {
+            Some(id) => self.interned(id),
+            None => self.made(Made::Memset(m.memory_kind), || {
+                memset_name(trace, m).into_owned()
+            }),
+        }
+    }
+
+    fn sync(&mut self, trace: &Trace, s: &Synchronization) -> ByteArray {
+        match s.name {
+            Some(id) => self.interned(id),
+            None => self.made(Made::Sync(s.kind), || sync_name(trace, s).into_owned()),
+        }
+    }
+
     fn kind(&mut self, kind: &'static str) -> ByteArray {
-        self.made(Made::Kind(kind))
+        self.made(Made::Kind(kind), || kind.to_owned())
     }
 }
 
@@ -323,11 +344,16 @@ struct Kinds {
 pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)) {
     let mut columns = Columns::new(trace, rows.min(trace.event_count()));
     let iteration_of = IterationOf::new(trace);
-    let iteration = |start: i64, correlation: u64| {
-        iteration_of
-            .index(start, correlation)
-            .map(|k| trace.iterations[k].number)
+    let number = |k: usize| trace.iterations[k].number;
+    // GPU work: the iteration that launched it (none when the trace lacks its
+    // launch), as "GPU time per iteration" counts it; host events: the one they
+    // started in.
+    let launched_in = |start: i64, correlation: u64| match iteration_of.of_work(start, correlation)
+    {
+        Some(InIteration::Launched(k)) => Some(number(k)),
+        Some(InIteration::Unlaunched(_)) | None => None,
     };
+    let started_in = |start: i64| iteration_of.containing(start).map(number);
     let mut names = Names::of(trace);
     let kinds = Kinds {
         kernel: names.kind(RowKind::Kernel.as_str()),
@@ -349,7 +375,7 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
     };
     let gpu = |kind: ByteArray, name, start, end, correlation| Row {
         pid: process,
-        iteration: iteration(start, correlation),
+        iteration: launched_in(start, correlation),
         kind,
         name,
         device: None,
@@ -381,7 +407,7 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
         push(&mut columns, row);
     }
     for m in &trace.memcpys {
-        let name = names.made(Made::Memcpy(m.kind, m.src_kind, m.dst_kind));
+        let name = names.memcpy(trace, m);
         let row = Row {
             device: Some(m.device),
             stream: Some(m.stream),
@@ -392,7 +418,7 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
         push(&mut columns, row);
     }
     for m in &trace.memsets {
-        let name = names.made(Made::Memset(m.memory_kind));
+        let name = names.memset(trace, m);
         let row = Row {
             device: Some(m.device),
             stream: Some(m.stream),
@@ -403,7 +429,8 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
         push(&mut columns, row);
     }
     for g in &trace.graph_launches {
-        let name = names.made(Made::Graph(g.graph_id));
+        let id = g.graph_id;
+        let name = names.made(Made::Graph(id), || format!("Graph {id}"));
         let row = Row {
             device: Some(g.device),
             stream: Some(g.stream),
@@ -418,16 +445,16 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
             ApiKind::Driver => kinds.driver.clone(),
         };
         let row = Row {
-            iteration: iteration(c.start, c.correlation),
+            iteration: started_in(c.start),
             correlation: c.correlation,
             ..Row::host(kind, names.interned(c.name), c.pid, c.tid, c.start, c.end)
         };
         push(&mut columns, row);
     }
     for s in &trace.syncs {
-        let name = names.made(Made::Sync(s.kind));
+        let name = names.sync(trace, s);
         let row = Row {
-            iteration: iteration(s.start, s.correlation),
+            iteration: started_in(s.start),
             device: Some(s.device),
             stream: (s.stream != u32::MAX).then_some(s.stream),
             correlation: s.correlation,
@@ -438,7 +465,7 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
     for r in &trace.ranges {
         let kind = names.kind(RowKind::of_range(r.kind).as_str());
         let row = Row {
-            iteration: iteration(r.start, 0),
+            iteration: started_in(r.start),
             ..Row::host(kind, names.interned(r.name), r.pid, r.tid, r.start, r.end)
         };
         push(&mut columns, row);
@@ -446,7 +473,7 @@ pub(crate) fn events(trace: &Trace, rows: usize, mut group: impl FnMut(&Columns)
     for o in &trace.overheads {
         let name = names.interned(o.name);
         let row = Row {
-            iteration: iteration(o.start, 0),
+            iteration: started_in(o.start),
             ..Row::host(kinds.overhead.clone(), name, o.pid, o.tid, o.start, o.end)
         };
         push(&mut columns, row);

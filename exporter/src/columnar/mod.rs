@@ -319,7 +319,8 @@ mod tests {
         let memcpy = &rows[1];
         assert_eq!(column(memcpy, "name"), "Memcpy DtoH (Device -> Pinned)");
         assert_eq!(column(memcpy, "bytes"), "4096");
-        assert_eq!(column(memcpy, "iteration"), "2");
+        // Its launch is not in the trace: no iteration launched it.
+        assert_eq!(column(memcpy, "iteration"), "null");
         assert_eq!(column(memcpy, "grid_x"), "null");
         assert_eq!(column(memcpy, "correlation"), "null");
         let sync = &rows[3];

@@ -4,7 +4,7 @@
 //! is seen, because `baseTimeNanoseconds` may come after `traceEvents`;
 //! [`Builder::finish`] then makes them absolute.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cutrace_tracer::model::{
     ApiCall, ApiKind, ConfigId, Device, GraphLaunch, HostRange, Iteration, Kernel, LaunchConfig,
@@ -14,8 +14,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+use super::ReadErrorKind;
 use super::event::{Args, Id, Number, OwnedText, RawEvent, micros_to_ns};
 use super::gpu_names::{parse_memcpy, parse_memset, parse_sync};
+use super::notes::{ReadNotes, TimeOrigin};
 use super::scan::strip_trailing_commas;
 
 /// What an `X` event's category makes of it.
@@ -33,13 +35,16 @@ enum Category {
     Overhead,
     /// Data a writer derives from other events (GPU projections of host ranges).
     Derived,
+    /// Device-side work of another accelerator (MTIA's command processor events):
+    /// never host time.
+    OtherDevice,
     /// Any other host slice.
     Other,
 }
 
 /// Categories by name, compared without case: older Kineto versions wrote
 /// `Kernel`, `Memcpy`, `Runtime`, `Operator`.
-const CATEGORIES: [(&str, Category); 17] = [
+const CATEGORIES: [(&str, Category); 18] = [
     ("kernel", Category::Kernel),
     ("gpu_memcpy", Category::Memcpy),
     ("memcpy", Category::Memcpy),
@@ -57,6 +62,7 @@ const CATEGORIES: [(&str, Category); 17] = [
     ("overhead", Category::Overhead),
     ("gpu_user_annotation", Category::Derived),
     ("ac2g", Category::Derived),
+    ("mtia_ccp_events", Category::OtherDevice),
 ];
 
 fn category(cat: &str) -> Category {
@@ -65,6 +71,15 @@ fn category(cat: &str) -> Category {
         .find(|(name, _)| name.eq_ignore_ascii_case(cat))
         .map_or(Category::Other, |&(_, c)| c)
 }
+
+/// Top-level keys the writer writes anew from the model.
+const REBUILT_KEYS: [&str; 5] = [
+    "schemaVersion",
+    "displayTimeUnit",
+    "traceName",
+    "traceEvents",
+    "iterations",
+];
 
 /// Top-level keys whose values the model keeps: Kineto's, then those cutrace's
 /// writer adds.
@@ -131,6 +146,9 @@ impl RawDevice {
 struct RawDistributedInfo {
     rank: Number,
     world_size: Number,
+    /// What the model has no place for (`backend`, `pg_config`, ...).
+    #[serde(flatten)]
+    others: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// Parses `json`, retrying once without trailing commas.
@@ -150,6 +168,8 @@ pub(crate) struct Builder {
     trace: Trace,
     base_time_ns: Option<i64>,
     min_ts: Option<i64>,
+    /// The latest end of a kept event, on the file's scale.
+    max_end: Option<i64>,
     configs: HashMap<LaunchConfig, ConfigId>,
     process_labels: HashMap<u32, String>,
     process_names: HashMap<u32, String>,
@@ -158,6 +178,8 @@ pub(crate) struct Builder {
     /// Numbers handed to pids and tids that are not numbers, counting down from
     /// `u32::MAX` so they stay clear of real ones.
     synthetic_ids: HashMap<String, u32>,
+    /// What was left out.
+    notes: ReadNotes,
 }
 
 impl Builder {
@@ -171,6 +193,16 @@ impl Builder {
     /// Whether the top-level key `key` holds something the model keeps.
     pub(crate) fn wants(key: &str) -> bool {
         WANTED_KEYS.contains(&key)
+    }
+
+    /// Whether the writer writes the top-level key `key` anew from the model.
+    pub(crate) fn rebuilds(key: &str) -> bool {
+        REBUILT_KEYS.contains(&key)
+    }
+
+    /// Notes a top-level key the model has no place for.
+    pub(crate) fn skipped_key(&mut self, key: String) {
+        self.notes.dropped_keys.push(key);
     }
 
     /// Takes the value of a wanted top-level key.
@@ -191,6 +223,11 @@ impl Builder {
                 info.rank_known = dist.rank.as_u32().is_some();
                 info.rank = dist.rank.as_u32().unwrap_or(0);
                 info.world_size = dist.world_size.as_u32().unwrap_or(0);
+                for other in dist.others.into_keys() {
+                    self.notes
+                        .dropped_keys
+                        .push(format!("distributedInfo.{other}"));
+                }
             }
             "cupti_version" => info.cupti_version = number(json)?.as_u32().unwrap_or(0),
             "cuda_driver_version" => info.cuda_driver_version = number(json)?.as_u32().unwrap_or(0),
@@ -236,15 +273,25 @@ impl Builder {
     }
 
     fn add(&mut self, event: RawEvent) -> Result<(), String> {
-        match event.ph.as_str() {
-            "X" => self.complete(event),
+        let what = match event.ph.as_str() {
+            "X" => return self.complete(event),
             "M" => {
                 self.metadata(event);
-                Ok(())
+                return Ok(());
             }
-            // Flows, instants, counters: nothing the model holds.
-            _ => Ok(()),
-        }
+            // The writer draws its own flows from launches to their GPU work.
+            "s" | "f" | "t" if event.cat.as_str() == "ac2g" => return Ok(()),
+            "s" | "f" | "t" => "flow events",
+            "i" | "I" | "n" => "instant events",
+            "C" => "counter events",
+            "B" | "E" => "begin/end events",
+            "b" | "e" => "async events",
+            "P" => "sample events",
+            "N" | "O" | "D" => "object events",
+            _ => "events of other phases",
+        };
+        self.notes.drop_event(what);
+        Ok(())
     }
 
     fn metadata(&mut self, event: RawEvent) {
@@ -270,7 +317,9 @@ impl Builder {
                     });
                 }
             }
-            _ => {}
+            // The writer sorts processes and threads its own way.
+            "process_sort_index" | "thread_sort_index" => {}
+            _ => self.notes.drop_event("metadata events"),
         }
     }
 
@@ -328,6 +377,7 @@ impl Builder {
                     context: args.context.as_u32().unwrap_or(0),
                     stream: stream(&args, tid),
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
+                    name: Some(self.trace.names.intern(name)),
                 };
                 self.trace.memcpys.push(memcpy);
             }
@@ -342,6 +392,7 @@ impl Builder {
                     context: args.context.as_u32().unwrap_or(0),
                     stream: stream(&args, tid),
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
+                    name: Some(self.trace.names.intern(name)),
                 };
                 self.trace.memsets.push(memset);
             }
@@ -382,6 +433,7 @@ impl Builder {
                     cuda_event: args.wait_on_cuda_event_id.as_u32().unwrap_or(0),
                     pid: pid.and_then(Id::as_u32).unwrap_or(0),
                     tid: tid.and_then(Id::as_u32).unwrap_or(0),
+                    name: Some(self.trace.names.intern(name)),
                 };
                 self.trace.syncs.push(sync);
             }
@@ -394,9 +446,12 @@ impl Builder {
                 // Other slices on a pid that is no number are the profiler's own
                 // spans (`"pid": "Spans"`), not host work.
                 if kind == RangeKind::Other && pid.and_then(Id::as_u32).is_none() {
+                    self.notes.drop_event("profiler spans");
                     return Ok(());
                 }
-                if kind == RangeKind::UserAnnotation {
+                // torch marks iterations as user annotations; PyTorch 1.8 and 1.9
+                // wrote them as `Operator`s.
+                if matches!(kind, RangeKind::UserAnnotation | RangeKind::CpuOp) {
                     if let Some(number) = name
                         .strip_prefix("ProfilerStep#")
                         .and_then(|n| n.parse().ok())
@@ -441,8 +496,16 @@ impl Builder {
                 self.trace.overheads.push(overhead);
             }
             Category::Derived => return Ok(()),
+            Category::OtherDevice => {
+                if let Some(pid) = pid.and_then(Id::as_u32) {
+                    self.gpu_pids.insert(pid);
+                }
+                self.notes.drop_event("device events of other accelerators");
+                return Ok(());
+            }
         }
         self.min_ts = Some(self.min_ts.map_or(start, |t| t.min(start)));
+        self.max_end = Some(self.max_end.map_or(end, |t| t.max(end)));
         Ok(())
     }
 
@@ -506,12 +569,21 @@ impl Builder {
         }
     }
 
-    /// The finished trace, with absolute times.
-    pub(crate) fn finish(mut self) -> Trace {
+    /// The finished trace, with absolute times; an error when the base moves an
+    /// event beyond the times an `i64` of nanoseconds holds.
+    pub(crate) fn finish(mut self) -> Result<(Trace, ReadNotes), ReadErrorKind> {
         let (offset, base) = match self.base_time_ns {
             Some(base) => (base, base),
-            None => (0, self.min_ts.map_or(0, |t| t.div_euclid(1000) * 1000)),
+            None => {
+                self.notes.origin = TimeOrigin::EarliestEvent;
+                (0, self.min_ts.map_or(0, |t| t.div_euclid(1000) * 1000))
+            }
         };
+        for time in [self.min_ts, self.max_end].into_iter().flatten() {
+            if offset.checked_add(time).is_none() {
+                return Err(ReadErrorKind::TimeOutOfRange { base: offset, time });
+            }
+        }
         self.trace.base_time_ns = base;
         if offset != 0 {
             shift_times(&mut self.trace, offset);
@@ -531,22 +603,30 @@ impl Builder {
             }
         }
 
-        let labelled = |pid: &u32, prefix: &str| {
-            self.process_labels
-                .get(pid)
-                .is_some_and(|l| l.starts_with(prefix))
-        };
+        // A device is a pid with GPU work or a label other than `CPU` (`GPU 0`,
+        // `MTIA 0`); nothing on it is host time.
+        let label = |pid: &u32| self.process_labels.get(pid).map_or("", String::as_str);
         let device_pids: HashSet<u32> = self
             .gpu_pids
             .iter()
             .chain(self.process_labels.keys())
             .copied()
-            .filter(|pid| !labelled(pid, "CPU"))
-            .filter(|pid| self.gpu_pids.contains(pid) || labelled(pid, "GPU"))
+            .filter(|pid| !label(pid).starts_with("CPU"))
+            .filter(|pid| self.gpu_pids.contains(pid) || !label(pid).is_empty())
             .collect();
+        let host_slices = self.trace.ranges.len() + self.trace.overheads.len();
+        self.trace.ranges.retain(|r| !device_pids.contains(&r.pid));
         self.trace
-            .ranges
-            .retain(|r| r.kind != RangeKind::Other || !device_pids.contains(&r.pid));
+            .overheads
+            .retain(|o| !device_pids.contains(&o.pid));
+        let on_devices = host_slices - self.trace.ranges.len() - self.trace.overheads.len();
+        if on_devices > 0 {
+            *self
+                .notes
+                .dropped_events
+                .entry("host slices on device tracks".to_owned())
+                .or_default() += on_devices as u64;
+        }
 
         let mut seen = HashSet::new();
         for thread in self.thread_names {
@@ -572,7 +652,7 @@ impl Builder {
             }
         }
         self.trace.iterations.sort_by_key(|i| (i.start, i.number));
-        self.trace
+        Ok((self.trace, self.notes))
     }
 }
 

@@ -6,17 +6,24 @@
 //! array; numbers written as strings; string pids and tids; relative times with
 //! `baseTimeNanoseconds` or absolute ones without; trailing commas; an array-format
 //! file cut before its closing `]`, as a crashed tracer leaves it. Everything else is
-//! a [`ReadError`] naming the file and the problem.
+//! a [`ReadError`] naming the file and the problem: a JSON object without
+//! `traceEvents` too, and a base that moves events past what an `i64` of
+//! nanoseconds holds.
 //!
 //! Events are cut out of the decompressed stream one at a time ([`scan`]) and each
 //! is deserialized borrowing from its bytes ([`event`]), so memory holds the model,
-//! not the file.
+//! not the file; strings longer than 64 KiB are cut as they stream past, and the
+//! reader stops at the memory ceiling ([`crate::memory`]). What the model has no
+//! place for is counted in [`ReadNotes`] ([`read_trace_noted`]).
 
 mod build;
 mod event;
 mod gpu_names;
+mod notes;
 mod pipeline;
 mod scan;
+
+pub use notes::{ReadNotes, TimeOrigin};
 
 use std::fmt;
 use std::fs::File;
@@ -26,6 +33,7 @@ use std::path::{Path, PathBuf};
 use cutrace_tracer::Trace;
 use flate2::bufread::MultiGzDecoder;
 
+use crate::memory::CeilingPassed;
 use build::Builder;
 use pipeline::{Producer, read_framed};
 use scan::{MAX_DEPTH, ScanError, Scanner};
@@ -106,6 +114,18 @@ pub enum ReadErrorKind {
         /// What was wrong.
         message: String,
     },
+    /// A JSON object without `traceEvents`: some other JSON file.
+    NoEvents,
+    /// Memory use reached the ceiling ([`crate::memory`]) while reading.
+    Memory(CeilingPassed),
+    /// `baseTimeNanoseconds` plus an event's time falls outside the times a trace
+    /// can hold (nanoseconds in an `i64`, up to the year 2262).
+    TimeOutOfRange {
+        /// The base, ns.
+        base: i64,
+        /// The event time on the file's scale, ns.
+        time: i64,
+    },
 }
 
 fn describe_byte(b: u8) -> String {
@@ -154,6 +174,17 @@ impl fmt::Display for ReadErrorKind {
                 message,
             } => write!(f, "traceEvents[{index}] at byte {offset}: {message}"),
             ReadErrorKind::Field { key, message } => write!(f, "\"{key}\": {message}"),
+            ReadErrorKind::Memory(passed) => {
+                write!(f, "{passed} while reading (--memory-limit raises it)")
+            }
+            ReadErrorKind::NoEvents => {
+                write!(f, "not a trace: the JSON object has no \"traceEvents\"")
+            }
+            ReadErrorKind::TimeOutOfRange { base, time } => write!(
+                f,
+                "\"baseTimeNanoseconds\": {base} plus event time {time} ns lies beyond the \
+                 times a trace can hold (the year 2262)"
+            ),
         }
     }
 }
@@ -163,15 +194,28 @@ impl fmt::Display for ReadErrorKind {
 /// Without `baseTimeNanoseconds` the file's times are taken as absolute and the base
 /// becomes the earliest event time, rounded down to the microsecond.
 pub fn read_trace(path: &Path) -> Result<Trace, ReadError> {
+    read_trace_noted(path).map(|(trace, _)| trace)
+}
+
+/// Reads a trace from `input`; `path` names it in errors and gives the worker name.
+pub fn read_trace_from(input: impl Read + Send, path: &Path) -> Result<Trace, ReadError> {
+    read_trace_from_noted(input, path).map(|(trace, _)| trace)
+}
+
+/// [`read_trace`], with what reading left out of the trace.
+pub fn read_trace_noted(path: &Path) -> Result<(Trace, ReadNotes), ReadError> {
     let file = File::open(path).map_err(|e| ReadError {
         path: path.to_owned(),
         kind: ReadErrorKind::Open(e),
     })?;
-    read_trace_from(file, path)
+    read_trace_from_noted(file, path)
 }
 
-/// Reads a trace from `input`; `path` names it in errors and gives the worker name.
-pub fn read_trace_from(mut input: impl Read + Send, path: &Path) -> Result<Trace, ReadError> {
+/// [`read_trace_from`], with what reading left out of the trace.
+pub fn read_trace_from_noted(
+    mut input: impl Read + Send,
+    path: &Path,
+) -> Result<(Trace, ReadNotes), ReadError> {
     let error = |kind| ReadError {
         path: path.to_owned(),
         kind,
@@ -195,11 +239,13 @@ pub fn read_trace_from(mut input: impl Read + Send, path: &Path) -> Result<Trace
     } else {
         read_framed(Scanner::new(input), &mut builder, frame)
     };
-    parsed.map_err(|kind| match kind {
+    let cut_strings = parsed.map_err(|kind| match kind {
         ReadErrorKind::Read { source, .. } => error(ReadErrorKind::Read { gzip, source }),
         kind => error(kind),
     })?;
-    Ok(builder.finish())
+    let (trace, mut notes) = builder.finish().map_err(error)?;
+    notes.cut_strings = cut_strings;
+    Ok((trace, notes))
 }
 
 /// Fills `buf` as far as the input goes; the number of bytes read.
@@ -288,11 +334,16 @@ fn frame_object<R: BufRead>(
 ) -> Result<(), ReadErrorKind> {
     scanner.bump();
     let mut buf = Vec::new();
+    let mut has_events = false;
     loop {
         match scanner.peek()? {
             Some(b'}') => {
                 scanner.bump();
-                return Ok(());
+                return if has_events {
+                    Ok(())
+                } else {
+                    Err(ReadErrorKind::NoEvents)
+                };
             }
             Some(b'"') => {}
             Some(found) => {
@@ -318,6 +369,7 @@ fn frame_object<R: BufRead>(
         })?;
         scanner.expect(b':', "':'")?;
         if key == "traceEvents" {
+            has_events = true;
             frame_events(scanner, sink, Format::Object)?;
         } else if Builder::wants(&key) {
             let mut value = Vec::new();
@@ -325,6 +377,9 @@ fn frame_object<R: BufRead>(
             sink.top_level(key, value)?;
         } else {
             scanner.value(None)?;
+            if !Builder::rebuilds(&key) {
+                sink.skipped(key)?;
+            }
         }
         match scanner.peek()? {
             Some(b',') => scanner.bump(),
@@ -600,6 +655,35 @@ mod tests {
     }
 
     #[test]
+    fn what_the_model_cannot_hold_is_noted() {
+        let text = object_trace(r#", "baseTimeNanoseconds": 1700000000000000000, "INFO": ["x"]"#);
+        let (_, notes) = read_trace_from_noted(
+            text.as_bytes(),
+            Path::new("dir/host_42.1700000000000000000.pt.trace.json.gz"),
+        )
+        .unwrap();
+        assert_eq!(notes.origin, TimeOrigin::BaseTime);
+        assert_eq!(
+            notes.dropped().unwrap(),
+            "1 host slices on device tracks, 1 instant events, 1 profiler spans, \
+             top-level keys \"distributedInfo.backend\", \"INFO\""
+        );
+        assert_eq!(notes.cut_strings, 0);
+        let (_, notes) =
+            read_trace_from_noted(format!("[{EVENTS}]").as_bytes(), Path::new("t.json")).unwrap();
+        assert_eq!(notes.origin, TimeOrigin::EarliestEvent);
+
+        let long = "n".repeat(200_000);
+        let text = format!(
+            r#"{{"traceEvents": [{{"ph": "X", "cat": "kernel", "name": "{long}", "pid": 0, "tid": 7,
+                "ts": 1, "dur": 2, "args": {{"huge": "{long}"}}}}]}}"#
+        );
+        let (trace, notes) = read_trace_from_noted(text.as_bytes(), Path::new("t.json")).unwrap();
+        assert_eq!(notes.cut_strings, 2);
+        assert_eq!(trace.names.get(trace.kernels[0].name).len(), 64 * 1024);
+    }
+
+    #[test]
     fn without_base_time_the_earliest_event_is_the_base() {
         let trace = read(object_trace("").as_bytes()).unwrap();
         // Earliest kept event: ProfilerStep#3 at 10.5 µs, rounded down to 10 µs.
@@ -824,6 +908,137 @@ mod tests {
             ReadErrorKind::Truncated { offset } => assert_eq!(*offset as usize, cut_at + 5),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn json_that_is_not_a_trace_is_refused_but_an_empty_trace_reads() {
+        for text in [
+            &br#"{"foo": 1}"#[..],
+            b"{}",
+            br#"{"traceName": "x", "deviceProperties": []}"#,
+        ] {
+            let error = error_of(text);
+            assert!(matches!(error.kind(), ReadErrorKind::NoEvents), "{error}");
+            assert!(
+                error
+                    .to_string()
+                    .ends_with("not a trace: the JSON object has no \"traceEvents\"")
+            );
+        }
+        for text in [
+            &br#"{"traceEvents": []}"#[..],
+            b"[]",
+            br#"{"schemaVersion": 1, "traceEvents": [], "x": 2}"#,
+        ] {
+            let trace = read(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(trace.event_count(), 0);
+        }
+    }
+
+    #[test]
+    fn a_base_that_moves_events_out_of_range_is_an_error() {
+        // The kernel starts in range and ends beyond it.
+        let near_max = i64::MAX - 12_000;
+        let text = format!(
+            r#"{{"baseTimeNanoseconds": {near_max}, "traceEvents": [
+                {{"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7, "ts": 10, "dur": 5}}]}}"#
+        );
+        match error_of(text.as_bytes()).kind() {
+            ReadErrorKind::TimeOutOfRange { base, time } => {
+                assert_eq!((*base, *time), (near_max, 15_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same base with events that stay in range reads exactly.
+        let text = format!(
+            r#"{{"baseTimeNanoseconds": {}, "traceEvents": [
+                {{"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7, "ts": 10, "dur": 5}}]}}"#,
+            near_max - 15_000
+        );
+        let trace = read(text.as_bytes()).unwrap();
+        assert_eq!(trace.kernels[0].end - trace.kernels[0].start, 5_000);
+    }
+
+    #[test]
+    fn old_torch_iterations_and_capitalised_categories_read() {
+        // PyTorch 1.8/1.9: `Operator`, `Runtime`, `Kernel`, `Memcpy`.
+        let text = r#"[
+            {"ph": "X", "cat": "Operator", "name": "ProfilerStep#7", "pid": 5, "tid": 5, "ts": 0, "dur": 100},
+            {"ph": "X", "cat": "Operator", "name": "aten::add", "pid": 5, "tid": 5, "ts": 1, "dur": 10},
+            {"ph": "X", "cat": "Runtime", "name": "cudaLaunchKernel", "pid": 5, "tid": 5, "ts": 2, "dur": 3,
+             "args": {"correlation": 4}},
+            {"ph": "X", "cat": "Kernel", "name": "add_kernel", "pid": 0, "tid": 7, "ts": 20, "dur": 5,
+             "args": {"correlation": 4}},
+            {"ph": "X", "cat": "Memcpy", "name": "Memcpy HtoD (Pageable -> Device)", "pid": 0, "tid": 7,
+             "ts": 30, "dur": 5}
+        ]"#;
+        let trace = read(text.as_bytes()).unwrap();
+        assert_eq!(trace.iterations.len(), 1);
+        assert_eq!(trace.iterations[0].number, 7);
+        assert_eq!(
+            (
+                trace.kernels.len(),
+                trace.memcpys.len(),
+                trace.api_calls.len()
+            ),
+            (1, 1, 1)
+        );
+        assert!(trace.ranges.iter().all(|r| r.kind == RangeKind::CpuOp));
+    }
+
+    #[test]
+    fn nothing_on_a_device_pid_is_host_time() {
+        let text = r#"[
+            {"ph": "M", "name": "process_labels", "pid": 1, "tid": 0, "args": {"labels": "MTIA 1"}},
+            {"ph": "X", "cat": "mtia_ccp_events", "name": "ccp job", "pid": 1, "tid": 3, "ts": 0, "dur": 100},
+            {"ph": "X", "cat": "mtia_ccp_events", "name": "ccp job", "pid": 2, "tid": 3, "ts": 0, "dur": 100},
+            {"ph": "X", "cat": "cpu_op", "name": "on the device", "pid": 1, "tid": 3, "ts": 0, "dur": 50},
+            {"ph": "X", "cat": "mtia_runtime", "name": "launch", "pid": 9, "tid": 9, "ts": 0, "dur": 5},
+            {"ph": "X", "cat": "python_function", "name": "on pid 2", "pid": 2, "tid": 1, "ts": 0, "dur": 5}
+        ]"#;
+        let trace = read(text.as_bytes()).unwrap();
+        let names: Vec<&str> = trace
+            .ranges
+            .iter()
+            .map(|r| trace.names.get(r.name))
+            .collect();
+        assert_eq!(names, ["launch"]);
+    }
+
+    #[test]
+    fn gpu_event_names_are_kept_as_written() {
+        let text = r#"[
+            {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy HtoD (Host -> Device)", "pid": 0, "tid": 7, "ts": 0, "dur": 5},
+            {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoH (Device -> Host)", "pid": 0, "tid": 7, "ts": 10, "dur": 5},
+            {"ph": "X", "cat": "gpu_memset", "name": "Memset (Host)", "pid": 0, "tid": 7, "ts": 20, "dur": 5},
+            {"ph": "X", "cat": "cuda_sync", "name": "Device Sync", "pid": 0, "tid": 7, "ts": 30, "dur": 5}
+        ]"#;
+        let trace = read(text.as_bytes()).unwrap();
+        let names: Vec<&str> = trace
+            .memcpys
+            .iter()
+            .map(|m| m.name)
+            .chain(trace.memsets.iter().map(|m| m.name))
+            .chain(trace.syncs.iter().map(|s| s.name))
+            .map(|id| trace.names.get(id.unwrap()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Memcpy HtoD (Host -> Device)",
+                "Memcpy DtoH (Device -> Host)",
+                "Memset (Host)",
+                "Device Sync"
+            ]
+        );
+        assert_eq!(
+            (
+                trace.memcpys[0].kind,
+                trace.memcpys[0].src_kind,
+                trace.memcpys[0].dst_kind
+            ),
+            (CopyKind::HtoD, MemoryKind::Unknown, MemoryKind::Device)
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::thread;
 use super::ReadErrorKind;
 use super::build::Builder;
 use super::scan::Scanner;
+use crate::memory;
 
 /// Bytes of events gathered before a batch is handed over.
 pub(crate) const BATCH_BYTES: usize = 1 << 20;
@@ -36,6 +37,8 @@ struct Batch {
 enum Message {
     Events(Batch),
     TopLevel(String, Vec<u8>),
+    /// A top-level key whose value the model has no place for.
+    Skipped(String),
 }
 
 /// The framing side's end of the queue.
@@ -53,6 +56,7 @@ impl Producer {
         offset: u64,
     ) -> Result<(), ReadErrorKind> {
         scanner.value(Some(&mut self.batch.bytes))?;
+        memory::check().map_err(ReadErrorKind::Memory)?;
         self.batch.events.push(EventSpan {
             index,
             offset,
@@ -68,6 +72,11 @@ impl Producer {
     pub(crate) fn top_level(&mut self, key: String, json: Vec<u8>) -> Result<(), ReadErrorKind> {
         self.flush()?;
         self.send(Message::TopLevel(key, json))
+    }
+
+    /// Tells the parsing side that the top-level key `key` was skipped.
+    pub(crate) fn skipped(&mut self, key: String) -> Result<(), ReadErrorKind> {
+        self.send(Message::Skipped(key))
     }
 
     fn flush(&mut self) -> Result<(), ReadErrorKind> {
@@ -89,12 +98,13 @@ impl Producer {
 }
 
 /// Runs `frame` over `scanner` on a thread of its own while the calling thread
-/// parses what it finds into `builder`. The first error in file order wins.
+/// parses what it finds into `builder`. The first error in file order wins; on
+/// success, the number of strings the scanner cut.
 pub(crate) fn read_framed<R, F>(
     mut scanner: Scanner<R>,
     builder: &mut Builder,
     frame: F,
-) -> Result<(), ReadErrorKind>
+) -> Result<u64, ReadErrorKind>
 where
     R: BufRead + Send,
     F: FnOnce(&mut Scanner<R>, &mut Producer) -> Result<(), ReadErrorKind> + Send,
@@ -107,7 +117,8 @@ where
                 batch: Batch::default(),
             };
             frame(&mut scanner, &mut producer)?;
-            producer.flush()
+            producer.flush()?;
+            Ok(scanner.cut_strings())
         });
         // Consuming drops the receiver, which releases a framing thread blocked on
         // a full queue.
@@ -139,10 +150,12 @@ fn consume(received: Receiver<Message>, builder: &mut Builder) -> Result<(), Rea
                         })?;
                     start = span.end;
                 }
+                memory::check().map_err(ReadErrorKind::Memory)?;
             }
             Message::TopLevel(key, json) => builder
                 .top_level(&key, &json)
                 .map_err(|message| ReadErrorKind::Field { key, message })?,
+            Message::Skipped(key) => builder.skipped_key(key),
         }
     }
     Ok(())

@@ -13,6 +13,11 @@ use std::io::{self, BufRead};
 /// Deepest nesting accepted inside one value (serde_json stops at 128 too).
 pub(crate) const MAX_DEPTH: u32 = 128;
 
+/// Longest string kept, in bytes of its JSON text: a longer one (a name, an
+/// argument) is cut to its first [`MAX_STRING`] bytes as it streams past, so a
+/// single 4 GiB string costs no more memory than this.
+pub(crate) const MAX_STRING: usize = 64 * 1024;
+
 /// What went wrong while framing.
 #[derive(Debug)]
 pub(crate) enum ScanError {
@@ -40,6 +45,8 @@ impl From<io::Error> for ScanError {
 pub(crate) struct Scanner<R> {
     inner: R,
     offset: u64,
+    /// Strings cut to [`MAX_STRING`] so far.
+    cut_strings: u64,
 }
 
 fn is_whitespace(b: u8) -> bool {
@@ -49,7 +56,16 @@ fn is_whitespace(b: u8) -> bool {
 impl<R: BufRead> Scanner<R> {
     /// A scanner at the start of `inner`.
     pub(crate) fn new(inner: R) -> Self {
-        Scanner { inner, offset: 0 }
+        Scanner {
+            inner,
+            offset: 0,
+            cut_strings: 0,
+        }
+    }
+
+    /// Strings cut to [`MAX_STRING`] bytes so far.
+    pub(crate) fn cut_strings(&self) -> u64 {
+        self.cut_strings
     }
 
     /// Bytes consumed so far.
@@ -117,7 +133,8 @@ impl<R: BufRead> Scanner<R> {
 
     /// Reads one whole value (after whitespace), appending its bytes to `out`, or
     /// dropping them when `out` is `None`. Only the framing is checked; the value's
-    /// content is for serde to judge.
+    /// content is for serde to judge. Strings longer than [`MAX_STRING`] are
+    /// appended cut, at a character boundary, and counted.
     pub(crate) fn value(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), ScanError> {
         let first = self.peek()?.ok_or(ScanError::Eof {
             offset: self.offset,
@@ -129,9 +146,14 @@ impl<R: BufRead> Scanner<R> {
         let mut in_string = false;
         // A backslash was the last byte of the previous chunk.
         let mut escaped = false;
+        // Where in `out` the open string's content starts, and whether the rest of
+        // it is being dropped.
+        let mut string_start = 0;
+        let mut cutting = false;
         loop {
             let chunk_offset = self.offset;
             let buf = self.fill()?;
+            let mut cut = 0;
             if buf.is_empty() {
                 return Err(ScanError::Eof {
                     offset: chunk_offset,
@@ -139,6 +161,8 @@ impl<R: BufRead> Scanner<R> {
             }
             let mut end = None;
             let mut i = 0;
+            // Start of the bytes of this chunk still to be appended to `out`.
+            let mut segment = 0;
             if escaped {
                 escaped = false;
                 i = 1;
@@ -154,8 +178,21 @@ impl<R: BufRead> Scanner<R> {
                             }
                         }
                         Some(j) => {
-                            i += j + 1;
+                            let quote = i + j;
+                            i = quote + 1;
                             in_string = false;
+                            if let Some(out) = out.as_deref_mut() {
+                                if cutting {
+                                    cutting = false;
+                                    segment = quote;
+                                } else if out.len() + (quote - segment) - string_start > MAX_STRING
+                                {
+                                    out.extend_from_slice(&buf[segment..quote]);
+                                    cut_string(out, string_start);
+                                    cut += 1;
+                                    segment = quote;
+                                }
+                            }
                             if depth == 0 {
                                 end = Some(i);
                                 break;
@@ -165,7 +202,12 @@ impl<R: BufRead> Scanner<R> {
                     continue;
                 }
                 match buf[i] {
-                    b'"' => in_string = true,
+                    b'"' => {
+                        in_string = true;
+                        if let Some(out) = out.as_deref() {
+                            string_start = out.len() + (i + 1 - segment);
+                        }
+                    }
                     b'{' | b'[' => {
                         depth += 1;
                         if depth > MAX_DEPTH {
@@ -187,9 +229,17 @@ impl<R: BufRead> Scanner<R> {
             }
             let taken = end.unwrap_or(buf.len());
             if let Some(out) = out.as_deref_mut() {
-                out.extend_from_slice(&buf[..taken]);
+                if !cutting {
+                    out.extend_from_slice(&buf[segment..taken]);
+                    if in_string && out.len() - string_start > MAX_STRING {
+                        cut_string(out, string_start);
+                        cut += 1;
+                        cutting = true;
+                    }
+                }
             }
             self.consume(taken);
+            self.cut_strings += cut;
             if end.is_some() {
                 return Ok(());
             }
@@ -216,6 +266,44 @@ impl<R: BufRead> Scanner<R> {
             }
         }
     }
+}
+
+/// Cuts the string whose content starts at `out[start]` to at most [`MAX_STRING`]
+/// bytes, at the end of a whole character or escape (a surrogate pair counts as
+/// one), so that what remains is still a valid JSON string once its quote follows.
+fn cut_string(out: &mut Vec<u8>, start: usize) {
+    let content = &out[start..];
+    let mut i = 0;
+    let mut keep = 0;
+    while i < content.len() {
+        let len = match content[i] {
+            b'\\' => match content.get(i + 1) {
+                Some(b'u') => {
+                    let high = content
+                        .get(i + 2..i + 6)
+                        .and_then(|hex| std::str::from_utf8(hex).ok())
+                        .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+                        .is_some_and(|unit| (0xd800..0xdc00).contains(&unit));
+                    if high && content.get(i + 6..i + 8) == Some(b"\\u") {
+                        12
+                    } else {
+                        6
+                    }
+                }
+                _ => 2,
+            },
+            b if b < 0x80 => 1,
+            b if b >= 0xf0 => 4,
+            b if b >= 0xe0 => 3,
+            _ => 2,
+        };
+        if i + len > MAX_STRING {
+            break;
+        }
+        i += len;
+        keep = i;
+    }
+    out.truncate(start + keep);
 }
 
 /// `json` without the commas that stand right before a `}` or `]` (outside strings):
@@ -325,6 +413,58 @@ mod tests {
             }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn long_strings_are_cut_whole_characters_at_a_time() {
+        // Multi-byte characters, escapes and a surrogate pair in every position
+        // relative to the cut, over chunk sizes that split them anywhere.
+        let unit = "aé\\\"€\\u00e9\\ud83d\\ude00😀b";
+        for shift in 0..12 {
+            let long = format!(
+                "{}{}",
+                "x".repeat(shift),
+                unit.repeat(MAX_STRING / 20 + 500)
+            );
+            let short = "kept whole";
+            let input = format!(r#"{{"name": "{long}", "cat": "{short}", "n": [1, "{long}"]}} 7"#);
+            let original: serde_json::Value =
+                serde_json::from_str(&input[..input.len() - 2]).unwrap();
+            for capacity in [7, 4096, 1 << 18] {
+                let mut scanner =
+                    Scanner::new(io::BufReader::with_capacity(capacity, input.as_bytes()));
+                let mut out = Vec::new();
+                scanner.value(Some(&mut out)).unwrap();
+                assert_eq!(
+                    scanner.cut_strings(),
+                    2,
+                    "shift {shift} capacity {capacity}"
+                );
+                let value: serde_json::Value = serde_json::from_slice(&out)
+                    .unwrap_or_else(|e| panic!("shift {shift} capacity {capacity}: {e}"));
+                assert_eq!(value["cat"], short);
+                for cut in [&value["name"], &value["n"][1]] {
+                    let cut = cut.as_str().unwrap();
+                    let whole = original["name"].as_str().unwrap();
+                    assert!(whole.starts_with(cut));
+                    assert!(cut.len() > MAX_STRING / 2, "{}", cut.len());
+                }
+                assert!(out.len() < 2 * MAX_STRING + 100, "{}", out.len());
+                assert_eq!(scanner.peek().unwrap(), Some(b'7'));
+            }
+        }
+        // Dropped values are never held, however long.
+        let long = format!(r#""{}" 1"#, "y".repeat(3 * MAX_STRING));
+        let mut scanner = Scanner::new(long.as_bytes());
+        scanner.value(None).unwrap();
+        assert_eq!(scanner.cut_strings(), 0);
+        assert_eq!(scanner.peek().unwrap(), Some(b'1'));
+        // A string of exactly the limit is kept whole.
+        let exact = format!(r#"["{}"]"#, "z".repeat(MAX_STRING));
+        let mut out = Vec::new();
+        let mut scanner = Scanner::new(exact.as_bytes());
+        scanner.value(Some(&mut out)).unwrap();
+        assert_eq!((out, scanner.cut_strings()), (exact.into_bytes(), 0));
     }
 
     #[test]

@@ -9,9 +9,14 @@
 //! is attributed through its correlation id to the API call that launched it and from
 //! there to the enclosing ranges.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
-use cutrace_tracer::model::{ApiKind, CopyKind, MemoryKind, NameId, RangeKind, SyncKind, Trace};
+use cutrace_tracer::model::{
+    ApiKind, CopyKind, Memcpy, MemoryKind, Memset, NameId, RangeKind, SyncKind, Synchronization,
+    Trace,
+};
+
+use crate::names::{memcpy_name, memset_name};
 
 /// What a row of the table counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,22 +106,8 @@ pub struct Row {
     pub cuda_total_ns: i64,
 }
 
-/// Memcpy name as Kineto writes it: `Memcpy HtoD (Pageable -> Device)`.
-pub fn memcpy_name(kind: CopyKind, src: MemoryKind, dst: MemoryKind) -> String {
-    format!(
-        "Memcpy {} ({} -> {})",
-        kind.as_str(),
-        src.as_str(),
-        dst.as_str()
-    )
-}
-
-/// Memset name as Kineto writes it: `Memset (Device)`.
-pub fn memset_name(kind: MemoryKind) -> String {
-    format!("Memset ({})", kind.as_str())
-}
-
-/// What makes two events land in the same row.
+/// What makes two events land in the same row: a name as read or interned, or,
+/// for CUPTI's records, the kinds their name is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
     Named(RowKind, NameId),
@@ -126,12 +117,32 @@ enum Key {
     Graph(u32),
 }
 
+impl Key {
+    fn memcpy(m: &Memcpy) -> Self {
+        m.name
+            .map_or(Key::Memcpy(m.kind, m.src_kind, m.dst_kind), |id| {
+                Key::Named(RowKind::Memcpy, id)
+            })
+    }
+
+    fn memset(m: &Memset) -> Self {
+        m.name.map_or(Key::Memset(m.memory_kind), |id| {
+            Key::Named(RowKind::Memset, id)
+        })
+    }
+
+    fn sync(s: &Synchronization) -> Self {
+        s.name
+            .map_or(Key::Sync(s.kind), |id| Key::Named(RowKind::Sync, id))
+    }
+}
+
 /// Rows in the making, in order of creation.
 #[derive(Default)]
 struct Rows {
     rows: Vec<Row>,
     first_start: Vec<i64>,
-    index: HashMap<Key, usize>,
+    index: FxHashMap<Key, usize>,
 }
 
 impl Rows {
@@ -142,8 +153,22 @@ impl Rows {
         }
         let (kind, name) = match key {
             Key::Named(kind, id) => (kind, trace.names.get(id).to_owned()),
-            Key::Memcpy(kind, src, dst) => (RowKind::Memcpy, memcpy_name(kind, src, dst)),
-            Key::Memset(kind) => (RowKind::Memset, memset_name(kind)),
+            Key::Memcpy(kind, src_kind, dst_kind) => {
+                let m = Memcpy {
+                    kind,
+                    src_kind,
+                    dst_kind,
+                    ..Memcpy::default()
+                };
+                (RowKind::Memcpy, memcpy_name(trace, &m).into_owned())
+            }
+            Key::Memset(memory_kind) => {
+                let m = Memset {
+                    memory_kind,
+                    ..Memset::default()
+                };
+                (RowKind::Memset, memset_name(trace, &m).into_owned())
+            }
             Key::Sync(kind) => (RowKind::Sync, kind.as_str().to_owned()),
             Key::Graph(id) => (RowKind::Graph, format!("Graph {id}")),
         };
@@ -161,12 +186,18 @@ impl Rows {
         self.rows.len() - 1
     }
 
-    /// The rows in order of their first event.
+    /// The rows in order of their first event (ties in order of creation), sorted
+    /// in place: with millions of distinct names a copy of the rows would double
+    /// the table's memory.
     fn into_sorted(self) -> Vec<Row> {
-        let mut order: Vec<usize> = (0..self.rows.len()).collect();
-        order.sort_by_key(|&i| (self.first_start[i], i));
-        let mut rows: Vec<Option<Row>> = self.rows.into_iter().map(Some).collect();
-        order.into_iter().filter_map(|i| rows[i].take()).collect()
+        let mut keyed: Vec<((i64, usize), Row)> = self
+            .first_start
+            .into_iter()
+            .zip(0..)
+            .zip(self.rows)
+            .collect();
+        keyed.sort_unstable_by_key(|(key, _)| *key);
+        keyed.into_iter().map(|(_, row)| row).collect()
     }
 }
 
@@ -202,7 +233,8 @@ pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
             is_range: true,
         });
     }
-    let mut launch_nodes = HashMap::with_capacity(trace.api_calls.len());
+    let mut launch_nodes =
+        FxHashMap::with_capacity_and_hasher(trace.api_calls.len(), Default::default());
     for c in &trace.api_calls {
         let kind = match c.kind {
             ApiKind::Runtime => RowKind::Runtime,
@@ -222,7 +254,7 @@ pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
         });
     }
     for s in &trace.syncs {
-        let row = rows.get(trace, Key::Sync(s.kind), s.start);
+        let row = rows.get(trace, Key::sync(s), s.start);
         nodes.push(HostNode {
             start: s.start,
             end: s.end,
@@ -270,17 +302,10 @@ pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
         );
     }
     for m in &trace.memcpys {
-        let key = Key::Memcpy(m.kind, m.src_kind, m.dst_kind);
-        add_gpu(&mut rows, key, m.start, m.end, m.correlation);
+        add_gpu(&mut rows, Key::memcpy(m), m.start, m.end, m.correlation);
     }
     for m in &trace.memsets {
-        add_gpu(
-            &mut rows,
-            Key::Memset(m.memory_kind),
-            m.start,
-            m.end,
-            m.correlation,
-        );
+        add_gpu(&mut rows, Key::memset(m), m.start, m.end, m.correlation);
     }
     for g in &trace.graph_launches {
         add_gpu(

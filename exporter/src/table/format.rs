@@ -61,6 +61,11 @@ impl Columns {
         Columns { widths }
     }
 
+    /// Columns of the given widths.
+    pub(crate) fn with_widths(widths: Vec<usize>) -> Self {
+        Columns { widths }
+    }
+
     /// The `----  ----  ` line.
     pub fn separator(&self) -> String {
         let mut line = String::new();

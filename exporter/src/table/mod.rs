@@ -15,9 +15,9 @@ use cutrace_tracer::Trace;
 
 pub use cutrace_tracer::{SortKey, UnknownSortKey};
 
-pub use aggregate::{Row, RowKind, memcpy_name, memset_name};
+pub use aggregate::{Row, RowKind};
 pub use format::{Columns, format_share, format_time, section, truncate_name, us};
-pub use stats::{IterationOf, IterationTime, KernelStats, StreamBusy, TraceStats};
+pub use stats::{InIteration, IterationOf, IterationTime, KernelStats, StreamBusy, TraceStats};
 
 /// The value a row is sorted by, descending.
 fn sort_value(key: SortKey, row: &Row) -> i64 {

@@ -1,10 +1,12 @@
 //! What `cutrace report` prints after torch's table: how kernel durations spread,
 //! how busy each stream kept the GPU, and the GPU time of each iteration.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use cutrace_tracer::Trace;
-use cutrace_tracer::model::Iteration;
+use cutrace_tracer::model::{Iteration, NameId};
 
 use super::format::{Columns, format_time, section, truncate_name, us};
 
@@ -43,12 +45,20 @@ pub struct StreamBusy {
 pub struct IterationTime {
     /// Iteration number.
     pub number: u64,
+    /// Start, absolute.
+    pub start_ns: i64,
+    /// End, absolute.
+    pub end_ns: i64,
     /// Wall time of the iteration.
     pub duration_ns: i64,
-    /// Summed duration of the GPU work launched in it.
+    /// Summed duration of the GPU work launched in it (its launch call is in the
+    /// trace and starts inside the iteration).
     pub gpu_ns: i64,
     /// Number of those GPU events.
     pub gpu_events: u64,
+    /// Summed duration of the GPU work that started in the iteration but whose
+    /// launch the trace does not hold (launched before the trace began).
+    pub unlaunched_gpu_ns: i64,
 }
 
 /// The figures of a trace that torch's table does not show.
@@ -62,6 +72,8 @@ pub struct TraceStats {
     pub gpu_span_ns: i64,
     /// Iterations in order.
     pub iterations: Vec<IterationTime>,
+    /// Origin of the times shown (the trace's `baseTimeNanoseconds`), ns.
+    pub base_time_ns: i64,
 }
 
 /// One GPU event reduced to what the statistics need.
@@ -105,31 +117,35 @@ fn gpu_work(trace: &Trace) -> Vec<GpuWork> {
 }
 
 fn kernel_stats(trace: &Trace) -> Vec<KernelStats> {
-    let mut durations: HashMap<_, Vec<i64>> = HashMap::new();
-    for k in &trace.kernels {
-        durations.entry(k.name).or_default().push(k.end - k.start);
-    }
+    // One sorted list of (name, duration) rather than a list per name: a trace may
+    // hold millions of distinct names.
+    let mut durations: Vec<(NameId, i64)> = trace
+        .kernels
+        .iter()
+        .map(|k| (k.name, k.end - k.start))
+        .collect();
+    durations.sort_unstable();
     let mut stats: Vec<KernelStats> = durations
-        .into_iter()
-        .map(|(name, mut d)| {
-            d.sort_unstable();
-            let mid = d.len() / 2;
-            let median = if d.len() % 2 == 0 {
-                (d[mid - 1] + d[mid]).div_euclid(2)
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|group| {
+            let d = |i: usize| group[i].1;
+            let mid = group.len() / 2;
+            let median = if group.len() % 2 == 0 {
+                (d(mid - 1) + d(mid)).div_euclid(2)
             } else {
-                d[mid]
+                d(mid)
             };
             KernelStats {
-                name: trace.names.get(name).to_owned(),
-                calls: d.len() as u64,
-                total_ns: d.iter().sum(),
-                min_ns: d[0],
+                name: trace.names.get(group[0].0).to_owned(),
+                calls: group.len() as u64,
+                total_ns: group.iter().map(|g| g.1).sum(),
+                min_ns: d(0),
                 median_ns: median,
-                max_ns: d[d.len() - 1],
+                max_ns: d(group.len() - 1),
             }
         })
         .collect();
-    stats.sort_by(|a, b| {
+    stats.sort_unstable_by(|a, b| {
         b.total_ns
             .cmp(&a.total_ns)
             .then_with(|| a.name.cmp(&b.name))
@@ -168,12 +184,22 @@ fn stream_busy(work: &[GpuWork]) -> Vec<StreamBusy> {
         .collect()
 }
 
-/// Which recorded iteration an event belongs to: GPU work to the iteration that
-/// launched it, as "GPU time per iteration" counts it, and without a known launch
-/// (or for host events) to the one it started in.
+/// Which recorded iteration a GPU event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InIteration {
+    /// The iteration, by index, whose call launched it.
+    Launched(usize),
+    /// The iteration it started in, its launch not being in the trace (it was
+    /// launched before the trace began).
+    Unlaunched(usize),
+}
+
+/// The rule by which "GPU time per iteration" gives GPU work to iterations: to the
+/// iteration its launch call starts in, and work whose launch the trace lacks,
+/// apart, to the one it started in.
 #[derive(Debug)]
 pub struct IterationOf<'a> {
-    launches: HashMap<u64, i64>,
+    launches: FxHashMap<u64, i64>,
     iterations: &'a [Iteration],
 }
 
@@ -199,14 +225,21 @@ impl<'a> IterationOf<'a> {
         }
     }
 
-    /// The index in the trace's iterations of the one an event starting at `start`
-    /// belongs to, launched by the call of `correlation` (0: none).
-    pub fn index(&self, start: i64, correlation: u64) -> Option<usize> {
-        let at = self.launches.get(&correlation).copied().unwrap_or(start);
+    /// The index of the iteration that holds the time `at`.
+    pub fn containing(&self, at: i64) -> Option<usize> {
         let after = self.iterations.partition_point(|i| i.start <= at);
         after
             .checked_sub(1)
             .filter(|&k| at < self.iterations[k].end)
+    }
+
+    /// The iteration of GPU work that started at `start`, launched by the call of
+    /// `correlation`.
+    pub fn of_work(&self, start: i64, correlation: u64) -> Option<InIteration> {
+        match self.launches.get(&correlation) {
+            Some(&launch) => self.containing(launch).map(InIteration::Launched),
+            None => self.containing(start).map(InIteration::Unlaunched),
+        }
     }
 }
 
@@ -216,20 +249,40 @@ fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
         .iter()
         .map(|i| IterationTime {
             number: i.number,
+            start_ns: i.start,
+            end_ns: i.end,
             duration_ns: i.end - i.start,
             gpu_ns: 0,
             gpu_events: 0,
+            unlaunched_gpu_ns: 0,
         })
         .collect();
     let iteration_of = IterationOf::new(trace);
     for w in work {
-        if let Some(k) = iteration_of.index(w.start, w.correlation) {
-            times[k].gpu_ns += w.end - w.start;
-            times[k].gpu_events += 1;
+        match iteration_of.of_work(w.start, w.correlation) {
+            Some(InIteration::Launched(k)) => {
+                times[k].gpu_ns += w.end - w.start;
+                times[k].gpu_events += 1;
+            }
+            Some(InIteration::Unlaunched(k)) => times[k].unlaunched_gpu_ns += w.end - w.start,
+            None => {}
         }
     }
     times
 }
+
+/// Nanoseconds from `base` as microseconds with three decimals, exactly.
+fn relative_us(ns: i64, base: i64) -> String {
+    let rel = i128::from(ns) - i128::from(base);
+    let sign = if rel < 0 { "-" } else { "" };
+    let rel = rel.unsigned_abs();
+    format!("{sign}{}.{:03}", rel / 1000, rel % 1000)
+}
+
+/// Title of the iteration table, saying what each GPU column counts.
+const ITERATIONS_TITLE: &str = "GPU time per iteration (GPU time: work launched in it; \
+    No launch: work that started in it whose launch the trace lacks; \
+    Start, End: us on the --from-us/--to-us scale)";
 
 impl TraceStats {
     /// The figures of `trace`.
@@ -247,6 +300,7 @@ impl TraceStats {
             streams: stream_busy(&work),
             gpu_span_ns,
             iterations: iteration_times(trace, &work),
+            base_time_ns: trace.base_time_ns,
         }
     }
 
@@ -308,30 +362,50 @@ impl TraceStats {
                 rows,
             );
         }
-        if !self.iterations.is_empty() {
-            let labels: Vec<String> = self
+        if self.iterations.is_empty() {
+            out.push_str("\nGPU time per iteration: none, the trace marks no iterations ");
+            out.push_str("(torch.profiler and cutrace mark them as ProfilerStep#<n> ranges)\n");
+        } else {
+            let rows: Vec<Vec<String>> = self
                 .iterations
                 .iter()
-                .map(|i| i.number.to_string())
+                .map(|i| {
+                    vec![
+                        i.number.to_string(),
+                        relative_us(i.start_ns, self.base_time_ns),
+                        relative_us(i.end_ns, self.base_time_ns),
+                        format_time(us(i.duration_ns)),
+                        format_time(us(i.gpu_ns)),
+                        i.gpu_events.to_string(),
+                        format_time(us(i.unlaunched_gpu_ns)),
+                    ]
+                })
                 .collect();
-            let rows = self.iterations.iter().zip(&labels).map(|(i, label)| {
-                vec![
-                    label.clone(),
-                    format_time(us(i.duration_ns)),
-                    format_time(us(i.gpu_ns)),
-                    i.gpu_events.to_string(),
-                ]
-            });
-            let columns = Columns::with_name_column(
-                labels.iter().map(String::as_str).chain(["Iteration"]),
-                3,
-            );
+            let headers = [
+                "Iteration",
+                "Start",
+                "End",
+                "Duration",
+                "GPU time",
+                "GPU events",
+                "No launch",
+            ];
+            // Columns as torch lays them out, widened where an absolute time needs it.
+            let widths = headers
+                .iter()
+                .enumerate()
+                .map(|(c, header)| {
+                    let widest = rows.iter().map(|r| r[c].len()).max().unwrap_or(0);
+                    let base = if c == 0 { header.len() + 4 } else { 12 };
+                    widest.max(base)
+                })
+                .collect();
             section(
                 &mut out,
-                "GPU time per iteration (work launched in it)",
-                &columns,
-                &["Iteration", "Duration", "GPU time", "GPU events"],
-                rows,
+                ITERATIONS_TITLE,
+                &Columns::with_widths(widths),
+                &headers,
+                rows.into_iter(),
             );
         }
         out
@@ -413,11 +487,20 @@ mod tests {
         let times: Vec<_> = stats
             .iterations
             .iter()
-            .map(|i| (i.number, i.duration_ns, i.gpu_ns, i.gpu_events))
+            .map(|i| {
+                (
+                    i.number,
+                    i.duration_ns,
+                    i.gpu_ns,
+                    i.gpu_events,
+                    i.unlaunched_gpu_ns,
+                )
+            })
             .collect();
-        // Iteration 1 launched kernels 1 and 2; iteration 2 launched kernel 3 and ran
-        // relu and the memset, which have no known launch; the last gemm ran after both.
-        assert_eq!(times, [(1, 1000, 500, 2), (2, 1000, 100 + 30 + 100, 3)]);
+        // Iteration 1 launched kernels 1 and 2; iteration 2 launched kernel 3, and
+        // relu and the memset, whose launches the trace lacks, started in it: they
+        // are counted apart. The last gemm ran after both.
+        assert_eq!(times, [(1, 1000, 500, 2, 0), (2, 1000, 100, 1, 30 + 100)]);
     }
 
     #[test]
@@ -439,15 +522,37 @@ Stream busy time (share of the GPU span, 2.100us)
     device 0 stream 8             2       0.100us         4.76%  
 ---------------------  ------------  ------------  ------------  
 
-GPU time per iteration (work launched in it)
--------------  ------------  ------------  ------------  
-    Iteration      Duration      GPU time    GPU events  
--------------  ------------  ------------  ------------  
-            1       1.000us       0.500us             2  
-            2       1.000us       0.230us             3  
--------------  ------------  ------------  ------------  
+GPU time per iteration (GPU time: work launched in it; No launch: work that started in it whose launch the trace lacks; Start, End: us on the --from-us/--to-us scale)
+-------------  ------------  ------------  ------------  ------------  ------------  ------------  
+    Iteration         Start           End      Duration      GPU time    GPU events     No launch  
+-------------  ------------  ------------  ------------  ------------  ------------  ------------  
+            1         0.000         1.000       1.000us       0.500us             2       0.000us  
+            2         1.000         2.000       1.000us       0.100us             1       0.130us  
+-------------  ------------  ------------  ------------  ------------  ------------  ------------  
 ";
         assert_eq!(text, expected);
-        assert_eq!(TraceStats::from_trace(&Trace::default()).text(None), "");
+        assert_eq!(
+            TraceStats::from_trace(&Trace::default()).text(None),
+            "\nGPU time per iteration: none, the trace marks no iterations \
+             (torch.profiler and cutrace mark them as ProfilerStep#<n> ranges)\n"
+        );
+    }
+
+    #[test]
+    fn iteration_times_count_from_the_base_and_widen_their_columns() {
+        let mut trace = example();
+        trace.base_time_ns = -1_712_195_495_519_695_800;
+        let text = TraceStats::from_trace(&trace).text(None);
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("1 "))
+            .unwrap();
+        assert!(
+            line.contains(" 1712195495519695.800  1712195495519696.800  "),
+            "{line}"
+        );
+        assert_eq!(relative_us(1_500, 0), "1.500");
+        assert_eq!(relative_us(-1_500, 0), "-1.500");
+        assert_eq!(relative_us(7, 8), "-0.001");
     }
 }

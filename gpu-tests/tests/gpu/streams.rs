@@ -65,7 +65,7 @@ fn kernels_on_several_streams_appear_once_each_with_stream_grid_and_block() {
 
     // The same window through the exporter: a well-formed file that reads back.
     let dir = tempfile::tempdir().unwrap();
-    let path = ExportSink::new(dir.path()).export(&trace).unwrap();
+    let path = ExportSink::new(dir.path()).export(&trace).unwrap().trace;
     let violations = validate_trace_file(&path).unwrap();
     assert!(violations.is_empty(), "{violations:?}");
     let back = read_trace(&path).unwrap();

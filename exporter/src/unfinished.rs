@@ -1,0 +1,147 @@
+//! The files this process is in the middle of writing, so that a process that
+//! exits without waiting for its writer leaves none of them behind.
+//!
+//! The exporter writes every file into a temporary file beside it and renames that
+//! into place once it is complete. A writer still running when the process exits
+//! would leave its temporary file (a hidden `.<name>.XXXXXX.tmp`, as large as the
+//! trace got) for good. So each temporary file is listed here from its creation to
+//! its rename or removal, and [`abandon_unfinished_files`] removes every listed
+//! one and refuses new ones: a writer still writing then writes into a file that
+//! no longer has a name, and its rename fails.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use tempfile::NamedTempFile;
+
+/// A list of temporary files being written.
+pub(crate) struct Unfinished {
+    state: Mutex<State>,
+}
+
+struct State {
+    files: Vec<PathBuf>,
+    abandoned: bool,
+}
+
+/// The process's temporary files.
+static UNFINISHED: Unfinished = Unfinished::new();
+
+/// Keeps a temporary file on the list until it is dropped (after the file was
+/// renamed into place or removed).
+pub(crate) struct Listed<'a> {
+    list: &'a Unfinished,
+    path: PathBuf,
+}
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        self.list.state().files.retain(|p| *p != self.path);
+    }
+}
+
+impl Unfinished {
+    const fn new() -> Self {
+        Unfinished {
+            state: Mutex::new(State {
+                files: Vec::new(),
+                abandoned: false,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates a temporary file in `dir` with `builder`, listed until the guard
+    /// drops; refused once the files were abandoned. Created under the list's lock,
+    /// so that no file appears unlisted while they are being abandoned.
+    fn create(
+        &self,
+        builder: &tempfile::Builder,
+        dir: &Path,
+    ) -> io::Result<(NamedTempFile, Listed<'_>)> {
+        let mut state = self.state();
+        if state.abandoned {
+            return Err(io::Error::other(
+                "the process is exiting without waiting for this file",
+            ));
+        }
+        let file = builder.tempfile_in(dir)?;
+        let path = file.path().to_path_buf();
+        state.files.push(path.clone());
+        Ok((file, Listed { list: self, path }))
+    }
+
+    /// Removes every listed file and refuses new ones; the number removed.
+    fn abandon(&self) -> usize {
+        let mut state = self.state();
+        state.abandoned = true;
+        state
+            .files
+            .drain(..)
+            .filter(|path| std::fs::remove_file(path).is_ok())
+            .count()
+    }
+}
+
+/// Creates a temporary file in `dir` with `builder`, listed until the guard drops.
+pub(crate) fn create_temp(
+    builder: &tempfile::Builder,
+    dir: &Path,
+) -> io::Result<(NamedTempFile, Listed<'static>)> {
+    UNFINISHED.create(builder, dir)
+}
+
+/// Removes the temporary file of every trace or table this process is writing, and
+/// makes every later write fail: for a process that exits without waiting for its
+/// writer. Returns how many files it removed. Only files that were never complete
+/// are touched; a written file is never removed.
+pub fn abandon_unfinished_files() -> usize {
+    UNFINISHED.abandon()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn abandoning_removes_the_files_being_written_and_refuses_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = Unfinished::new();
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".t.pt.trace.json.gz.").suffix(".tmp");
+        let (done, listed) = list.create(&builder, dir.path()).unwrap();
+        done.persist(dir.path().join("done.json.gz")).unwrap();
+        drop(listed);
+        let (mut writing, _listed) = list.create(&builder, dir.path()).unwrap();
+        writing.write_all(b"half a trace").unwrap();
+        assert_eq!(names(dir.path()).len(), 2);
+
+        assert_eq!(list.abandon(), 1);
+        assert_eq!(names(dir.path()), ["done.json.gz"]);
+        // The writer goes on, into a file without a name, and cannot finish it.
+        writing.write_all(b" and the rest").unwrap();
+        assert!(writing.persist(dir.path().join("late.json.gz")).is_err());
+        let Err(refused) = list.create(&builder, dir.path()) else {
+            panic!("a file was created after abandoning");
+        };
+        assert_eq!(
+            refused.to_string(),
+            "the process is exiting without waiting for this file"
+        );
+        assert_eq!(names(dir.path()), ["done.json.gz"]);
+    }
+}

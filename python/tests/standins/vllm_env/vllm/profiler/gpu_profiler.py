@@ -1,0 +1,75 @@
+"""Stand-in for vLLM's ``vllm.profiler.gpu_profiler`` (see ../../../README.md)."""
+
+import os
+from abc import ABC, abstractmethod
+from contextlib import nullcontext
+
+
+class WorkerProfiler(ABC):
+    """A worker profiler whose base class counts steps from the environment."""
+
+    def __init__(self) -> None:
+        self._delay_iters = int(os.environ.get("VLLM_PROFILER_DELAY_ITERS", "0"))
+        self._max_iters = int(os.environ.get("VLLM_PROFILER_MAX_ITERS", "0"))
+        self._active_iteration_count = 0
+        self._active = False
+        self._profiling_for_iters = 0
+        self._running = False
+
+    @abstractmethod
+    def _start(self) -> None: ...
+
+    @abstractmethod
+    def _stop(self) -> None: ...
+
+    def _call_start(self) -> None:
+        try:
+            self._start()
+            self._running = True
+        except Exception as error:  # vLLM logs and carries on
+            print(f"stand-in: start failed: {error}")
+
+    def _call_stop(self) -> None:
+        try:
+            self._stop()
+        except Exception as error:
+            print(f"stand-in: stop failed: {error}")
+        self._running = False
+
+    def start(self) -> None:
+        if self._active:
+            return
+        self._active = True
+        if self._delay_iters == 0:
+            self._call_start()
+
+    def step(self) -> None:
+        if not self._active:
+            return
+        self._active_iteration_count += 1
+        if (
+            not self._running
+            and self._delay_iters > 0
+            and self._active_iteration_count == self._delay_iters
+        ):
+            self._call_start()
+        if self._running:
+            self._profiling_for_iters += 1
+        if self._max_iters > 0 and self._running and self._profiling_for_iters > self._max_iters:
+            self._call_stop()
+
+    def stop(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        self._active_iteration_count = 0
+        self._profiling_for_iters = 0
+        if self._running:
+            self._call_stop()
+
+    def shutdown(self) -> None:
+        if self._running:
+            self.stop()
+
+    def annotate_context_manager(self, name):
+        return nullcontext()
