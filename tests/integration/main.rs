@@ -1,14 +1,17 @@
 //! End-to-end tests of the `cutrace` package, on machines without a GPU: the binary
 //! (`run`, `report`, `convert`, `doctor`), zero-code tracing over a stand-in CUDA
 //! program whose fake driver injects `libcutrace.so` and whose CUPTI is the test
-//! double, the C ABI from C, and the reader on real PyTorch traces
-//! (`../shared/traces/kineto`, written by torch.profiler on real GPUs).
+//! double, the C ABI from C, the reader on real PyTorch traces
+//! (`../shared/traces/kineto`, written by torch.profiler on real GPUs), and the
+//! report across the ranks of several traces.
 
 mod capi;
 mod convert;
 mod doctor;
 mod embed;
 mod errors;
+mod parquet;
+mod ranks;
 mod reader;
 mod report;
 mod run;
