@@ -7,6 +7,9 @@
 //! workload makes CUPTI report, through the control symbols of the CUPTI test
 //! double that `CUTRACE_CUPTI_LIB` names. Its arguments are a script:
 //!
+//! - `context DEVICE`: the program created a CUDA context on device DEVICE (CUPTI
+//!   reports a context record); the kernels after it run there (before any, on
+//!   device 0, in a context CUPTI reported none of);
 //! - `kernel NAME MICROS`: a kernel of that name and duration ran;
 //! - `kernels NAME COUNT MICROS`: COUNT such kernels ran, one after the other;
 //! - `profiler-start`, `profiler-stop`: the program called `cudaProfilerStart`/`Stop`;
@@ -30,11 +33,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use cupti_sys::sys::{
-    CUpti_ActivityKernel9, CUpti_ActivityKind, CUpti_ApiCallbackSite, CUpti_CallbackDomain,
-    CUpti_driver_api_trace_cbid_enum as DriverCbid, CUpti_nvtx_api_trace_cbid as NvtxCbid,
-    CUpti_runtime_api_trace_cbid_enum as RuntimeCbid, nvtxDomainRangePop_params,
-    nvtxDomainRangePushEx_params, nvtxDomainRegisterStringA_params, nvtxEventAttributes_t,
-    nvtxMessageType_t, nvtxMessageValue_t, nvtxRangePushEx_params, nvtxStringHandle_t,
+    CUpti_ActivityContext, CUpti_ActivityKernel9, CUpti_ActivityKind, CUpti_ApiCallbackSite,
+    CUpti_CallbackDomain, CUpti_driver_api_trace_cbid_enum as DriverCbid,
+    CUpti_nvtx_api_trace_cbid as NvtxCbid, CUpti_runtime_api_trace_cbid_enum as RuntimeCbid,
+    nvtxDomainRangePop_params, nvtxDomainRangePushEx_params, nvtxDomainRegisterStringA_params,
+    nvtxEventAttributes_t, nvtxMessageType_t, nvtxMessageValue_t, nvtxRangePushEx_params,
+    nvtxStringHandle_t,
 };
 use libloading::Library;
 
@@ -63,6 +67,8 @@ struct Double {
     timestamp: Timestamp,
     next_correlation: u32,
     next_string_handle: usize,
+    device: u32,
+    context: u32,
 }
 
 fn main() -> ExitCode {
@@ -98,6 +104,8 @@ fn run() -> Result<(), String> {
                 .map_err(|e| e.to_string())?,
             next_correlation: 1,
             next_string_handle: 0x1000,
+            device: 0,
+            context: 1,
         }
     };
     let mut args = std::env::args().skip(1);
@@ -107,6 +115,10 @@ fn run() -> Result<(), String> {
                 .ok_or_else(|| format!("{step} needs an argument"))
         };
         match step.as_str() {
+            "context" => {
+                let device: u32 = arg()?.parse().map_err(|_| "context DEVICE: not a number")?;
+                double.context(device);
+            }
             "kernel" => {
                 let name = arg()?;
                 let micros: u64 = arg()?.parse().map_err(|_| "kernel MICROS: not a number")?;
@@ -240,7 +252,8 @@ impl Double {
         record.end = start + micros * 1000;
         record.completed = record.end;
         record.streamId = 7;
-        record.contextId = 1;
+        record.contextId = self.context;
+        record.deviceId = self.device;
         record.gridX = 1;
         record.gridY = 1;
         record.gridZ = 1;
@@ -256,6 +269,25 @@ impl Double {
                 record.kind.0,
                 (&raw const record).cast(),
                 std::mem::size_of::<CUpti_ActivityKernel9>(),
+            )
+        };
+    }
+
+    /// A context created on `device`, the one the kernels after it run in.
+    fn context(&mut self, device: u32) {
+        self.context += 1;
+        self.device = device;
+        // SAFETY: an all-zero record is a valid plain-data value.
+        let mut record: CUpti_ActivityContext = unsafe { std::mem::zeroed() };
+        record.kind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_CONTEXT;
+        record.contextId = self.context;
+        record.deviceId = device;
+        // SAFETY: the record is a live struct of the length passed.
+        unsafe {
+            (self.emit)(
+                record.kind.0,
+                (&raw const record).cast(),
+                std::mem::size_of::<CUpti_ActivityContext>(),
             )
         };
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CPU-side benchmarks behind docs/benchmarks.md: record decoding, trace
-# writing (against pigz on the same JSON) and `cutrace report` on real traces.
+# writing (against pigz on the same JSON, and as Parquet), `cutrace report` on real
+# traces and across 64 ranks, and `cutrace convert --to parquet`.
 # Usage: scripts/bench.sh [RUNS]   (needs pigz for the comparison)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,8 @@ runs=${1:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --quiet -p cutrace -p cutrace-tracer -p cutrace-exporter --examples --bins
+cargo build --release --quiet -p cutrace -p cutrace-tracer -p cutrace-exporter -p cutrace-analysis \
+  --features parquet --examples --bins
 bin=target/release
 
 echo "# $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
@@ -16,8 +18,10 @@ echo "# $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xar
 echo "## decode (one core)"
 for _ in $(seq "$runs"); do "$bin/examples/decode_bench" | grep 'records/s'; done
 
-echo "## write 1,000,000 launches"
-for _ in $(seq "$runs"); do "$bin/examples/export_bench" --launches 1000000 --out "$work/w.json.gz"; done
+echo "## write 1,000,000 launches (gzip JSON, then Parquet)"
+for _ in $(seq "$runs"); do
+  "$bin/examples/export_bench" --launches 1000000 --out "$work/w.json.gz" --parquet "$work/w.parquet"
+done
 if command -v pigz >/dev/null; then
   "$bin/examples/export_bench" --launches 1000000 --out "$work/w.json.gz" --dump-json "$work/w.json" >/dev/null
   for _ in $(seq "$runs"); do
@@ -36,4 +40,22 @@ for f in "$large"/{trace_diff_control,negative_queue_rank0,ns_resolution.pt.trac
   for _ in $(seq "$runs"); do
     /usr/bin/time -f "$(basename "$f"): %e s wall, %M KiB peak" "$bin/cutrace" report "$f" 2>&1 >/dev/null
   done
+done
+
+echo "## cutrace report across 64 ranks of 100,000 events each"
+"$bin/examples/write_ranks" --ranks 64 --events 100000 "$work/ranks" >/dev/null
+du -sh "$work/ranks"
+for _ in $(seq "$runs"); do
+  /usr/bin/time -f "report of 64 traces: %e s wall, %U s user, %S s sys, %M KiB peak" "$bin/cutrace" report "$work/ranks" 2>&1 >/dev/null
+done
+
+echo "## cutrace convert --to parquet"
+for _ in $(seq "$runs"); do
+  rm -rf "$work/p"
+  /usr/bin/time -f "1,000,000 launches: %e s wall, %U s user, %M KiB peak" "$bin/cutrace" convert --to parquet -o "$work/p" "$work/w.json.gz" 2>&1 >/dev/null
+done
+du -b "$work/w.json.gz" "$work"/p/*/*.parquet
+for _ in $(seq "$runs"); do
+  rm -rf "$work/p"
+  /usr/bin/time -f "64 traces: %e s wall, %U s user, %M KiB peak" "$bin/cutrace" convert --to parquet -o "$work/p" "$work/ranks" 2>&1 >/dev/null
 done

@@ -17,7 +17,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 prefix=${1:-${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}}
 
 cd "$root"
-cargo build --release --locked -p cutrace --bin cutrace --lib
+# With every subcommand, `convert --to parquet` included, as the release build
+# and the Python wheel have them.
+cargo build --release --locked -p cutrace --features parquet --bin cutrace --lib
 target=$(cargo metadata --format-version 1 --no-deps |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 built="$target/release"

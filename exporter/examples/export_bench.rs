@@ -7,6 +7,9 @@
 //! cargo run --release -p cutrace-exporter --example export_bench -- \
 //!     --launches 1000000 --out /tmp/bench.pt.trace.json.gz [--dump-json /tmp/bench.json]
 //! ```
+//!
+//! With the `parquet` feature (`--features parquet`), `--parquet FILE` also writes the
+//! window as Parquet and prints one more line of figures for it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,6 +36,10 @@ struct Args {
     /// Gzip level.
     #[arg(long, default_value_t = 1)]
     level: u32,
+    /// Also write the window as Parquet here, timed on its own.
+    #[cfg(feature = "parquet")]
+    #[arg(long)]
+    parquet: Option<PathBuf>,
 }
 
 const KERNELS: [&str; 6] = [
@@ -178,5 +185,19 @@ fn main() -> anyhow::Result<()> {
         rss_before,
         rayon::current_num_threads()
     );
+    #[cfg(feature = "parquet")]
+    if let Some(path) = &args.parquet {
+        let cpu_before = process_cpu_seconds();
+        let started = Instant::now();
+        let written = cutrace_exporter::write_parquet(&trace, path)?;
+        println!(
+            "{{\"parquet_rows\":{},\"parquet_seconds\":{:.3},\"parquet_cpu_seconds\":{:.2},\"parquet_bytes\":{},\"peak_rss_bytes\":{}}}",
+            written.rows,
+            started.elapsed().as_secs_f64(),
+            process_cpu_seconds() - cpu_before,
+            written.bytes,
+            proc_status_bytes("VmHWM:")
+        );
+    }
     Ok(())
 }

@@ -1,8 +1,12 @@
-//! The exporter of cutrace: turns a [`cutrace_tracer::Trace`] into files users read.
+//! The exporter of cutrace: turns a [`cutrace_tracer::Trace`] into files users read
+//! (Kineto traces, key-averages tables and, with the `parquet` feature, Parquet), and
+//! reads traces back.
 
 #![deny(missing_docs)]
 
 mod chrome;
+#[cfg(feature = "parquet")]
+mod columnar;
 mod error;
 pub mod memory;
 mod names;
@@ -10,6 +14,7 @@ mod reader;
 mod run_log;
 mod sink;
 mod table;
+mod table_file;
 mod unfinished;
 pub mod validate;
 
@@ -17,6 +22,8 @@ pub use chrome::{
     Encoding, WriteOptions, WriteStats, trace_file_name, write_trace, write_trace_to,
     write_trace_with,
 };
+#[cfg(feature = "parquet")]
+pub use columnar::{ParquetError, ParquetStats, ROW_GROUP_ROWS, SCHEMA, write_parquet};
 pub use error::ExportError;
 pub use reader::{
     ReadError, ReadErrorKind, ReadNotes, TimeOrigin, read_trace, read_trace_from,
@@ -25,7 +32,9 @@ pub use reader::{
 pub use run_log::{RUN_LOG_VAR, RunLog, RunRecord};
 pub use sink::{ExportSink, WindowError, WindowFiles};
 pub use table::{
-    IterationTime, KernelStats, KeyAverages, Row, RowKind, SortKey, StreamBusy, TraceStats,
-    UnknownSortKey, write_table_file,
+    Columns, InIteration, IterationOf, IterationTime, KernelStats, KeyAverages, Row, RowKind,
+    SortKey, StreamBusy, TraceStats, UnknownSortKey, format_share, format_time, section,
+    truncate_name, us,
 };
+pub use table_file::{TableFiles, WrittenTable};
 pub use unfinished::abandon_unfinished_files;

@@ -1,24 +1,48 @@
 //! The tracer's [`TraceSink`] that writes each finished window to an output
 //! directory: the trace and, beside it, the key-averages table.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cutrace_tracer::{Trace, TraceSink};
+use cutrace_tracer::identity::default_worker_name;
+use cutrace_tracer::{Trace, TraceSink, WarningHook};
 
+use crate::table_file::TableFiles;
 use crate::{
-    ExportError, RunLog, SortKey, WriteOptions, trace_file_name, write_table_file, write_trace_with,
+    ExportError, KeyAverages, RunLog, SortKey, WriteOptions, trace_file_name, write_trace_with,
 };
 
 /// Writes every finished window as `<dir>/<worker>.<unix_ns>.pt.trace.json.gz` and
-/// its key-averages table as `<dir>/profiler_out_<rank>.txt`.
-#[derive(Debug, Clone)]
+/// its key-averages table as `<dir>/profiler_out_<rank>.txt` (or, when another
+/// process of the run wrote that one, `profiler_out_<rank>_<pid>.txt`: see
+/// [`TableFiles`]).
+#[derive(Clone)]
 pub struct ExportSink {
     dir: PathBuf,
     options: WriteOptions,
     sort: SortKey,
     row_limit: Option<usize>,
     run_log: Option<RunLog>,
+    /// When the process began tracing: without a run log, a table file last written
+    /// before then is an earlier run's.
+    started: SystemTime,
+    tables: Arc<TableFiles>,
+    warn: WarningHook,
+}
+
+impl fmt::Debug for ExportSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportSink")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .field("sort", &self.sort)
+            .field("row_limit", &self.row_limit)
+            .field("run_log", &self.run_log)
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ExportSink {
@@ -27,15 +51,27 @@ impl ExportSink {
         Self::with_options(dir, WriteOptions::default())
     }
 
-    /// A sink writing into `dir` with `options`.
+    /// A sink writing into `dir` with `options`, for a process that begins tracing
+    /// now.
     pub fn with_options(dir: impl Into<PathBuf>, options: WriteOptions) -> Self {
+        let dir = dir.into();
+        let started = SystemTime::now();
         ExportSink {
-            dir: dir.into(),
+            tables: Arc::new(TableFiles::new(&dir, std::process::id(), started, None)),
+            dir,
             options,
             sort: SortKey::default(),
             row_limit: Some(100),
             run_log: None,
+            started,
+            warn: Arc::new(|message: &str| eprintln!("cutrace: warning: {message}")),
         }
+    }
+
+    /// The same sink with what it has to say (a table written under another name)
+    /// going to `warn` instead of stderr.
+    pub fn with_warnings(self, warn: WarningHook) -> Self {
+        ExportSink { warn, ..self }
     }
 
     /// The same sink with the table sorted by `sort` and cut to `row_limit` rows
@@ -48,9 +84,16 @@ impl ExportSink {
         }
     }
 
-    /// The same sink, noting every file it writes in `log`.
+    /// The same sink, noting every file it writes in `log`, the log of the run
+    /// whose processes' tables its own must not replace.
     pub fn with_run_log(self, log: RunLog) -> Self {
         ExportSink {
+            tables: Arc::new(TableFiles::new(
+                &self.dir,
+                std::process::id(),
+                self.started,
+                Some(log.clone()),
+            )),
             run_log: Some(log),
             ..self
         }
@@ -65,15 +108,22 @@ impl ExportSink {
     pub fn export(&self, trace: &Trace) -> Result<WindowFiles, WindowError> {
         let path = self.write_trace(trace).map_err(WindowError::Trace)?;
         self.log(&path);
-        let table =
-            write_table_file(trace, &self.dir, self.sort, self.row_limit).map_err(|source| {
-                WindowError::Table {
-                    trace: path.clone(),
-                    source,
-                }
+        let text = KeyAverages::from_trace(trace).table(self.sort, self.row_limit);
+        let written = self
+            .tables
+            .write(trace.info.rank, &text)
+            .map_err(|source| WindowError::Table {
+                trace: path.clone(),
+                source,
             })?;
-        self.log(&table);
-        Ok(WindowFiles { trace: path, table })
+        if let Some(notice) = written.notice {
+            (self.warn)(&notice);
+        }
+        // The table files note their claims in the log themselves.
+        Ok(WindowFiles {
+            trace: path,
+            table: written.path,
+        })
     }
 
     /// Notes `file` in the run log. A log that cannot be written costs only the
@@ -87,8 +137,7 @@ impl ExportSink {
     fn write_trace(&self, trace: &Trace) -> Result<PathBuf, ExportError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| ExportError::io(&self.dir, e))?;
         let worker = if trace.info.worker_name.is_empty() {
-            // torch's default worker name.
-            format!("{}_{}", trace.info.host_name, trace.info.pid)
+            default_worker_name(&trace.info.host_name, trace.info.pid)
         } else {
             trace.info.worker_name.clone()
         };
@@ -106,7 +155,8 @@ impl ExportSink {
 pub struct WindowFiles {
     /// The trace, `<dir>/<worker>.<unix_ns>.pt.trace.json.gz`.
     pub trace: PathBuf,
-    /// The key-averages table, `<dir>/profiler_out_<rank>.txt`.
+    /// The key-averages table, `<dir>/profiler_out_<rank>.txt` (or the process's
+    /// own name for it).
     pub table: PathBuf,
 }
 
@@ -266,11 +316,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut trace = one_kernel_trace("w0");
         trace.info.rank = 5;
-        // A directory where the table goes: renaming the table onto it fails.
-        let table = tmp.path().join("profiler_out_5.txt");
-        std::fs::create_dir(&table).unwrap();
-        std::fs::write(table.join("keep"), "x").unwrap();
-        let err = ExportSink::new(tmp.path()).export(&trace).unwrap_err();
+        // Directories where the table goes and, the usual name being taken, where
+        // the process's own goes: renaming the table onto the second fails.
+        let usual = tmp.path().join("profiler_out_5.txt");
+        let table = tmp
+            .path()
+            .join(format!("profiler_out_5_{}.txt", std::process::id()));
+        for dir in [&usual, &table] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("keep"), "x").unwrap();
+        }
+        let sink = ExportSink::new(tmp.path()).with_warnings(Arc::new(|_: &str| {}));
+        let err = sink.export(&trace).unwrap_err();
         let WindowError::Table { trace: written, .. } = &err else {
             panic!("{err:?}");
         };
@@ -283,6 +340,27 @@ mod tests {
         );
         assert!(message.starts_with(&expected), "{message}");
         assert_eq!(message.matches("os error").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn a_table_another_process_wrote_stays_and_the_sink_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("profiler_out_0.txt"), "another's").unwrap();
+        let said = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let hook = said.clone();
+        let sink = ExportSink::new(tmp.path())
+            .with_warnings(Arc::new(move |m: &str| hook.lock().unwrap().push(m.into())));
+        sink.export(&one_kernel_trace("w0")).unwrap();
+        let files = sink.export(&one_kernel_trace("w0")).unwrap();
+        let own = format!("profiler_out_0_{}.txt", std::process::id());
+        assert_eq!(files.table, tmp.path().join(&own));
+        let said = said.lock().unwrap();
+        assert_eq!(said.len(), 1, "said once: {said:?}");
+        assert!(said[0].ends_with(&own), "{}", said[0]);
+        let text = std::fs::read_to_string(tmp.path().join(&own)).unwrap();
+        assert!(text.contains("Self CUDA time total"), "{text}");
+        let theirs = std::fs::read_to_string(tmp.path().join("profiler_out_0.txt")).unwrap();
+        assert_eq!(theirs, "another's");
     }
 
     #[test]

@@ -51,6 +51,7 @@ impl Builder {
             worker_name: "node1_4242".into(),
             rank: 3,
             world_size: 8,
+            rank_known: true,
             host_name: "node1".into(),
             pid: PID,
             process_name: "python3".into(),

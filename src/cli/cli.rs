@@ -20,12 +20,17 @@ pub struct Cli {
 pub enum Command {
     /// Run a command with every process that uses CUDA traced, no code changes.
     Run(RunArgs),
-    /// Print a trace file's key-averages table.
+    /// Print a trace file's key-averages table, or a report across many ranks.
     ///
-    /// The table is torch.profiler's, character for character; kernel duration
-    /// spread, stream busy time and GPU time per iteration follow it.
+    /// For one trace the table is torch.profiler's, character for character; kernel
+    /// duration spread, stream busy time, GPU time per iteration and the CUDA graphs
+    /// follow it. For several traces (or a directory of them): each rank's GPU
+    /// time by kind of work, HolisticTraceAnalysis's temporal breakdown and
+    /// communication-computation overlap, the straggler of each iteration, the
+    /// kernels whose time differs most between ranks, and each rank's CUDA graphs.
     Report(ReportArgs),
-    /// Rewrite a trace file as cutrace writes traces, optionally cut to a time range.
+    /// Rewrite a trace file as cutrace writes traces, optionally cut to a time range;
+    /// or write traces as Parquet, one row per event, in a folder partitioned by rank.
     Convert(ConvertArgs),
     /// Check the CUDA driver, GPUs, CUPTI and injection; exit 0 when tracing will work.
     Doctor,

@@ -1,7 +1,8 @@
 //! `cutrace convert`: reads any trace `cutrace report` reads and writes it again as
 //! cutrace writes traces (Kineto's object format, times relative to
-//! `baseTimeNanoseconds`, slices that nest), optionally keeping only a time range.
-//! A regular output file appears whole or not at all (the writer renames a
+//! `baseTimeNanoseconds`, slices that nest), optionally keeping only a time range;
+//! or writes many traces as Parquet (`--to parquet`, in `parquet.rs`). A regular
+//! output file appears whole or not at all (the writer renames a
 //! finished temporary file into place); a link is followed; a FIFO, a device or
 //! `-` (standard output) is written as a stream. What the model has no place for
 //! is named on stderr.
@@ -10,7 +11,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use cutrace_exporter::{Encoding, WriteOptions, write_trace_to, write_trace_with};
 use cutrace_tracer::Trace;
 
@@ -19,14 +20,22 @@ use super::input::{self, MemoryArgs};
 /// Arguments of `cutrace convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Trace file to read: Kineto/Chrome JSON, gzip-compressed or plain; `-` reads
-    /// standard input.
-    pub input: PathBuf,
+    /// Trace file to read (Kineto/Chrome JSON, gzip-compressed or plain; `-` reads
+    /// standard input); with `--to parquet`, any number of them or directories of
+    /// them.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
 
     /// File to write: gzip when its name ends in `.gz`, plain JSON otherwise; `-`
-    /// writes plain JSON to standard output.
-    #[arg(short, long, value_name = "FILE")]
+    /// writes plain JSON to standard output. With `--to parquet`, the folder to
+    /// write into (created when missing).
+    #[arg(short, long, value_name = "PATH")]
     pub output: PathBuf,
+
+    /// What to write: a trace, or Parquet (one row per event, one file per trace,
+    /// in a folder partitioned by rank: OUTPUT/rank=<n>/<trace>.parquet).
+    #[arg(long, value_enum, default_value_t = Target::Trace)]
+    pub to: Target,
 
     /// Keep only events that start at or after this time, in microseconds from the
     /// input's origin: its `baseTimeNanoseconds`, or its earliest event (rounded down
@@ -44,10 +53,31 @@ pub struct ConvertArgs {
     pub memory: MemoryArgs,
 }
 
+/// What `cutrace convert` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// A Kineto trace, as cutrace writes them.
+    Trace,
+    /// Parquet, for DuckDB, Spark and other engines.
+    Parquet,
+}
+
 /// Reads, cuts and writes; prints what it wrote.
 pub fn run(args: &ConvertArgs) -> anyhow::Result<u8> {
-    let (mut trace, notes) = input::read(&args.input, &args.memory)?;
-    let shown_input = input::shown(&args.input).display();
+    if args.to == Target::Parquet {
+        if args.from_us.is_some() || args.to_us.is_some() {
+            bail!("--from-us and --to-us cut a trace; --to parquet writes whole traces");
+        }
+        return super::parquet::run(&args.inputs, &args.output, &args.memory);
+    }
+    let [input_path] = &args.inputs[..] else {
+        bail!(
+            "a trace is converted into one trace: {} inputs given (--to parquet takes many)",
+            args.inputs.len()
+        );
+    };
+    let (mut trace, notes) = input::read(input_path, &args.memory)?;
+    let shown_input = input::shown(input_path).display();
     if args.from_us.is_some() || args.to_us.is_some() {
         let from = offset_ns(args.from_us, "--from-us", i64::MIN)?;
         let to = offset_ns(args.to_us, "--to-us", i64::MAX)?;
@@ -80,7 +110,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    input::within_ceiling(&args.input, "cutting")?;
+    input::within_ceiling(input_path, "cutting")?;
     let to_stdout = args.output.as_os_str() == "-";
     let gzip = !to_stdout && args.output.to_string_lossy().ends_with(".gz");
     let options = WriteOptions {

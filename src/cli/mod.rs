@@ -18,10 +18,13 @@ mod cli;
 mod convert;
 mod doctor;
 mod driver;
+mod figures_text;
 mod input;
 mod locate;
 mod outputs;
+mod parquet;
 mod process;
+mod ranks;
 #[cfg(test)]
 mod reference;
 mod report;

@@ -7,7 +7,6 @@
 //! (a table of the same rank) counts as written.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use cutrace_exporter::RunRecord;
@@ -29,8 +28,8 @@ pub fn written(dir: &Path, record: &RunRecord) -> Vec<String> {
 }
 
 /// Groups file names by who wrote them: `<worker>.<unix_ns>.<...>` files under
-/// their worker, `profiler_out_<rank>.txt` under `rank <rank>`, the rest under
-/// `other`.
+/// their worker, `profiler_out_<rank>.txt` and `profiler_out_<rank>_<pid>.txt`
+/// under `rank <rank>`, the rest under `other`.
 pub fn group_by_writer(names: &[String]) -> BTreeMap<String, Vec<String>> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for name in names {
@@ -75,57 +74,21 @@ pub fn render(dir: &Path, names: &[String], traced: usize, killed_by: Option<i32
     out
 }
 
-/// A warning for every rank that more than one worker wrote traces as: their
-/// `profiler_out_<rank>.txt` overwrote each other, and only the last one is left.
-pub fn shared_ranks(dir: &Path, names: &[String]) -> Vec<String> {
-    let mut workers_by_rank: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    for name in names.iter().filter(|n| n.ends_with(".pt.trace.json.gz")) {
-        let Some(rank) = rank_of(&dir.join(name)) else {
-            continue;
-        };
-        let workers = workers_by_rank.entry(rank).or_default();
-        let worker = writer_of(name);
-        if !workers.contains(&worker) {
-            workers.push(worker);
-        }
-    }
-    workers_by_rank
-        .into_iter()
-        .filter(|(_, workers)| workers.len() > 1)
-        .map(|(rank, workers)| {
-            format!(
-                "cutrace: warning: workers {} all ran as rank {rank} (no RANK or LOCAL_RANK in their environment), so profiler_out_{rank}.txt holds only the last one's table; set RANK per process",
-                workers.join(", ")
-            )
-        })
-        .collect()
-}
-
-/// The rank a trace file names in its `distributedInfo`, read from the top of the
-/// file (the writer puts it before the events).
-fn rank_of(path: &Path) -> Option<u64> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut head = Vec::new();
-    flate2::read::MultiGzDecoder::new(file)
-        .take(64 * 1024)
-        .read_to_end(&mut head)
-        .ok()?;
-    let text = String::from_utf8_lossy(&head);
-    let after = &text[text.find("\"distributedInfo\"")?..];
-    let digits = after[after.find("\"rank\":")? + "\"rank\":".len()..].trim_start();
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    digits[..end].parse().ok()
-}
-
 fn writer_of(name: &str) -> String {
-    if let Some(rank) = name
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(table) = name
         .strip_prefix("profiler_out_")
         .and_then(|rest| rest.strip_suffix(".txt"))
-        .filter(|rank| !rank.is_empty() && rank.bytes().all(|b| b.is_ascii_digit()))
     {
-        return format!("rank {rank}");
+        // `<rank>`, or `<rank>_<pid>` for a process whose rank's table another
+        // process of the run had written.
+        match table.split_once('_') {
+            None if all_digits(table) => return format!("rank {table}"),
+            Some((rank, pid)) if all_digits(rank) && all_digits(pid) => {
+                return format!("rank {rank}");
+            }
+            _ => {}
+        }
     }
     // The worker name may itself hold dots (a host name), so the timestamp is the
     // last all-digit part that still has a suffix after it.
@@ -154,13 +117,22 @@ mod tests {
             "gpu7_11.1700000000000000009.pt.trace.json.gz",
             "node.example.com_12.1700000000000000002.pt.trace.json.gz",
             "profiler_out_0.txt",
+            "profiler_out_0_4242.txt",
             "profiler_out_x.txt",
+            "profiler_out_1_x.txt",
             "notes.txt",
         ]));
         let keys: Vec<&str> = groups.keys().map(String::as_str).collect();
         assert_eq!(keys, ["gpu7_11", "node.example.com_12", "other", "rank 0"]);
         assert_eq!(groups["gpu7_11"].len(), 2);
-        assert_eq!(groups["other"], names(&["profiler_out_x.txt", "notes.txt"]));
+        assert_eq!(
+            groups["rank 0"],
+            names(&["profiler_out_0.txt", "profiler_out_0_4242.txt"])
+        );
+        assert_eq!(
+            groups["other"],
+            names(&["profiler_out_x.txt", "profiler_out_1_x.txt", "notes.txt"])
+        );
     }
 
     #[test]

@@ -1,23 +1,28 @@
-//! `cutrace report`: a trace file's key-averages table and figures.
+//! `cutrace report`: a trace file's key-averages table and figures, or the report
+//! across the ranks of several traces.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use cutrace_exporter::{KeyAverages, SortKey, TraceStats};
 
 use super::input::{self, MemoryArgs};
+use super::{figures_text, ranks};
 
 /// Arguments of `cutrace report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Trace file: Kineto/Chrome JSON, gzip-compressed or plain; `-` reads
-    /// standard input.
-    pub trace: PathBuf,
+    /// Trace files (Kineto/Chrome JSON, gzip-compressed or plain; `-` reads
+    /// standard input), or directories of them (every *.json and *.json.gz
+    /// inside). One file: its key-averages table and figures. Several, or a
+    /// directory: the report across their ranks.
+    #[arg(required = true, value_name = "TRACE")]
+    pub traces: Vec<PathBuf>,
 
-    /// Column to sort by, descending: self_cuda_time_total, cuda_time_total,
-    /// self_cpu_time_total, cpu_time_total or count.
+    /// Column to sort a single trace's table by, descending: self_cuda_time_total,
+    /// cuda_time_total, self_cpu_time_total, cpu_time_total or count.
     #[arg(long, value_name = "KEY", default_value = "self_cuda_time_total")]
     pub sort: SortKey,
 
@@ -57,26 +62,50 @@ fn parse_row_limit(s: &str) -> Result<RowLimit, String> {
 pub enum Format {
     /// torch's table, then cutrace's own figures.
     Table,
-    /// The table's rows as a JSON array.
+    /// For one trace, the table's rows as a JSON array; for several, every figure
+    /// of the report across them as one object.
     Json,
 }
 
-/// Reads the trace and prints its report on stdout.
+/// Reads the traces and prints their report on stdout.
 pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
-    let (trace, notes) = input::read(&args.trace, &args.memory)?;
+    let text = match &args.traces[..] {
+        [trace] if !trace.is_dir() => one_trace(args, trace)?,
+        inputs => {
+            let figures = ranks::figures(&ranks::trace_files(inputs)?, &args.memory)?;
+            match args.format {
+                Format::Table => {
+                    figures_text::report(&figures, args.row_limit.unwrap_or(TABLE_ROWS).0)
+                }
+                // Plain data of strings and finite numbers: serializing cannot fail.
+                Format::Json => serde_json::to_string_pretty(&figures).unwrap_or_default() + "\n",
+            }
+        }
+    };
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")?;
+    Ok(0)
+}
+
+/// The report of the one trace at `path`: torch's table, cutrace's figures, the
+/// CUDA graphs when it has some, and the time origin.
+fn one_trace(args: &ReportArgs, path: &Path) -> anyhow::Result<String> {
+    let (trace, notes) = input::read(path, &args.memory)?;
     let averages = KeyAverages::from_trace(&trace);
-    input::within_ceiling(&args.trace, "aggregating")?;
+    input::within_ceiling(path, "aggregating")?;
     let text = match args.format {
         Format::Table => {
             let limit = args.row_limit.unwrap_or(TABLE_ROWS).0;
             if averages.rows().is_empty() {
-                input::note(&format!(
-                    "{} holds no events",
-                    input::shown(&args.trace).display()
-                ));
+                input::note(&format!("{} holds no events", input::shown(path).display()));
             }
             let mut text = averages.table(args.sort, limit);
             text.push_str(&TraceStats::from_trace(&trace).text(limit));
+            let graphs = cutrace_analysis::measure(&trace).graphs;
+            text.push_str(&figures_text::graphs(&graphs, "CUDA graphs"));
             text.push_str(&format!(
                 "\nTime origin: {}. Iteration starts and ends, and the --from-us/--to-us of \
                  cutrace convert, count microseconds from it.\n",
@@ -86,13 +115,8 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
         }
         Format::Json => averages.json(args.sort, args.row_limit.and_then(|l| l.0)) + "\n",
     };
-    input::within_ceiling(&args.trace, "formatting the report")?;
-    let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("cannot write to standard output")?;
-    Ok(0)
+    input::within_ceiling(path, "formatting the report")?;
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -167,9 +167,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                     "{}",
                     outputs::render(&output, &files, record.traced.len(), killed_by)
                 );
-                for warning in outputs::shared_ranks(&output, &files) {
-                    eprintln!("{warning}");
-                }
             }
             Err(e) => eprintln!("cutrace: cannot read {}: {e}", log.path().display()),
         }

@@ -9,14 +9,9 @@ use cutrace_tracer::UnwrittenWindow;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An environment variable holds a value that cannot be used.
-    #[error("environment variable {name}={value:?} is not a non-negative integer")]
-    BadEnvironment {
-        /// Variable name.
-        name: String,
-        /// Its value.
-        value: String,
-    },
+    /// A rank-style environment variable holds a value that cannot be used.
+    #[error(transparent)]
+    Identity(#[from] cutrace_tracer::IdentityError),
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] cutrace_tracer::ConfigError),

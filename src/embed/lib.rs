@@ -34,7 +34,6 @@ pub mod command;
 mod error;
 mod ffi;
 mod host;
-pub mod identity;
 mod inject;
 mod loaded;
 mod profiler;
@@ -48,6 +47,6 @@ mod written;
 #[global_allocator]
 static ALLOCATOR: cutrace_exporter::memory::Ceiling = cutrace_exporter::memory::Ceiling;
 
-pub use cutrace_tracer::{Profiler, ProfilerConfig, RangeGuard};
+pub use cutrace_tracer::{Profiler, ProfilerConfig, RangeGuard, identity};
 pub use error::{Error, OnTimeout};
 pub use profiler::profiler;

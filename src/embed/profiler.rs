@@ -8,21 +8,22 @@ use std::sync::Arc;
 
 use cutrace_exporter::{ExportSink, RunLog};
 use cutrace_tracer::{
-    CaptureRange, Control, Profiler, ProfilerConfig, RangeGuard, UnwrittenWindow, WarningHook,
+    CaptureRange, Control, Identity, Profiler, ProfilerConfig, RangeGuard, Rank, UnwrittenWindow,
+    WarningHook,
 };
 
 use crate::Error;
 use crate::host::{HOST, Tracer};
-use crate::identity::Identity;
 use crate::written::LoggingSink;
 
 /// A profiler for embedding cutrace in a Rust program: every window it records is
 /// written to `config.output_dir` as a trace and a key-averages table.
 ///
-/// The worker name and rank come from `config`, else from `RANK`/`LOCAL_RANK`,
-/// else torch's `<hostname>_<pid>` and rank 0. Without a usable CUPTI the profiler
-/// warns once on stderr and records nothing; only a bad `RANK`-style variable is an
-/// error.
+/// The worker name and rank come from `config`, else from `RANK`, `LOCAL_RANK` or a
+/// launcher's variable, else torch's `<hostname>_<pid>` and the device of the
+/// process's first CUDA context ([`identity`](crate::identity) has the rules).
+/// Without a usable CUPTI the profiler warns once on stderr and records nothing;
+/// only a bad `RANK`-style variable is an error.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,34 +41,39 @@ use crate::written::LoggingSink;
 /// # }
 /// ```
 pub fn profiler(config: &ProfilerConfig) -> Result<Profiler, Error> {
-    let config = with_identity(config)?;
-    let profiler = Profiler::with_warnings(
-        config.clone(),
-        Arc::new(export_sink(&config)),
-        warn_on_stderr(),
-    );
+    let (config, sink) = with_identity(config)?;
+    let profiler = Profiler::with_warnings(config, Arc::new(sink), warn_on_stderr());
     if profiler.is_traced() {
         note_traced();
     }
     Ok(profiler)
 }
 
-/// `config` with this process's worker name, rank and world size filled in.
-fn with_identity(config: &ProfilerConfig) -> Result<ProfilerConfig, Error> {
+/// `config` with what the environment says of this process's worker name, rank and
+/// world size filled in, and the sink writing its trace and table files.
+fn with_identity(config: &ProfilerConfig) -> Result<(ProfilerConfig, ExportSink), Error> {
     let identity = Identity::of_this_process(config)?;
-    Ok(ProfilerConfig {
+    let config = ProfilerConfig {
         worker_name: Some(identity.worker_name),
-        rank: Some(identity.rank),
-        world_size: Some(identity.world_size),
+        rank: match identity.rank {
+            Rank::Given(rank) => Some(rank),
+            // The tracer finds it once the process has made a context.
+            Rank::FirstDevice => None,
+        },
+        world_size: identity.world_size,
         ..config.clone()
-    })
+    };
+    let sink = export_sink(&config);
+    Ok((config, sink))
 }
 
 /// The sink writing `config`'s trace and table files, noting them in the log of
 /// the `cutrace run` this process belongs to, if any.
 fn export_sink(config: &ProfilerConfig) -> ExportSink {
     let row_limit = usize::try_from(config.row_limit).ok();
-    let sink = ExportSink::new(&config.output_dir).with_table(config.sort_by, row_limit);
+    let sink = ExportSink::new(&config.output_dir)
+        .with_table(config.sort_by, row_limit)
+        .with_warnings(warn_on_stderr());
     match RunLog::from_env() {
         Some(log) => sink.with_run_log(log),
         None => sink,
@@ -90,10 +96,8 @@ fn warn_on_stderr() -> WarningHook {
 /// subscribed, the application's calls followed when `capture_range` or
 /// `nvtx_step` ask, and what each window writes noted in the process's log.
 pub(crate) fn make(config: &ProfilerConfig) -> Result<Arc<dyn Tracer>, Error> {
-    let config = with_identity(config)?;
-    let sink = Arc::new(LoggingSink {
-        export: export_sink(&config),
-    });
+    let (config, export) = with_identity(config)?;
+    let sink = Arc::new(LoggingSink { export });
     let profiler = Arc::new(Profiler::try_new(config.clone(), sink, warn_on_stderr())?);
     let follow_api = config.capture_range == CaptureRange::CudaProfilerApi;
     let follow_nvtx = config.nvtx_step.is_some();

@@ -24,18 +24,15 @@ fn run(dir: &Path, options: &[&str], script: &[&str]) -> Output {
     command.args(script).output().unwrap()
 }
 
-/// `cutrace run -o DIR -- sh -c 'A & B; wait'`: two stand-in programs side by
-/// side, each with its environment prefix (`RANK=1 ...`) and one kernel.
-fn run_two(dir: &Path, [a, b]: [(&str, &str); 2]) -> Output {
+/// `cutrace run -o DIR -- sh -c 'A & B & ... wait'`: stand-in programs side by
+/// side, each with its environment prefix (`RANK=1 ...`) and its script.
+fn run_side_by_side(dir: &Path, programs: &[(&str, &str)]) -> Output {
     let program = fake_program();
-    let script = format!(
-        "{a_env} '{p}' kernel {a_kernel} 10 & {b_env} '{p}' kernel {b_kernel} 10; wait",
-        a_env = a.0,
-        a_kernel = a.1,
-        b_env = b.0,
-        b_kernel = b.1,
-        p = program.display()
-    );
+    let mut script: String = programs
+        .iter()
+        .map(|(env, steps)| format!("{env} '{}' {steps} & ", program.display()))
+        .collect();
+    script.push_str("wait");
     cutrace_with_stand_ins()
         .arg("run")
         .arg("-o")
@@ -43,6 +40,50 @@ fn run_two(dir: &Path, [a, b]: [(&str, &str); 2]) -> Output {
         .args(["--", "sh", "-c", &script])
         .output()
         .unwrap()
+}
+
+/// Each trace's rank, world size, pid (from its worker name) and kernels, by rank
+/// and pid.
+fn ranks(dir: &Path) -> Vec<(u64, u64, u32, Vec<String>)> {
+    let mut ranks: Vec<_> = traces(dir)
+        .iter()
+        .map(|(name, t)| {
+            let worker = name.split('.').next().unwrap();
+            let pid = worker.rsplit('_').next().unwrap().parse().unwrap();
+            let info = &t["distributedInfo"];
+            (
+                info["rank"].as_u64().unwrap(),
+                info["world_size"].as_u64().unwrap(),
+                pid,
+                kernels(t),
+            )
+        })
+        .collect();
+    ranks.sort();
+    ranks
+}
+
+/// The key-averages tables in `dir` by name, each with the names of its rows but
+/// the iterations'.
+fn tables(dir: &Path) -> Vec<(String, Vec<String>)> {
+    let mut tables: Vec<(String, Vec<String>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("profiler_out_"))
+        .map(|name| {
+            let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+            let rows = text
+                .lines()
+                .skip(3)
+                .take_while(|l| !l.starts_with('-'))
+                .map(|l| l.split_whitespace().next().unwrap().to_owned())
+                .filter(|row| !row.starts_with("ProfilerStep#"))
+                .collect();
+            (name, rows)
+        })
+        .collect();
+    tables.sort();
+    tables
 }
 
 /// The kernel names of one trace, in time order.
@@ -81,31 +122,140 @@ fn a_whole_run_is_one_window_and_the_exit_code_passes_through() {
 }
 
 #[test]
-fn processes_without_a_rank_are_told_their_tables_collide() {
+fn processes_without_a_rank_take_their_devices_and_keep_each_others_tables() {
     let dir = TestDir::new();
-    let out = run_two(dir.root(), [("", "a"), ("", "b")]);
+    let out = run_side_by_side(
+        dir.root(),
+        &[
+            ("", "context 1 kernel on1 10"),
+            ("", "context 2 kernel on2 10"),
+            ("", "context 0 kernel a0 10"),
+            ("", "context 0 kernel b0 10"),
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let workers: Vec<String> = traces(dir.root())
+    let ranks = ranks(dir.root());
+    let mut summary: Vec<(u64, u64, Vec<String>)> = ranks
         .iter()
-        .map(|(name, _)| name.split('.').next().unwrap().to_owned())
+        .map(|(rank, world, _, kernels)| (*rank, *world, kernels.clone()))
         .collect();
-    assert_eq!(workers.len(), 2, "{}", stderr(&out));
-    let warning = stderr(&out)
+    summary.sort();
+    let strings = |names: &[&str]| -> Vec<String> { names.iter().map(|n| n.to_string()).collect() };
+    assert_eq!(
+        summary,
+        [
+            (0, 1, strings(&["a0"])),
+            (0, 1, strings(&["b0"])),
+            (1, 2, strings(&["on1"])),
+            (2, 3, strings(&["on2"])),
+        ],
+        "{}",
+        stderr(&out)
+    );
+    // One of the two rank-0 processes claimed profiler_out_0.txt; the other's table
+    // is named by its pid, and neither replaced the other.
+    let tables = tables(dir.root());
+    let (usual, pid_named): (Vec<_>, Vec<_>) = tables
+        .iter()
+        .filter(|(name, _)| name.starts_with("profiler_out_0"))
+        .partition(|(name, _)| name == "profiler_out_0.txt");
+    assert_eq!((usual.len(), pid_named.len()), (1, 1), "{tables:?}");
+    let (second_name, second_rows) = pid_named[0];
+    let second = ranks
+        .iter()
+        .find(|(_, _, pid, _)| *second_name == format!("profiler_out_0_{pid}.txt"))
+        .unwrap_or_else(|| panic!("{second_name} names no rank-0 process: {ranks:?}"));
+    assert_eq!(*second_rows, second.3, "{tables:?}");
+    assert_ne!(usual[0].1, second.3, "{tables:?}");
+    assert!(tables.contains(&("profiler_out_1.txt".into(), strings(&["on1"]))));
+    assert!(tables.contains(&("profiler_out_2.txt".into(), strings(&["on2"]))));
+    let notices: Vec<&str> = stderr(&out)
         .lines()
-        .find(|l| l.starts_with("cutrace: warning: ") && l.contains("rank 0"))
-        .unwrap_or_else(|| panic!("no shared-rank warning:\n{}", stderr(&out)));
-    for worker in &workers {
-        assert!(warning.contains(worker.as_str()), "{warning}");
-    }
-    assert!(warning.contains("profiler_out_0.txt"), "{warning}");
+        .filter(|l| l.starts_with("cutrace: warning: "))
+        .collect();
+    assert_eq!(notices.len(), 1, "{}", stderr(&out));
+    assert!(
+        notices[0].ends_with(&format!("is {}", dir.path(second_name).display())),
+        "{}",
+        notices[0]
+    );
+    assert!(
+        stderr(&out).contains(&format!(
+            "  rank 0:\n    profiler_out_0.txt\n    {second_name}\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
-fn two_processes_with_their_own_ranks_get_no_collision_warning() {
+fn launchers_variables_give_the_rank() {
     let dir = TestDir::new();
-    let out = run_two(
+    let out = run_side_by_side(
         dir.root(),
-        [("RANK=0 WORLD_SIZE=2", "a"), ("RANK=1 WORLD_SIZE=2", "b")],
+        &[
+            ("SLURM_PROCID=3 SLURM_NTASKS=8", "context 0 kernel slurm 10"),
+            (
+                "OMPI_COMM_WORLD_RANK=4 OMPI_COMM_WORLD_SIZE=8",
+                "context 0 kernel ompi 10",
+            ),
+            ("PMI_RANK=5 PMI_SIZE=8", "context 0 kernel pmi 10"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary: Vec<(u64, u64, Vec<String>)> = ranks(dir.root())
+        .into_iter()
+        .map(|(rank, world, _, kernels)| (rank, world, kernels))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (3, 8, vec!["slurm".to_owned()]),
+            (4, 8, vec!["ompi".to_owned()]),
+            (5, 8, vec!["pmi".to_owned()]),
+        ]
+    );
+    let names: Vec<String> = tables(dir.root()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "profiler_out_3.txt",
+            "profiler_out_4.txt",
+            "profiler_out_5.txt"
+        ]
+    );
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_table_left_by_an_earlier_run_is_replaced() {
+    let dir = TestDir::new();
+    let old = dir.write("profiler_out_0.txt", b"an earlier run's table\n");
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    let out = run(dir.root(), &[], &["kernel", "fresh", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        tables(dir.root()),
+        [("profiler_out_0.txt".to_owned(), vec!["fresh".to_owned()])]
+    );
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn two_processes_with_their_own_ranks_get_no_warning() {
+    let dir = TestDir::new();
+    let out = run_side_by_side(
+        dir.root(),
+        &[
+            ("RANK=0 WORLD_SIZE=2", "kernel a 10"),
+            ("RANK=1 WORLD_SIZE=2", "kernel b 10"),
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
@@ -114,11 +264,11 @@ fn two_processes_with_their_own_ranks_get_no_collision_warning() {
 #[test]
 fn two_processes_write_their_own_files_with_their_ranks() {
     let dir = TestDir::new();
-    let out = run_two(
+    let out = run_side_by_side(
         dir.root(),
-        [
-            ("RANK=0 WORLD_SIZE=2", "rank0"),
-            ("RANK=1 WORLD_SIZE=2", "rank1"),
+        &[
+            ("RANK=0 WORLD_SIZE=2", "kernel rank0 10"),
+            ("RANK=1 WORLD_SIZE=2", "kernel rank1 10"),
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 /// Variables of the test's own environment that would change what cutrace does.
-pub const INHERITED: [&str; 9] = [
+pub const INHERITED: [&str; 15] = [
     "CUDA_INJECTION64_PATH",
     "NVTX_INJECTION64_PATH",
     "CUTRACE_CONFIG",
@@ -22,7 +22,13 @@ pub const INHERITED: [&str; 9] = [
     "CUTRACE_LIB",
     "RANK",
     "LOCAL_RANK",
+    "SLURM_PROCID",
+    "OMPI_COMM_WORLD_RANK",
+    "PMI_RANK",
     "WORLD_SIZE",
+    "SLURM_NTASKS",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMI_SIZE",
 ];
 
 /// The variable naming a directory that holds the optional large traces.

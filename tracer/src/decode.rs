@@ -91,6 +91,7 @@ pub struct Decoder<N> {
     incomplete_records: u64,
     devices: Vec<Device>,
     context_devices: FxHashMap<u32, u32>,
+    first_device: Option<u32>,
     thread_names: Vec<ThreadName>,
 }
 
@@ -110,6 +111,7 @@ impl<N: CallbackNames> Decoder<N> {
             incomplete_records: 0,
             devices: Vec::new(),
             context_devices: FxHashMap::default(),
+            first_device: None,
             thread_names: Vec::new(),
         }
     }
@@ -154,6 +156,14 @@ impl<N: CallbackNames> Decoder<N> {
                 _ => self.unknown_records += 1,
             }
         }
+    }
+
+    /// The device of the first context the process created, as its context record
+    /// says; else, for a context created before collection began (which CUPTI
+    /// reports no record of), the device of the first GPU record. `None` until
+    /// either is decoded. Kept over the decoder's life, like the contexts.
+    pub fn first_device(&self) -> Option<u32> {
+        self.first_device
     }
 
     /// Records of kinds this decoder skips, in the current window.
@@ -223,6 +233,12 @@ impl<N: CallbackNames> Decoder<N> {
         trace
     }
 
+    /// Notes the device of a context or GPU record, the first of which is the
+    /// process's first device.
+    fn saw_device(&mut self, device: u32) {
+        self.first_device.get_or_insert(device);
+    }
+
     /// Whether a GPU record's times are known, counting it as incomplete when not:
     /// a forced flush hands over records of work still running, whose end (or
     /// start) is still 0.
@@ -280,6 +296,7 @@ impl<N: CallbackNames> Decoder<N> {
                 id
             }
         };
+        self.saw_device(kernel.device);
         self.trace.kernels.push(kernel);
     }
 
@@ -337,6 +354,7 @@ impl<N: CallbackNames> Decoder<N> {
             }
         };
         if self.completed(memcpy.start, memcpy.end) {
+            self.saw_device(memcpy.device);
             self.trace.memcpys.push(memcpy);
         }
     }
@@ -362,6 +380,7 @@ impl<N: CallbackNames> Decoder<N> {
             }
         };
         if self.completed(memcpy.start, memcpy.end) {
+            self.saw_device(memcpy.device);
             self.trace.memcpys.push(memcpy);
         }
     }
@@ -383,6 +402,7 @@ impl<N: CallbackNames> Decoder<N> {
             }
         };
         if self.completed(memset.start, memset.end) {
+            self.saw_device(memset.device);
             self.trace.memsets.push(memset);
         }
     }
@@ -518,6 +538,7 @@ impl<N: CallbackNames> Decoder<N> {
             }
         };
         if self.completed(launch.start, launch.end) {
+            self.saw_device(launch.device);
             self.trace.graph_launches.push(launch);
         }
     }
@@ -611,6 +632,7 @@ impl<N: CallbackNames> Decoder<N> {
         // SAFETY: `r` is at least a Context record (Context3 extends it).
         let (context, device) = unsafe { (rd!(r.contextId), rd!(r.deviceId)) };
         self.context_devices.insert(context, device);
+        self.saw_device(device);
     }
 }
 
@@ -1053,6 +1075,34 @@ mod tests {
         let trace = d.finish_window();
         assert_eq!(trace.api_calls[0].external_id, 0);
         assert_eq!(trace.api_calls[1].external_id, 0xdead_beef_0001);
+    }
+
+    #[test]
+    fn the_first_device_is_the_first_contexts_and_outlives_windows() {
+        let context = |id: u32, device: u32| {
+            let mut c: CUpti_ActivityContext = zeroed();
+            c.kind = CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_CONTEXT;
+            c.contextId = id;
+            c.deviceId = device;
+            c
+        };
+        let name = CString::new("k").unwrap();
+        let mut d = decoder();
+        assert_eq!(d.first_device(), None);
+        feed(&mut d, &context(4, 2));
+        // Work on another device and a later context change nothing.
+        feed(&mut d, &kernel_record(&name, 1, 7));
+        feed(&mut d, &context(5, 6));
+        assert_eq!(d.first_device(), Some(2));
+        d.finish_window();
+        assert_eq!(d.first_device(), Some(2));
+
+        // A context made before collection began has no record: its work says.
+        let mut d = decoder();
+        feed(&mut d, &kernel_record(&name, 1, 7));
+        assert_eq!(d.first_device(), Some(1));
+        feed(&mut d, &context(5, 6));
+        assert_eq!(d.first_device(), Some(1));
     }
 
     #[test]

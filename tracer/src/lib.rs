@@ -60,6 +60,7 @@ mod controls;
 pub mod decode;
 mod demangle;
 mod error;
+pub mod identity;
 pub mod model;
 mod nvtx;
 mod process;
@@ -75,6 +76,7 @@ pub use config::{
 };
 pub use controls::{Control, ControlHandler};
 pub use error::Error;
+pub use identity::{Identity, IdentityError, Rank};
 pub use model::{Trace, TraceSink};
 pub use process::host_name;
 pub use profiler::Profiler;

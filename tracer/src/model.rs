@@ -482,6 +482,10 @@ pub struct TraceInfo {
     pub rank: u32,
     /// Distributed world size.
     pub world_size: u32,
+    /// Whether the rank is known: always in a trace cutrace recorded; in a file read
+    /// back, whether its `distributedInfo` names one. Reports over several traces
+    /// number the others by their order.
+    pub rank_known: bool,
     /// Host name.
     pub host_name: String,
     /// OS process id of the traced process.

@@ -9,6 +9,7 @@ use crate::annotate::RangeGuard;
 use crate::config::{Activity, GraphMode, ProfilerConfig};
 use crate::controls::{self, ControlHandler};
 use crate::error::Error;
+use crate::identity::Identity;
 use crate::model::{TraceInfo, TraceSink};
 use crate::process;
 use crate::session::{Session, SessionOptions, UnwrittenWindow, WarningHook};
@@ -223,8 +224,7 @@ fn session_options(config: &ProfilerConfig, warn: WarningHook) -> SessionOptions
         // Links API calls to annotations and framework ops.
         kinds.push(CUpti_ActivityKind::CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
     }
-    let host_name = process::host_name();
-    let pid = std::process::id();
+    let identity = Identity::from_config(config);
     SessionOptions {
         kinds,
         buffer_size: usize::try_from(config.buffer_size).unwrap_or(usize::MAX),
@@ -232,18 +232,14 @@ fn session_options(config: &ProfilerConfig, warn: WarningHook) -> SessionOptions
             .unwrap_or(usize::MAX),
         latency_timestamps: config.latency_timestamps,
         info: TraceInfo {
-            worker_name: config
-                .worker_name
-                .clone()
-                .unwrap_or_else(|| format!("{host_name}_{pid}")),
-            rank: config.rank.unwrap_or(0),
-            world_size: config.world_size.unwrap_or(1),
-            host_name,
-            pid,
+            worker_name: identity.worker_name.clone(),
+            host_name: process::host_name(),
+            pid: std::process::id(),
             process_name: process::process_name(),
             tracer_version: env!("CARGO_PKG_VERSION").to_owned(),
             ..TraceInfo::default()
         },
+        identity,
         warn,
     }
 }
@@ -251,6 +247,7 @@ fn session_options(config: &ProfilerConfig, warn: WarningHook) -> SessionOptions
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Rank;
 
     #[test]
     fn activities_map_to_cupti_kinds() {
@@ -289,8 +286,8 @@ mod tests {
         };
         let options = session_options(&config, Arc::new(|_| {}));
         let pid = std::process::id();
-        assert_eq!(options.info.rank, 3);
-        assert_eq!(options.info.world_size, 8);
+        assert_eq!(options.identity.rank, Rank::Given(3));
+        assert_eq!(options.identity.place(Some(1)), (3, 8));
         assert_eq!(options.info.pid, pid);
         assert!(options.info.worker_name.ends_with(&format!("_{pid}")));
         assert_eq!(options.max_buffer_bytes, 16 << 20);

@@ -53,6 +53,7 @@ use crate::controls;
 
 use crate::decode::{Decoder, USER_ANNOTATION};
 use crate::error::{Error, with_causes};
+use crate::identity::Identity;
 use crate::model::{
     ApiKind, HostRange, Iteration, RangeKind, ThreadName, Trace, TraceInfo, TraceSink,
 };
@@ -157,8 +158,10 @@ pub(crate) struct SessionOptions {
     pub max_buffer_bytes: usize,
     /// Whether kernels get their queued/submitted timestamps.
     pub latency_timestamps: bool,
-    /// Facts copied into every trace's info (worker, rank, host, pid...).
+    /// Facts copied into every trace's info (worker, host, pid...).
     pub info: TraceInfo,
+    /// Where each trace's rank and world size come from.
+    pub identity: Identity,
     /// Where warnings go.
     pub warn: WarningHook,
 }
@@ -373,7 +376,13 @@ impl Session {
             ranges: Mutex::default(),
             threads: Mutex::new(None),
         };
-        match session.spawn_threads(decode_inbox, decode_queue, info, sink) {
+        match session.spawn_threads(
+            decode_inbox,
+            decode_queue,
+            info,
+            options.identity.clone(),
+            sink,
+        ) {
             Ok(threads) => {
                 *session.threads.lock().unwrap_or_else(|p| p.into_inner()) = Some(threads);
                 Ok(session)
@@ -435,6 +444,7 @@ impl Session {
         decode_inbox: Receiver<Work>,
         decode_queue: Sender<Work>,
         info: TraceInfo,
+        identity: Identity,
         sink: Arc<dyn TraceSink>,
     ) -> Result<Threads, Error> {
         let spawn = |name: &'static str, f: Box<dyn FnOnce() + Send>| {
@@ -460,6 +470,7 @@ impl Session {
             unwritten: self.unwritten.clone(),
             traces,
             info,
+            identity,
             warn: self.warn.clone(),
         };
         handles.push(spawn(
@@ -766,6 +777,7 @@ struct DecodeThread {
     unwritten: Arc<Unwritten>,
     traces: Sender<Trace>,
     info: TraceInfo,
+    identity: Identity,
     warn: WarningHook,
 }
 
@@ -858,7 +870,11 @@ impl DecodeThread {
         if let Some(warning) = losses.warning(end.number) {
             (self.warn)(&warning);
         }
+        let (rank, world_size) = self.identity.place(decoder.first_device());
         trace.info = TraceInfo {
+            rank,
+            world_size,
+            rank_known: true,
             window: end.number,
             dropped_records: losses.dropped,
             refused_buffers: losses.refused,

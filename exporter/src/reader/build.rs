@@ -220,6 +220,7 @@ impl Builder {
             }
             "distributedInfo" => {
                 let dist: RawDistributedInfo = parse_lenient(json).map_err(|e| e.to_string())?;
+                info.rank_known = dist.rank.as_u32().is_some();
                 info.rank = dist.rank.as_u32().unwrap_or(0);
                 info.world_size = dist.world_size.as_u32().unwrap_or(0);
                 for other in dist.others.into_keys() {

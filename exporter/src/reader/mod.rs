@@ -515,10 +515,24 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_rank_is_known_only_when_distributed_info_names_one() {
+        let known = |json: &str| read(json.as_bytes()).unwrap().info.rank_known;
+        assert!(known(
+            r#"{"distributedInfo": {"rank": 0}, "traceEvents": []}"#
+        ));
+        assert!(!known(
+            r#"{"distributedInfo": {"backend": "nccl"}, "traceEvents": []}"#
+        ));
+        assert!(!known(r#"{"traceEvents": []}"#));
+        assert!(!known("[]"));
+    }
+
     /// Checks the trace read from [`EVENTS`], whose times are `base` + the file's.
     fn assert_example(trace: &Trace, base: i64) {
         let name = |id| trace.names.get(id);
         assert_eq!(trace.info.rank, 3);
+        assert!(trace.info.rank_known);
         assert_eq!(trace.info.world_size, 8);
         assert_eq!(trace.info.cupti_version, 24);
         assert_eq!(trace.info.host_name, "node1");

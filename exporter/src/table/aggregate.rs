@@ -74,7 +74,8 @@ impl RowKind {
         )
     }
 
-    fn of_range(kind: RangeKind) -> Self {
+    /// The row kind of a host range of `kind`.
+    pub fn of_range(kind: RangeKind) -> Self {
         match kind {
             RangeKind::Annotation => RowKind::Annotation,
             RangeKind::Nvtx => RowKind::Nvtx,

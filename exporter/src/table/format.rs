@@ -16,7 +16,7 @@ const SPACING: usize = 2;
 const NS_PER_US: f64 = 1000.0;
 
 /// A time in microseconds in the largest unit that fits (`_format_time`).
-pub(crate) fn format_time(us: f64) -> String {
+pub fn format_time(us: f64) -> String {
     const US_IN_SECOND: f64 = 1000.0 * 1000.0;
     const US_IN_MS: f64 = 1000.0;
     if us >= US_IN_SECOND {
@@ -29,7 +29,7 @@ pub(crate) fn format_time(us: f64) -> String {
 }
 
 /// `part` as a percentage of `total`, `NaN` when the total is 0 (`_format_time_share`).
-pub(crate) fn format_share(part_us: f64, total_us: f64) -> String {
+pub fn format_share(part_us: f64, total_us: f64) -> String {
     if total_us == 0.0 {
         "NaN".to_owned()
     } else {
@@ -38,22 +38,19 @@ pub(crate) fn format_share(part_us: f64, total_us: f64) -> String {
 }
 
 /// Nanoseconds as the float microseconds torch computes with.
-pub(crate) fn us(ns: i64) -> f64 {
+pub fn us(ns: i64) -> f64 {
     ns as f64 / NS_PER_US
 }
 
 /// Right-aligned columns of fixed widths, each cell followed by two blanks.
-pub(crate) struct Columns {
+pub struct Columns {
     widths: Vec<usize>,
 }
 
 impl Columns {
     /// A name column as wide as the longest name plus 4 (at most 55), then `others`
     /// columns of 12.
-    pub(crate) fn with_name_column<'a>(
-        names: impl IntoIterator<Item = &'a str>,
-        others: usize,
-    ) -> Self {
+    pub fn with_name_column<'a>(names: impl IntoIterator<Item = &'a str>, others: usize) -> Self {
         let longest = names
             .into_iter()
             .map(|n| n.chars().count())
@@ -70,7 +67,7 @@ impl Columns {
     }
 
     /// The `----  ----  ` line.
-    pub(crate) fn separator(&self) -> String {
+    pub fn separator(&self) -> String {
         let mut line = String::new();
         for &w in &self.widths {
             line.extend(std::iter::repeat_n('-', w));
@@ -80,7 +77,7 @@ impl Columns {
     }
 
     /// One line of `cells`, each right-aligned to its column.
-    pub(crate) fn line<S: AsRef<str>>(&self, cells: &[S]) -> String {
+    pub fn line<S: AsRef<str>>(&self, cells: &[S]) -> String {
         let mut line = String::new();
         for (cell, &width) in cells.iter().zip(&self.widths) {
             // Writing to a String cannot fail.
@@ -96,8 +93,33 @@ impl Columns {
     }
 }
 
+/// Appends a blank line, `title`, and a table of `rows` under `headers` in
+/// torch's layout.
+pub fn section(
+    out: &mut String,
+    title: &str,
+    columns: &Columns,
+    headers: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) {
+    let separator = columns.separator();
+    out.push('\n');
+    out.push_str(title);
+    out.push('\n');
+    for line in [&separator, &columns.line(headers), &separator] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    for row in rows {
+        out.push_str(&columns.line(&row));
+        out.push('\n');
+    }
+    out.push_str(&separator);
+    out.push('\n');
+}
+
 /// A name cut as torch cuts it: 52 characters and `...` once it reaches 52.
-pub(crate) fn truncate_name(name: &str) -> String {
+pub fn truncate_name(name: &str) -> String {
     let keep = MAX_NAME_WIDTH - 3;
     if name.chars().count() >= keep {
         let mut cut: String = name.chars().take(keep).collect();

@@ -11,16 +11,13 @@ mod format;
 mod json;
 mod stats;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
 use cutrace_tracer::Trace;
 
-use crate::{ExportError, unfinished};
 pub use cutrace_tracer::{SortKey, UnknownSortKey};
 
 pub use aggregate::{Row, RowKind};
-pub use stats::{IterationTime, KernelStats, StreamBusy, TraceStats};
+pub use format::{Columns, format_share, format_time, section, truncate_name, us};
+pub use stats::{InIteration, IterationOf, IterationTime, KernelStats, StreamBusy, TraceStats};
 
 /// The value a row is sorted by, descending.
 fn sort_value(key: SortKey, row: &Row) -> i64 {
@@ -105,35 +102,6 @@ impl KeyAverages {
     pub fn json(&self, sort: SortKey, row_limit: Option<usize>) -> String {
         json::rows_json(&self.sorted(sort, row_limit))
     }
-}
-
-/// Writes the key-averages table of `trace` to `<dir>/profiler_out_<rank>.txt`, as
-/// vLLM's `print(table, file=f)` does (so with one more newline), through a
-/// temporary file renamed into place. Returns the file's path.
-pub fn write_table_file(
-    trace: &Trace,
-    dir: &Path,
-    sort: SortKey,
-    row_limit: Option<usize>,
-) -> Result<PathBuf, ExportError> {
-    let path = dir.join(format!("profiler_out_{}.txt", trace.info.rank));
-    let text = KeyAverages::from_trace(trace).table(sort, row_limit);
-    let written = (|| {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".profiler_out_").suffix(".tmp");
-        // A temporary file is private by default; the table is not.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let (mut file, _listed) = unfinished::create_temp(&builder, dir)?;
-        file.write_all(text.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.as_file().sync_all()?;
-        file.persist(&path).map_err(|e| e.error)?;
-        Ok(())
-    })();
-    written
-        .map(|()| path.clone())
-        .map_err(|source| ExportError::io(path, source))
 }
 
 #[cfg(test)]
@@ -231,25 +199,5 @@ mod tests {
                  "cuda_total_us": 0.0, "self_cpu_us": 0.05, "cpu_total_us": 0.05},
             ])
         );
-    }
-
-    #[test]
-    fn table_file_is_named_by_rank_and_written_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let trace = example();
-        let path = write_table_file(&trace, dir.path(), SortKey::default(), Some(100)).unwrap();
-        assert_eq!(path, dir.path().join("profiler_out_3.txt"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        let table = KeyAverages::from_trace(&trace).table(SortKey::default(), Some(100));
-        assert_eq!(text, format!("{table}\n"));
-        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(files.len(), 1, "no temporary file left behind");
-
-        let missing = dir.path().join("missing");
-        let error = write_table_file(&trace, &missing, SortKey::default(), None).unwrap_err();
-        let target = missing.join("profiler_out_3.txt");
-        assert_eq!(error.to_string(), target.display().to_string());
-        let cause = std::error::Error::source(&error).unwrap().to_string();
-        assert!(cause.contains("No such file or directory"), "{cause}");
     }
 }

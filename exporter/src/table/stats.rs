@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 
 use cutrace_tracer::Trace;
-use cutrace_tracer::model::NameId;
+use cutrace_tracer::model::{Iteration, NameId};
 
-use super::format::{Columns, format_time, truncate_name, us};
+use super::format::{Columns, format_time, section, truncate_name, us};
 
 /// Duration spread of one kernel name. Times in nanoseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,13 +184,66 @@ fn stream_busy(work: &[GpuWork]) -> Vec<StreamBusy> {
         .collect()
 }
 
+/// Which recorded iteration a GPU event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InIteration {
+    /// The iteration, by index, whose call launched it.
+    Launched(usize),
+    /// The iteration it started in, its launch not being in the trace (it was
+    /// launched before the trace began).
+    Unlaunched(usize),
+}
+
+/// The rule by which "GPU time per iteration" gives GPU work to iterations: to the
+/// iteration its launch call starts in, and work whose launch the trace lacks,
+/// apart, to the one it started in.
+#[derive(Debug)]
+pub struct IterationOf<'a> {
+    launches: FxHashMap<u64, i64>,
+    iterations: &'a [Iteration],
+}
+
+impl<'a> IterationOf<'a> {
+    /// The attribution of `trace`'s events to its iterations.
+    pub fn new(trace: &'a Trace) -> Self {
+        let launches = trace.api_calls.iter().map(|c| (c.correlation, c.start));
+        IterationOf::with_launches(launches, &trace.iterations)
+    }
+
+    /// The attribution to `iterations` (in order) given each launch call's
+    /// correlation and start; correlation 0 is no launch.
+    pub fn with_launches(
+        launches: impl IntoIterator<Item = (u64, i64)>,
+        iterations: &'a [Iteration],
+    ) -> Self {
+        IterationOf {
+            launches: launches
+                .into_iter()
+                .filter(|&(correlation, _)| correlation != 0)
+                .collect(),
+            iterations,
+        }
+    }
+
+    /// The index of the iteration that holds the time `at`.
+    pub fn containing(&self, at: i64) -> Option<usize> {
+        let after = self.iterations.partition_point(|i| i.start <= at);
+        after
+            .checked_sub(1)
+            .filter(|&k| at < self.iterations[k].end)
+    }
+
+    /// The iteration of GPU work that started at `start`, launched by the call of
+    /// `correlation`.
+    pub fn of_work(&self, start: i64, correlation: u64) -> Option<InIteration> {
+        match self.launches.get(&correlation) {
+            Some(&launch) => self.containing(launch).map(InIteration::Launched),
+            None => self.containing(start).map(InIteration::Unlaunched),
+        }
+    }
+}
+
 fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
-    let launches: FxHashMap<u64, i64> = trace
-        .api_calls
-        .iter()
-        .filter(|c| c.correlation != 0)
-        .map(|c| (c.correlation, c.start))
-        .collect();
     let mut times: Vec<IterationTime> = trace
         .iterations
         .iter()
@@ -204,27 +257,15 @@ fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
             unlaunched_gpu_ns: 0,
         })
         .collect();
-    let containing = |at: i64| {
-        let after = trace.iterations.partition_point(|i| i.start <= at);
-        after
-            .checked_sub(1)
-            .filter(|&k| at < trace.iterations[k].end)
-    };
+    let iteration_of = IterationOf::new(trace);
     for w in work {
-        // Work belongs to the iteration that launched it; work whose launch the
-        // trace lacks is counted apart, in the iteration it started in.
-        match launches.get(&w.correlation) {
-            Some(&launch) => {
-                if let Some(k) = containing(launch) {
-                    times[k].gpu_ns += w.end - w.start;
-                    times[k].gpu_events += 1;
-                }
+        match iteration_of.of_work(w.start, w.correlation) {
+            Some(InIteration::Launched(k)) => {
+                times[k].gpu_ns += w.end - w.start;
+                times[k].gpu_events += 1;
             }
-            None => {
-                if let Some(k) = containing(w.start) {
-                    times[k].unlaunched_gpu_ns += w.end - w.start;
-                }
-            }
+            Some(InIteration::Unlaunched(k)) => times[k].unlaunched_gpu_ns += w.end - w.start,
+            None => {}
         }
     }
     times
@@ -369,30 +410,6 @@ impl TraceStats {
         }
         out
     }
-}
-
-/// Appends a blank line, `title`, and a table in torch's layout.
-fn section(
-    out: &mut String,
-    title: &str,
-    columns: &Columns,
-    headers: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
-) {
-    let separator = columns.separator();
-    out.push('\n');
-    out.push_str(title);
-    out.push('\n');
-    for line in [&separator, &columns.line(headers), &separator] {
-        out.push_str(line);
-        out.push('\n');
-    }
-    for row in rows {
-        out.push_str(&columns.line(&row));
-        out.push('\n');
-    }
-    out.push_str(&separator);
-    out.push('\n');
 }
 
 #[cfg(test)]
