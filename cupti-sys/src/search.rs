@@ -4,7 +4,7 @@
 //! reads and the text of `/proc/self/maps`, captured once. Tests build their own
 //! environment around temporary folders instead of changing the process's.
 //!
-//! The order (see DESIGN.md):
+//! The order (see `docs/architecture.md`):
 //!
 //! 1. `CUTRACE_CUPTI_LIB`, a file path. When set, it is the whole plan.
 //! 2. A libcupti this process has already mapped (torch loads its own). When there is

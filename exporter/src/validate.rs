@@ -1,4 +1,4 @@
-//! A checker for written trace files: does a file follow FORMATS.md §1?
+//! A checker for written trace files: does a file follow `docs/formats.md` §1?
 //!
 //! It reads the file back (every gzip member) and checks what the writer promises
 //! and what Perfetto and HTA need: the order of the top-level keys, the rank in the
@@ -90,7 +90,7 @@ pub fn validate_trace_json(text: &str) -> Vec<Violation> {
         }
     };
     v.check_keys(&top);
-    let rank = regex::Regex::new(r#""rank":\s+(\d+)"#).map(|re| re.is_match(text));
+    let rank = regex_lite::Regex::new(r#""rank":\s+(\d+)"#).map(|re| re.is_match(text));
     if !matches!(rank, Ok(true)) {
         v.file("no \"rank\": N (with a space after the colon) for HTA to find".to_owned());
     }

@@ -205,7 +205,10 @@ fn injection_check() -> Check {
                 NAME,
                 Status::Fail,
                 format!("{error:#}"),
-                format!("keep {} beside the cutrace executable", locate::LIB_NAME),
+                format!(
+                    "install cutrace with scripts/install.sh, which puts {} in ../lib from the executable",
+                    locate::LIB_NAME
+                ),
             );
         }
     };

@@ -24,9 +24,10 @@ pub fn running_in(library: PathBuf) {
 }
 
 /// The injection library: [`LIB_ENV`] when set, else the library the command runs
-/// inside (see [`running_in`]), else `libcutrace.so` beside this executable or in
-/// `../lib` from it (an installed layout). The path is absolute, because the
-/// traced command may change directory before it initialises CUDA.
+/// inside (see [`running_in`]), else `libcutrace.so` beside this executable (a
+/// build tree) or in `../lib` from it (what `scripts/install.sh` makes:
+/// `PREFIX/bin/cutrace`, `PREFIX/lib/libcutrace.so`). The path is absolute,
+/// because the traced command may change directory before it initialises CUDA.
 pub fn injection_library() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os(LIB_ENV).filter(|v| !v.is_empty()) {
         let path = PathBuf::from(path);
@@ -47,7 +48,7 @@ pub fn injection_library() -> anyhow::Result<PathBuf> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             anyhow!(
-                "cannot find {LIB_NAME} beside {} (set {LIB_ENV} to its path)",
+                "cannot find {LIB_NAME} beside {} or in ../lib from it (set {LIB_ENV} to its path)",
                 exe.display()
             )
         })

@@ -25,6 +25,8 @@ mod outputs;
 mod parquet;
 mod process;
 mod ranks;
+#[cfg(test)]
+mod reference;
 mod report;
 mod run;
 

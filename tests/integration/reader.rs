@@ -1,4 +1,4 @@
-//! The reader on every shared trace, checked against a plain count of the file's
+//! The reader on every real trace, checked against a plain count of the file's
 //! events.
 
 use cutrace_exporter::read_trace;

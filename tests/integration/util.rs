@@ -1,11 +1,11 @@
-//! What every test needs: the shared traces, an independent plain reading of trace
+//! What every test needs: the real traces, an independent plain reading of trace
 //! files, a fresh directory, a way to run `cutrace`, and the built programs and
 //! libraries with the test stand-ins for the CUDA driver and CUPTI.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -31,30 +31,96 @@ pub const INHERITED: [&str; 15] = [
     "PMI_SIZE",
 ];
 
-/// The real traces every reader test runs on; their absence is a failure, not a skip.
+/// The variable naming a directory that holds the optional large traces.
+pub const TRACES_VAR: &str = "CUTRACE_TEST_TRACES";
+
+/// Real traces over 1 MB that the repository does not carry. Tests that need one
+/// take it from [`optional_trace`], which finds it in the directory [`TRACES_VAR`]
+/// names or in `../shared/traces/kineto` beside the repository, and skip without it.
+pub const OPTIONAL_TRACES: [&str; 3] = [
+    "negative_queue_rank0.json.gz",
+    "ns_resolution.pt.trace.json.gz",
+    "trace_diff_control.json.gz",
+];
+
+/// The real PyTorch traces the repository carries (`tests/data/kineto`, see its
+/// README).
+fn bundled_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kineto")
+}
+
+/// Where an optional trace named `name` is, if anywhere.
+fn find_optional(name: &str) -> Option<PathBuf> {
+    let from_var = std::env::var_os(TRACES_VAR)
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from);
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces/kineto");
+    from_var
+        .into_iter()
+        .chain([beside])
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+/// The real traces every reader test runs on: every bundled one (their absence is a
+/// failure, not a skip), then each optional one that is present.
 pub fn shared_traces() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces/kineto");
+    let dir = bundled_dir();
     let mut traces: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("the shared traces are missing at {}: {e}", dir.display()))
+        .unwrap_or_else(|e| panic!("the bundled traces are missing at {}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
         .collect();
-    traces.sort();
     assert!(
-        traces.len() >= 10,
+        traces.len() >= 12,
         "only {} traces in {}",
         traces.len(),
         dir.display()
     );
+    traces.extend(
+        OPTIONAL_TRACES
+            .iter()
+            .filter_map(|name| find_optional(name)),
+    );
+    traces.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     traces
 }
 
-/// One shared trace by file name.
+/// One real trace by file name: the bundled copy, or an optional trace that is
+/// present. A test that needs an optional trace asks [`optional_trace`] instead,
+/// so that it skips rather than fails where the trace is absent.
 pub fn shared_trace(name: &str) -> PathBuf {
-    shared_traces()
-        .into_iter()
-        .find(|p| p.file_name() == Some(OsStr::new(name)))
-        .unwrap_or_else(|| panic!("no shared trace {name}"))
+    let bundled = bundled_dir().join(name);
+    if bundled.is_file() {
+        return bundled;
+    }
+    find_optional(name).unwrap_or_else(|| {
+        if OPTIONAL_TRACES.contains(&name) {
+            panic!("{name} is optional and absent: take it from optional_trace, which skips")
+        }
+        panic!("no trace {name} in {}", bundled_dir().display())
+    })
+}
+
+/// An optional large trace, or `None` after saying on stderr why the calling test
+/// skips: `skipped: <test>: <why>`, which `.ci/run` counts. The line goes to the
+/// process's stderr directly, past the test harness's capture, so that
+/// `cargo test` shows it.
+pub fn optional_trace(name: &str) -> Option<PathBuf> {
+    let found = find_optional(name);
+    if found.is_none() {
+        let test = std::thread::current()
+            .name()
+            .filter(|n| *n != "main")
+            .map(|n| format!("{n}: "))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "skipped: {test}needs {name}, a large trace the repository does not carry \
+             (set {TRACES_VAR} to a directory holding it)"
+        );
+    }
+    found
 }
 
 /// A trace file parsed the plain way, with serde_json's `Value`.
@@ -157,7 +223,7 @@ impl TestDir {
 }
 
 /// The trace files in `dir`, sorted by name, read back; each must keep every rule
-/// of Perfetto's importer (FORMATS.md §1).
+/// of Perfetto's importer (`docs/formats.md`, the trace file).
 pub fn traces(dir: &Path) -> Vec<(String, Value)> {
     let mut files: Vec<(String, Value)> = std::fs::read_dir(dir)
         .unwrap()
@@ -196,18 +262,25 @@ pub fn kernels_and_ranges(trace: &Value) -> (Vec<String>, Vec<String>) {
     (named("kernel"), named("user_annotation"))
 }
 
-/// `cutrace` with `args` and a clean environment (none of the variables above),
-/// backtraces on so that a panic could not hide.
+/// `cutrace` with `args` and a clean environment; see [`clean_command`].
 pub fn cutrace_command<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cutrace"));
+    let mut command = clean_command(env!("CARGO_BIN_EXE_cutrace"));
+    command.args(args);
+    command
+}
+
+/// `program` with a clean environment (none of the variables above), backtraces
+/// on so that a panic could not hide.
+pub fn clean_command(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
     for var in INHERITED {
         command.env_remove(var);
     }
-    command.args(args).env("RUST_BACKTRACE", "1");
+    command.env("RUST_BACKTRACE", "1");
     command
 }
 
@@ -215,11 +288,15 @@ where
 /// double and the injection library in place.
 pub fn cutrace_with_stand_ins() -> Command {
     let mut command = cutrace_command(std::iter::empty::<&OsStr>());
+    with_stand_ins(&mut command).env("CUTRACE_LIB", injection_library());
+    command
+}
+
+/// Points `command` at the fake driver and the CUPTI test double.
+pub fn with_stand_ins(command: &mut Command) -> &mut Command {
     command
         .env("CUTRACE_CUDA_LIB", fake_libcuda())
         .env("CUTRACE_CUPTI_LIB", cupti_double())
-        .env("CUTRACE_LIB", injection_library());
-    command
 }
 
 /// Runs `cutrace` with `args` to completion.

@@ -36,7 +36,8 @@ pub struct ProfilerConfig {
     /// gathers is discarded; at most `delay_iters` of them happen.
     #[serde(deserialize_with = "count")]
     pub warmup_iters: u64,
-    /// Windows recorded back to back per `start()`; 0 repeats until `stop()`.
+    /// Windows recorded back to back per `start()`; 0 repeats until `stop()`. More
+    /// than 1 needs `max_iters` above 0.
     #[serde(deserialize_with = "count")]
     pub repeat: u64,
     /// What to record.
@@ -52,13 +53,13 @@ pub struct ProfilerConfig {
     pub max_buffer_mb: u64,
     /// Record when each kernel was queued and submitted, at some cost.
     pub latency_timestamps: bool,
-    /// Directory the traces and tables are written to.
+    /// Directory the traces and tables are written to; created when missing.
     pub output_dir: PathBuf,
     /// Worker name in file names; unset means `<hostname>_<pid>`.
     pub worker_name: Option<String>,
-    /// Distributed rank, when known.
+    /// Distributed rank; unset: `RANK`, else `LOCAL_RANK`, else 0.
     pub rank: Option<u32>,
-    /// Distributed world size, when known.
+    /// Distributed world size; unset: `WORLD_SIZE`, else the rank + 1.
     pub world_size: Option<u32>,
     /// Sort key of the key-averages table.
     pub sort_by: SortKey,
@@ -71,7 +72,7 @@ pub struct ProfilerConfig {
     /// each end of one is a `step()`. Unset: NVTX ranges are only recorded.
     pub nvtx_step: Option<String>,
     /// With `capture_range` `none`: milliseconds after CUDA initialises before
-    /// `start()`.
+    /// `start()`; not together with `delay_iters`.
     #[serde(deserialize_with = "count")]
     pub delay_ms: u64,
     /// With `capture_range` `none`: milliseconds from `start()` to `stop()`; 0 runs
@@ -265,9 +266,9 @@ impl ConfigError {
     }
 }
 
-/// How an environment variable spells a field's value.
-#[derive(Debug, Clone, Copy)]
-enum Spelling {
+/// How a field's `CUTRACE_<FIELD>` variable spells its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
     /// A JSON scalar: `10`, `true`, `null`.
     Scalar,
     /// Text taken as it is.
@@ -278,7 +279,7 @@ enum Spelling {
 
 /// Every field with the spelling of its `CUTRACE_<FIELD>` variable and, for the two
 /// vLLM has its own variables for, their names.
-const FIELDS: [(&str, Spelling, Option<&str>); 20] = [
+pub const CONFIG_FIELDS: [(&str, Spelling, Option<&str>); 20] = [
     (
         "delay_iters",
         Spelling::Scalar,
@@ -308,6 +309,11 @@ const FIELDS: [(&str, Spelling, Option<&str>); 20] = [
     ("duration_ms", Spelling::Scalar, None),
     ("shutdown_wait_ms", Spelling::Scalar, None),
 ];
+
+/// The environment variable that sets `field`: `CUTRACE_<FIELD>`.
+pub fn field_var(field: &str) -> String {
+    format!("CUTRACE_{}", field.to_ascii_uppercase())
+}
 
 impl Spelling {
     fn value(self, raw: &str) -> Value {
@@ -390,8 +396,8 @@ impl ProfilerConfig {
             deserialize(fields.clone()).map_err(|e| e.in_var(CONFIG_VAR))?;
             origin.extend(fields.keys().map(|key| (key.clone(), CONFIG_VAR.into())));
         }
-        for (field, spelling, vllm) in FIELDS {
-            let ours = format!("CUTRACE_{}", field.to_ascii_uppercase());
+        for (field, spelling, vllm) in CONFIG_FIELDS {
+            let ours = field_var(field);
             let found = match var(&ours) {
                 Some(raw) => Some((ours, raw)),
                 None if fields.contains_key(field) => None,
@@ -526,6 +532,16 @@ impl ProfilerConfig {
                     format!("nvtx_step: {pattern:?} is not a glob pattern: {e}"),
                 );
             }
+        }
+        // Which would count from the other's end is a guess either way: refuse both.
+        if self.delay_ms > 0 && self.delay_iters > 0 {
+            return invalid(
+                &["delay_ms", "delay_iters"],
+                format!(
+                    "delay_ms {} and delay_iters {} both put off the first window; give a time or a number of iterations, not both",
+                    self.delay_ms, self.delay_iters
+                ),
+            );
         }
         if self.capture_range != CaptureRange::None && (self.delay_ms > 0 || self.duration_ms > 0) {
             return invalid(
@@ -705,8 +721,8 @@ mod tests {
         let Value::Object(fields) = serde_json::to_value(ProfilerConfig::default()).unwrap() else {
             panic!("not an object");
         };
-        let names: BTreeSet<&str> = FIELDS.iter().map(|(name, ..)| *name).collect();
-        assert_eq!(names.len(), FIELDS.len());
+        let names: BTreeSet<&str> = CONFIG_FIELDS.iter().map(|(name, ..)| *name).collect();
+        assert_eq!(names.len(), CONFIG_FIELDS.len());
         assert_eq!(
             fields.keys().map(String::as_str).collect::<BTreeSet<_>>(),
             names
@@ -733,7 +749,7 @@ mod tests {
     fn unknown_key_is_named_with_the_allowed_ones() {
         let message = error(r#"{"max_iter": 10}"#);
         assert!(message.contains("`max_iter`"), "{message}");
-        for (field, ..) in FIELDS {
+        for (field, ..) in CONFIG_FIELDS {
             assert!(message.contains(&format!("`{field}`")), "{message}");
         }
     }
@@ -849,6 +865,10 @@ mod tests {
                 r#"{"row_limit": -2}"#,
                 "row_limit: -2; use a row count, or -1 for all rows",
             ),
+            (
+                r#"{"delay_ms": 20000, "delay_iters": 10}"#,
+                "delay_ms 20000 and delay_iters 10 both put off the first window",
+            ),
         ] {
             let message = error(text);
             assert!(
@@ -870,6 +890,7 @@ mod tests {
             r#"{"rank": 7}"#,
             r#"{"row_limit": 0}"#,
             r#"{"warmup_iters": 5}"#,
+            r#"{"delay_ms": 1, "delay_iters": 0, "max_iters": 3}"#,
             r#"{"worker_name": null}"#,
         ] {
             assert!(ProfilerConfig::from_json(text).is_ok(), "{text}");
@@ -976,6 +997,10 @@ mod tests {
                     ("CUTRACE_MAX_ITERS", "0"),
                 ],
                 "CUTRACE_CONFIG, CUTRACE_MAX_ITERS: invalid profiler config: repeat: 3 windows",
+            ),
+            (
+                &[("CUTRACE_DELAY_MS", "500"), ("CUTRACE_DELAY_ITERS", "2")],
+                "CUTRACE_DELAY_MS, CUTRACE_DELAY_ITERS: invalid profiler config: delay_ms 500 and delay_iters 2",
             ),
             (
                 &[("CUTRACE_BUFFER_SIZE", "268435456")],

@@ -71,8 +71,8 @@ mod window;
 
 pub use annotate::RangeGuard;
 pub use config::{
-    Activity, CONFIG_VAR, CaptureRange, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode, ProfilerConfig,
-    SortKey, UnknownSortKey,
+    Activity, CONFIG_FIELDS, CONFIG_VAR, CaptureRange, ConfigError, DEFAULT_OUTPUT_DIR, GraphMode,
+    ProfilerConfig, SortKey, Spelling, UnknownSortKey, field_var,
 };
 pub use controls::{Control, ControlHandler};
 pub use error::Error;

@@ -1,5 +1,5 @@
 //! The trace writer: one [`Trace`] to one Kineto-compatible Chrome trace file
-//! (`<worker>.<unix_ns>.pt.trace.json.gz`), in the exact format of FORMATS.md §1.
+//! (`<worker>.<unix_ns>.pt.trace.json.gz`), in the exact format of `docs/formats.md` §1.
 //!
 //! Writing is streamed and parallel. The events are first planned ([`plan`]):
 //! every `X` event becomes a small record pointing into the trace, sorted by track,

@@ -1,5 +1,5 @@
 //! The key-averages table: torch's `prof.key_averages().table(...)` for a
-//! [`Trace`], written as `profiler_out_<rank>.txt` (FORMATS.md §2).
+//! [`Trace`], written as `profiler_out_<rank>.txt` (`docs/formats.md` §2).
 //!
 //! [`KeyAverages`] groups a trace's events into [`Row`]s (pure data, in
 //! `aggregate`); `format` prints them exactly as torch does; [`TraceStats`] adds

@@ -1,11 +1,12 @@
 //! Drives the CUPTI test double (`cupti-double/`) from integration tests.
 //!
 //! The double is a cdylib, which `cargo test` does not build for another package's
-//! tests, so [`library`] builds it once per test binary with `cargo build -p
-//! cupti-test-double` into its own target directory (`<target>/cupti-test-double`,
-//! so the nested cargo never waits on the lock of the build running the tests) and
-//! points `CUTRACE_CUPTI_LIB` at it. The tracer then loads it through its real
-//! loader; the tests load the same file with `libloading` to script it.
+//! tests, so [`library_path`] builds it once per test binary with `cargo build -p
+//! cupti-test-double` into the target directory the tests were built in (cargo
+//! releases its build lock while tests run, so the nested build does not wait, and
+//! it reuses the dependencies already built there) and points `CUTRACE_CUPTI_LIB`
+//! at it. The tracer then loads it through its real loader; the tests load the
+//! same file with `libloading` to script it.
 
 #![allow(dead_code)]
 
@@ -29,18 +30,10 @@ pub fn library_path() -> &'static Path {
             .to_owned();
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"))
-            .join("cupti-test-double");
+            .unwrap_or_else(|| root.join("target"));
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "cupti-test-double",
-                "--target-dir",
-            ])
-            .arg(&target)
+            .args(["build", "--quiet", "-p", "cupti-test-double"])
             .current_dir(&root)
             .status()
             .expect("run cargo to build the CUPTI test double");
