@@ -1033,3 +1033,32 @@ fn a_host_pid_that_is_also_a_device_index_moves_to_a_pid_of_its_own() {
         .unwrap();
     assert_eq!(thread.name, "main");
 }
+
+#[test]
+fn a_host_track_on_a_gpu_stream_track_moves_to_a_pid_of_its_own() {
+    // A copy on device 0, stream 0 and a host slice of process 0, thread 0: the same
+    // (pid, tid) pair, which once made one track of both, labelled GPU, and the
+    // reader then dropped the host slice (found by fuzzing).
+    let mut t = Trace {
+        base_time_ns: BASE,
+        ..Trace::default()
+    };
+    t.memcpys.push(Memcpy {
+        start: BASE + 1_000,
+        end: BASE + 3_000,
+        ..Default::default()
+    });
+    t.ranges.push(HostRange {
+        start: BASE + 5_000,
+        end: BASE + 8_000,
+        name: t.names.intern("j"),
+        kind: RangeKind::Annotation,
+        ..Default::default()
+    });
+    let w = write_and_read(&t, &WriteOptions::default());
+    assert_eq!(validate_trace_json(&w.text), []);
+    let back = cutrace_exporter::read_trace_from(w.text.as_bytes(), Path::new("t.json")).unwrap();
+    assert_eq!((back.memcpys.len(), back.ranges.len()), (1, 1));
+    assert_eq!(back.memcpys[0].device, 0);
+    assert_ne!(back.ranges[0].pid, 0);
+}

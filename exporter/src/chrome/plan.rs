@@ -615,11 +615,13 @@ fn project_ranges(trace: &Trace, gpu: &[GpuRef]) -> Vec<Projection> {
 /// One slice per event of the trace and per projection, filed by track; tracks
 /// come out in (pid, tid) order, never empty.
 fn collect_tracks(trace: &Trace, projections: &[Projection], flows: &Flows) -> Vec<Vec<Slice>> {
-    let mut index: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+    // Host and GPU events never share a track, even where a host (pid, tid) equals
+    // a (device, stream): a track is labelled one or the other.
+    let mut index: FxHashMap<(u32, u32, bool), usize> = FxHashMap::default();
     let mut tracks: Vec<Vec<Slice>> = Vec::new();
     let mut add = |start: i64, end: i64, pid: u32, tid: u32, kind: Kind, idx: usize| {
         let idx = idx as u32;
-        let t = *index.entry((pid, tid)).or_insert_with(|| {
+        let t = *index.entry((pid, tid, kind.on_gpu())).or_insert_with(|| {
             tracks.push(Vec::new());
             tracks.len() - 1
         });
