@@ -2,6 +2,7 @@
 //! nanoseconds. Text, `--format json` and any later rendering are made from these
 //! and compute nothing of their own.
 
+use cutrace_tracer::model::{NameId, Names};
 use serde::Serialize;
 
 use crate::ranks;
@@ -100,6 +101,29 @@ pub struct KernelTotal {
     pub calls: u64,
     /// Summed duration.
     pub total_ns: i64,
+}
+
+impl KernelTotal {
+    /// Totals by name, the longest first (ties by name, for a stable order).
+    pub(crate) fn ranked(
+        totals: impl IntoIterator<Item = (NameId, (u64, i64))>,
+        names: &Names,
+    ) -> Vec<KernelTotal> {
+        let mut kernels: Vec<KernelTotal> = totals
+            .into_iter()
+            .map(|(name, (calls, total_ns))| KernelTotal {
+                name: names.get(name).to_owned(),
+                calls,
+                total_ns,
+            })
+            .collect();
+        kernels.sort_by(|a, b| {
+            b.total_ns
+                .cmp(&a.total_ns)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        kernels
+    }
 }
 
 /// How a trace told its CUDA graph launches apart.

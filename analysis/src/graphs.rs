@@ -139,20 +139,7 @@ pub(crate) fn figures(launches: Vec<Launch>, names: &Names) -> Vec<GraphFigures>
             };
             let launches = graph.spans.len() as u64;
             let total: i64 = graph.spans.iter().sum();
-            let mut kernels: Vec<KernelTotal> = graph
-                .kernels
-                .into_iter()
-                .map(|(name, (calls, total_ns))| KernelTotal {
-                    name: names.get(name).to_owned(),
-                    calls,
-                    total_ns,
-                })
-                .collect();
-            kernels.sort_by(|a, b| {
-                b.total_ns
-                    .cmp(&a.total_ns)
-                    .then_with(|| a.name.cmp(&b.name))
-            });
+            let kernels = KernelTotal::ranked(graph.kernels, names);
             let counted = graph.kernel_counts.len();
             GraphFigures {
                 id,

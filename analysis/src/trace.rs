@@ -299,20 +299,7 @@ impl TraceAccumulator {
                 None => {}
             }
         }
-        let mut kernels: Vec<KernelTotal> = self
-            .kernel_totals
-            .into_iter()
-            .map(|(name, (calls, total_ns))| KernelTotal {
-                name: names.get(name).to_owned(),
-                calls,
-                total_ns,
-            })
-            .collect();
-        kernels.sort_by(|a, b| {
-            b.total_ns
-                .cmp(&a.total_ns)
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        let kernels = KernelTotal::ranked(self.kernel_totals, names);
 
         let launches = graphs::launches(&self.work, &self.graph_calls);
         Measured {

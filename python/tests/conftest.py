@@ -23,21 +23,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
-#: Variables of the test's own environment that would change what cutrace does.
+#: Variables of the test's own environment that would change what cutrace does,
+#: besides every ``CUTRACE_*`` and ``VLLM_*`` one (see ``clean_environment``).
 INHERITED = (
     "CUDA_INJECTION64_PATH",
     "NVTX_INJECTION64_PATH",
-    "CUTRACE_CONFIG",
-    "CUTRACE_CUPTI_LIB",
-    "CUTRACE_CUDA_LIB",
-    "CUTRACE_LIB",
-    "CUTRACE_OUTPUT_DIR",
     "RANK",
     "LOCAL_RANK",
     "WORLD_SIZE",
-    "VLLM_PROFILER_DELAY_ITERS",
-    "VLLM_PROFILER_MAX_ITERS",
-    "VLLM_TORCH_PROFILER_DIR",
     "PYTHONPATH",
 )
 
@@ -110,7 +103,11 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> StandIns:
 def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without the variables that change cutrace, plus
     ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in INHERITED}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in INHERITED and not k.startswith(("CUTRACE_", "VLLM_"))
+    }
     env.update(extra)
     return env
 

@@ -2,11 +2,10 @@
 //! `include/cutrace.h` and linked against `libcutrace.so`.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::util::{
-    TestDir, build_dir, compile_c, cupti_double, injection_library, kernels_and_ranges, stderr,
-    stdout, support, traces,
+    TestDir, build_dir, clean_command, compile_c, cupti_double, injection_library,
+    kernels_and_ranges, stderr, stdout, support, traces,
 };
 
 #[test]
@@ -25,10 +24,9 @@ fn a_c_program_traces_through_the_header() {
         ],
     );
     let dir = TestDir::new();
-    let out = Command::new(&program)
+    let out = clean_command(&program)
         .arg(dir.root())
         .env("CUTRACE_CUPTI_LIB", cupti_double())
-        .env_remove("CUTRACE_CONFIG")
         .output()
         .unwrap();
     let stderr = stderr(&out);

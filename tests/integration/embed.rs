@@ -1,17 +1,11 @@
 //! The Rust embedding API (`cutrace::profiler`), through `examples/embed.rs`.
 
-use std::process::Command;
-
 use crate::util::{
-    INHERITED, TestDir, cupti_double, embed_example, kernels_and_ranges, stderr, traces,
+    TestDir, clean_command, cupti_double, embed_example, kernels_and_ranges, stderr, traces,
 };
 
 fn embed(dir: &TestDir, cupti: &std::path::Path) -> std::process::Output {
-    let mut command = Command::new(embed_example());
-    for var in INHERITED {
-        command.env_remove(var);
-    }
-    command
+    clean_command(embed_example())
         .arg(dir.root())
         .env("CUTRACE_CUPTI_LIB", cupti)
         .output()

@@ -3,7 +3,7 @@
 //! libraries with the test stand-ins for the CUDA driver and CUPTI.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,14 +12,11 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// Variables of the test's own environment that would change what cutrace does.
-pub const INHERITED: [&str; 15] = [
+/// Variables of the test's own environment that would change what cutrace does,
+/// besides every `CUTRACE_*` and `VLLM_*` one ([`inherited`]).
+const INHERITED: [&str; 12] = [
     "CUDA_INJECTION64_PATH",
     "NVTX_INJECTION64_PATH",
-    "CUTRACE_CONFIG",
-    "CUTRACE_CUPTI_LIB",
-    "CUTRACE_CUDA_LIB",
-    "CUTRACE_LIB",
     "RANK",
     "LOCAL_RANK",
     "SLURM_PROCID",
@@ -29,7 +26,18 @@ pub const INHERITED: [&str; 15] = [
     "SLURM_NTASKS",
     "OMPI_COMM_WORLD_SIZE",
     "PMI_SIZE",
+    "PYTHONPATH",
 ];
+
+/// The variables of this process's environment that a child started by a test
+/// must not inherit: a configuration key (`CUTRACE_MAX_ITERS`...), the run log of a
+/// `cutrace run` the tests themselves run under, vLLM's profiler settings, ranks.
+fn inherited() -> impl Iterator<Item = OsString> {
+    std::env::vars_os().map(|(name, _)| name).filter(|name| {
+        let name = name.to_string_lossy();
+        name.starts_with("CUTRACE_") || name.starts_with("VLLM_") || INHERITED.contains(&&*name)
+    })
+}
 
 /// The variable naming a directory that holds the optional large traces.
 pub const TRACES_VAR: &str = "CUTRACE_TEST_TRACES";
@@ -277,7 +285,7 @@ where
 /// on so that a panic could not hide.
 pub fn clean_command(program: impl AsRef<OsStr>) -> Command {
     let mut command = Command::new(program);
-    for var in INHERITED {
+    for var in inherited() {
         command.env_remove(var);
     }
     command.env("RUST_BACKTRACE", "1");
