@@ -55,9 +55,10 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     /// Where windows start and stop: `none` records from CUDA initialisation to exit
     /// (or as --delay and --duration say); `cudaProfilerApi` between the program's
-    /// cudaProfilerStart() and cudaProfilerStop() calls.
-    #[arg(short = 'c', long, value_enum, default_value_t = CaptureArg::None)]
-    pub capture_range: CaptureArg,
+    /// cudaProfilerStart() and cudaProfilerStop() calls. Unless given, as
+    /// CUTRACE_CAPTURE_RANGE (or CUTRACE_CONFIG) says, else `none`.
+    #[arg(short = 'c', long, value_enum)]
+    pub capture_range: Option<CaptureArg>,
     /// NVTX ranges whose names match this glob are iterations: each end of one is a
     /// step (what --delay-iters, --max-iters, --warmup-iters and --repeat count).
     #[arg(long, value_name = "PATTERN")]
@@ -208,7 +209,13 @@ pub fn settings(args: &RunArgs, output: Option<&Path>) -> [Setting; 9] {
         setting(
             "--capture-range",
             "capture_range",
-            (args.capture_range == CaptureArg::CudaProfilerApi).then(|| "cudaProfilerApi".into()),
+            args.capture_range.map(|c| {
+                match c {
+                    CaptureArg::None => "none",
+                    CaptureArg::CudaProfilerApi => "cudaProfilerApi",
+                }
+                .into()
+            }),
         ),
         setting(
             "--nvtx-step",
@@ -422,6 +429,23 @@ mod tests {
             (2, 3, 2)
         );
         assert_eq!(config.output_dir, Path::new("/out"));
+    }
+
+    #[test]
+    fn a_capture_range_given_is_passed_on_even_when_it_is_the_default() {
+        let var = |args: &[&str]| {
+            env_of(&parse(args))
+                .into_iter()
+                .find(|(k, _)| k == "CUTRACE_CAPTURE_RANGE")
+                .map(|(_, v)| v)
+        };
+        // `-c none` overrides a CUTRACE_CAPTURE_RANGE or CUTRACE_CONFIG of the
+        // environment; no option leaves them be.
+        assert_eq!(
+            var(&["-o", "out", "-c", "none", "prog"]).as_deref(),
+            Some("none")
+        );
+        assert_eq!(var(&["-o", "out", "prog"]), None);
     }
 
     #[test]

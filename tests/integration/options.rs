@@ -174,6 +174,28 @@ fn check_shows_the_configuration_and_runs_nothing() {
 }
 
 #[test]
+fn an_option_given_overrides_the_environment_even_with_the_default_value() {
+    for (machine, mut command) in machines() {
+        let dir = TestDir::new();
+        command
+            .env("CUTRACE_CAPTURE_RANGE", "cudaProfilerApi")
+            .env("CUTRACE_CONFIG", r#"{"capture_range": "cudaProfilerApi"}"#);
+        let out = check(
+            command,
+            &dir,
+            &["-o", "out", "-c", "none", "--duration", "1"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{machine}: {}", stderr(&out));
+        let (config, _) = checked(&out);
+        assert_eq!(
+            (&config["capture_range"], &config["duration_ms"]),
+            (&"none".into(), &1000.into()),
+            "{machine}"
+        );
+    }
+}
+
+#[test]
 fn check_refuses_what_run_refuses() {
     for (machine, command) in machines() {
         let dir = TestDir::new();
