@@ -95,7 +95,8 @@ object in `CUTRACE_CONFIG` (`CUTRACE_CONFIG='{\"max_iters\": 5}'`), then one
 `CUTRACE_<FIELD>` variable per key. `cutrace run`'s options set those variables for
 the command it runs, so they win over the caller's own. For the two keys vLLM has
 variables for, `VLLM_PROFILER_DELAY_ITERS` and `VLLM_PROFILER_MAX_ITERS` count when
-neither of the others sets the key. Embedded, the same JSON goes to
+neither of the others sets the key, and `capture_range` is not `cudaProfilerApi`
+(vLLM has then counted its steps itself before it calls `cudaProfilerStart`). Embedded, the same JSON goes to
 `cutrace::ProfilerConfig::from_json` (Rust) or `cutrace_init` (C ABI; given NULL,
 it reads the variables). Unknown keys
 and values that cannot work together are errors, and `cutrace run` refuses them

@@ -386,7 +386,10 @@ impl ProfilerConfig {
     /// `VLLM_PROFILER_MAX_ITERS`, the JSON object in `CUTRACE_CONFIG`, and one
     /// `CUTRACE_<FIELD>` variable per field (`CUTRACE_MAX_ITERS=10`,
     /// `CUTRACE_ACTIVITIES=kernel,memcpy`, `CUTRACE_OUTPUT_DIR=/tmp/traces`). Errors
-    /// name the variable.
+    /// name the variable. vLLM's variables are left out when `capture_range` is
+    /// `cudaProfilerApi`: vLLM has then counted its steps itself before it calls
+    /// `cudaProfilerStart`, and counting them again would wait for steps that never
+    /// come.
     pub fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut fields = Map::new();
         // Which variable set each field, to name it when values do not fit together.
@@ -396,7 +399,12 @@ impl ProfilerConfig {
             deserialize(fields.clone()).map_err(|e| e.in_var(CONFIG_VAR))?;
             origin.extend(fields.keys().map(|key| (key.clone(), CONFIG_VAR.into())));
         }
+        let program_counts = match var(&field_var("capture_range")) {
+            Some(raw) => raw == "cudaProfilerApi",
+            None => fields.get("capture_range").and_then(Value::as_str) == Some("cudaProfilerApi"),
+        };
         for (field, spelling, vllm) in CONFIG_FIELDS {
+            let vllm = vllm.filter(|_| !program_counts);
             let ours = field_var(field);
             let found = match var(&ours) {
                 Some(raw) => Some((ours, raw)),
@@ -950,6 +958,20 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((c.delay_iters, c.max_iters), (0, 7));
+
+        // Under cudaProfilerApi vLLM has counted before its cudaProfilerStart.
+        for capture in [
+            ("CUTRACE_CAPTURE_RANGE", "cudaProfilerApi"),
+            ("CUTRACE_CONFIG", r#"{"capture_range": "cudaProfilerApi"}"#),
+        ] {
+            let c = from_vars(&[vllm[0], vllm[1], capture]).unwrap();
+            assert_eq!((c.delay_iters, c.max_iters), (0, 0), "{capture:?}");
+            let c = from_vars(&[vllm[0], ("CUTRACE_MAX_ITERS", "2"), capture]).unwrap();
+            assert_eq!((c.delay_iters, c.max_iters), (0, 2), "{capture:?}");
+        }
+        let none = ("CUTRACE_CAPTURE_RANGE", "none");
+        let c = from_vars(&[vllm[0], vllm[1], none]).unwrap();
+        assert_eq!((c.delay_iters, c.max_iters), (3, 7));
     }
 
     #[test]
