@@ -1,9 +1,9 @@
 //! The C ABI declared in `include/cutrace.h`, for programs that embed the tracer
 //! (C, C++, or Python: the `cutrace` package drives the tracer through it).
 //!
-//! Every function goes through [`ffi::trampoline`] and is safe in any state: with
-//! no tracer installed (before `cutrace_init`, after a failed one, after
-//! `cutrace_shutdown`) the calls that act on it do nothing.
+//! Every function goes through `ffi::trampoline`, which no panic crosses, and is
+//! safe in any state: with no tracer installed (before `cutrace_init`, after a
+//! failed one, after `cutrace_shutdown`) the calls that act on it do nothing.
 //!
 //! A configuration passed in is a JSON object with `CUTRACE_CONFIG`'s keys, read
 //! over the process environment: its keys win over `CUTRACE_CONFIG` and the
