@@ -13,7 +13,7 @@ use cutrace_analysis::{Figures, GraphFigures, TraceFigures};
 use cutrace_exporter::{Row, format_time, us};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::charts::{self, Bar, Column, Strip};
+use crate::charts::{self, Bar, Column, Strip};
 
 /// Kernels shown by name in a trace's chart; the rest are summed as one bar.
 const TOP_KERNELS: usize = 20;
@@ -31,7 +31,7 @@ pub struct Table {
 }
 
 /// A time as the report prints it (torch's units), for a figure in ns.
-pub fn shown_time(ns: i64) -> String {
+pub(crate) fn shown_time(ns: i64) -> String {
     format_time(us(ns))
 }
 
@@ -224,6 +224,8 @@ fn per_rank_table(figures: &Figures) -> Markup {
                 th data-sort="num" { "Computation" } th data-sort="num" { "Communication" }
                 th data-sort="num" { "Memory" } th data-sort="num" { "Idle" }
                 th data-sort="num" title="HolisticTraceAnalysis's temporal breakdown: idle" { "HTA idle" }
+                th data-sort="num" title="HolisticTraceAnalysis's temporal breakdown: compute" { "HTA compute" }
+                th data-sort="num" title="HolisticTraceAnalysis's temporal breakdown: non-compute" { "HTA non-compute" }
                 th data-sort="num" title="HolisticTraceAnalysis's communication-computation overlap" { "Comm. overlapped" }
             } }
             tbody {
@@ -238,9 +240,11 @@ fn per_rank_table(figures: &Figures) -> Markup {
                         td data-value=(g.communication_ns) { (time(&p("communication_ns"), g.communication_ns)) }
                         td data-value=(g.memory_ns) { (time(&p("memory_ns"), g.memory_ns)) }
                         td data-value=(g.idle_ns) { (time(&p("idle_ns"), g.idle_ns)) }
-                        td data-value=(t.temporal_breakdown.idle_ns) {
-                            (time(&format!("traces.{i}.temporal_breakdown.idle_ns"), t.temporal_breakdown.idle_ns))
-                        }
+                        @let hta = &t.temporal_breakdown;
+                        @let h = |field: &str| format!("traces.{i}.temporal_breakdown.{field}");
+                        td data-value=(hta.idle_ns) { (time(&h("idle_ns"), hta.idle_ns)) }
+                        td data-value=(hta.compute_ns) { (time(&h("compute_ns"), hta.compute_ns)) }
+                        td data-value=(hta.non_compute_ns) { (time(&h("non_compute_ns"), hta.non_compute_ns)) }
                         @let ratio = t.comm_comp_overlap.ratio;
                         td data-value=(ratio.unwrap_or(-1.0)) {
                             @match ratio {
@@ -287,7 +291,8 @@ fn one_trace(i: usize, t: &TraceFigures, table: Option<&Table>) -> Markup {
             value: kernel.total_ns,
             shown: html! {
                 (chart_time(&p(&format!("kernels.{j}.total_ns")), kernel.total_ns))
-                " × " tspan data-path=(p(&format!("kernels.{j}.calls"))) data-value=(kernel.calls) { (kernel.calls) }
+                ", " tspan data-path=(p(&format!("kernels.{j}.calls"))) data-value=(kernel.calls) { (kernel.calls) }
+                @if kernel.calls == 1 { " call" } @else { " calls" }
             },
             class: "kernel",
         })

@@ -3,7 +3,7 @@
 //!
 //! Every chart is laid out on a fixed grid (`viewBox`) and scaled to the page's
 //! width by the browser. The numbers a chart shows carry the `data-path` of the
-//! figure in `cutrace report --format json` (see [`super::page`]).
+//! figure in `cutrace report --format json` (see `page`).
 
 use maud::{Markup, PreEscaped, html};
 
@@ -19,15 +19,15 @@ const ROW: f64 = 20.0;
 const LABEL_CHARS: usize = 50;
 
 /// One bar of a horizontal bar chart.
-pub struct Bar {
+pub(crate) struct Bar {
     /// What it measures (a kernel name, a kind, a stream).
-    pub label: String,
+    pub(crate) label: String,
     /// Its length, in any unit shared by the chart's bars.
-    pub value: i64,
+    pub(crate) value: i64,
     /// The value as shown right of the bar.
-    pub shown: Markup,
+    pub(crate) shown: Markup,
     /// CSS class of the bar (its colour).
-    pub class: &'static str,
+    pub(crate) class: &'static str,
 }
 
 /// `label` cut to what fits beside a bar.
@@ -45,7 +45,7 @@ fn at(x: f64) -> String {
 }
 
 /// Horizontal bars, one row each, longest value filling the bar area.
-pub fn bars(bars: &[Bar]) -> Markup {
+pub(crate) fn bars(bars: &[Bar]) -> Markup {
     let height = ROW * bars.len() as f64 + 4.0;
     let longest = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1) as f64;
     let area = WIDTH - LABEL_WIDTH - VALUE_WIDTH;
@@ -67,22 +67,22 @@ pub fn bars(bars: &[Bar]) -> Markup {
 }
 
 /// One strip of a timeline: how busy something was in each bin of its span.
-pub struct Strip<'a> {
+pub(crate) struct Strip<'a> {
     /// What it shows (a stream, a rank).
-    pub label: String,
+    pub(crate) label: String,
     /// Start of its first bin, ns.
-    pub start_ns: i64,
+    pub(crate) start_ns: i64,
     /// Width of each bin, ns.
-    pub bin_ns: i64,
+    pub(crate) bin_ns: i64,
     /// Busy time in each bin, ns.
-    pub busy_ns: &'a [i64],
+    pub(crate) busy_ns: &'a [i64],
     /// The `data-path` of `busy_ns` in the JSON report.
-    pub path: String,
+    pub(crate) path: String,
 }
 
 /// Strips on one time axis from `from_ns` to `to_ns`: a bin's shade is the share
 /// of it that was busy; the grey behind the strip is idle time.
-pub fn strips(strips: &[Strip], from_ns: i64, to_ns: i64) -> Markup {
+pub(crate) fn strips(strips: &[Strip], from_ns: i64, to_ns: i64) -> Markup {
     let height = ROW * strips.len() as f64 + 22.0;
     let left = 150.0;
     let area = WIDTH - left - 10.0;
@@ -112,7 +112,7 @@ pub fn strips(strips: &[Strip], from_ns: i64, to_ns: i64) -> Markup {
             @let axis = ROW * strips.len() as f64 + 16.0;
             text.axis x=(at(left)) y=(at(axis)) { "0" }
             text.axis.end x=(at(left + area)) y=(at(axis)) {
-                (super::page::shown_time(to_ns - from_ns))
+                (crate::page::shown_time(to_ns - from_ns))
             }
         }
     }
@@ -124,20 +124,20 @@ const MAX_COLUMN: f64 = 48.0;
 const VALUED_COLUMNS: usize = 16;
 
 /// One column of a column chart.
-pub struct Column {
+pub(crate) struct Column {
     /// Its height, in any unit shared by the chart's columns.
-    pub value: i64,
+    pub(crate) value: i64,
     /// Its tooltip.
-    pub title: String,
+    pub(crate) title: String,
     /// Whether it is the one to look at (the slowest).
-    pub highlight: bool,
+    pub(crate) highlight: bool,
     /// The `data-path` of its value in the JSON report.
-    pub path: String,
+    pub(crate) path: String,
 }
 
 /// Groups of columns side by side (one group per iteration, one column per rank),
 /// each group named below it; the tallest column fills the height.
-pub fn columns(groups: &[(String, Vec<Column>)]) -> Markup {
+pub(crate) fn columns(groups: &[(String, Vec<Column>)]) -> Markup {
     let height = 180.0;
     let (top, bottom, left) = (20.0, 22.0, 10.0);
     let count: usize = groups.iter().map(|(_, c)| c.len()).sum();
@@ -175,7 +175,7 @@ pub fn columns(groups: &[(String, Vec<Column>)]) -> Markup {
                         @if values {
                             text.axis x=(at(x + width * i as f64)) y=(at(height - bottom - h - 3.0))
                                 data-path=(column.path) data-value=(column.value) {
-                                (super::page::shown_time(column.value))
+                                (crate::page::shown_time(column.value))
                             }
                         }
                     }
@@ -189,7 +189,7 @@ pub fn columns(groups: &[(String, Vec<Column>)]) -> Markup {
 }
 
 /// A legend entry: a swatch of `class`'s colour and its meaning.
-pub fn swatch(class: &str, meaning: &str) -> Markup {
+pub(crate) fn swatch(class: &str, meaning: &str) -> Markup {
     html! {
         span.swatch {
             svg width="12" height="12" { rect class=(class) width="12" height="12" {} }

@@ -1,18 +1,15 @@
 //! `cutrace report --html PAGE`: the report as one self-contained HTML page. The
 //! traces are read as for the report across ranks (one trace is a report of one
 //! rank), the figures are the ones `--format json` prints, and `page` renders
-//! them; this module reads and writes.
-
-mod charts;
-mod page;
+//! them (`cutrace-html`); this module reads and writes.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cutrace_analysis::{Figures, TraceFigures};
-use cutrace_exporter::{KeyAverages, SortKey};
+use cutrace_analysis::Figures;
+use cutrace_exporter::SortKey;
 
 use super::input::MemoryArgs;
 use super::ranks;
@@ -43,21 +40,16 @@ pub fn run(
     }
     let files = ranks::trace_files(inputs)?;
     let (read, skipped) = ranks::each_trace(&files, memory, |index, file, trace| {
-        let figures = TraceFigures::from_trace(file.display().to_string(), index, &trace);
-        let averages = KeyAverages::from_trace(&trace);
-        let table = page::Table {
-            rows: averages
-                .sorted(sort, row_limit)
-                .into_iter()
-                .cloned()
-                .collect(),
-            all_rows: averages.rows().len(),
-            sort: sort.as_str(),
-        };
-        Ok((figures, table))
+        Ok(cutrace_html::of_trace(
+            file.display().to_string(),
+            index,
+            &trace,
+            sort,
+            row_limit,
+        ))
     })?;
     let (traces, tables): (Vec<_>, Vec<_>) = read.into_iter().unzip();
-    let html = page::render(&Figures::new(traces, skipped), &tables);
+    let html = cutrace_html::render(&Figures::new(traces, skipped), &tables);
     write_atomically(path, html.as_bytes())
 }
 
