@@ -80,31 +80,55 @@ pub(crate) struct Strip<'a> {
     pub(crate) path: String,
 }
 
+/// Shades of a timeline: a bin's busy share is rounded up to the next of these
+/// steps, so that any work shows and a strip is a few paths, not a shape per bin.
+const SHADES: i64 = 8;
+
+/// The runs of equal shade in `busy_ns` (bins of `bin_ns`): (shade, first bin,
+/// bins), idle runs left out.
+fn shade_runs(busy_ns: &[i64], bin_ns: i64) -> Vec<(i64, usize, usize)> {
+    let mut runs: Vec<(i64, usize, usize)> = Vec::new();
+    for (bin, &busy) in busy_ns.iter().enumerate() {
+        // Rounded up: a bin with any work in it is never blank.
+        let shade = ((busy * SHADES + bin_ns - 1) / bin_ns.max(1)).min(SHADES);
+        match runs.last_mut() {
+            Some(last) if last.0 == shade && last.1 + last.2 == bin => last.2 += 1,
+            _ if shade > 0 => runs.push((shade, bin, 1)),
+            _ => {}
+        }
+    }
+    runs
+}
+
 /// Strips on one time axis from `from_ns` to `to_ns`: a bin's shade is the share
-/// of it that was busy; the grey behind the strip is idle time.
+/// of it that was busy; the grey behind the strip is idle time. Each strip's
+/// element holds its bins' busy times in `data-value`, separated by spaces.
 pub(crate) fn strips(strips: &[Strip], from_ns: i64, to_ns: i64) -> Markup {
     let height = ROW * strips.len() as f64 + 22.0;
     let left = 150.0;
     let area = WIDTH - left - 10.0;
     let span = (to_ns - from_ns).max(1) as f64;
     let x = |ns: i64| left + (ns - from_ns) as f64 / span * area;
+    let bar = ROW - 4.0;
     html! {
         svg.chart.timeline viewBox={"0 0 " (WIDTH) " " (height)} role="img" {
             @for (i, strip) in strips.iter().enumerate() {
-                @let y = ROW * i as f64 + 2.0;
+                @let y = ROW * i as f64 + 4.0;
                 @let end = strip.start_ns + strip.bin_ns * strip.busy_ns.len() as i64;
-                g data-path=(strip.path) {
-                    text.label x=(at(left - 8.0)) y=(at(y + 14.0)) { (strip.label) }
-                    rect.idle x=(at(x(strip.start_ns))) y=(at(y + 2.0))
-                        width=(at((x(end) - x(strip.start_ns)).max(1.0))) height=(at(ROW - 4.0)) {}
-                    @for (bin, &busy) in strip.busy_ns.iter().enumerate() {
-                        @if busy > 0 {
-                            @let start = strip.start_ns + strip.bin_ns * bin as i64;
-                            rect.busy x=(at(x(start))) y=(at(y + 2.0))
-                                width=(at(x(start + strip.bin_ns) - x(start)))
-                                height=(at(ROW - 4.0))
-                                fill-opacity=(format!("{:.2}", busy as f64 / strip.bin_ns as f64))
-                                data-value=(busy) {}
+                @let bins: Vec<String> = strip.busy_ns.iter().map(i64::to_string).collect();
+                g data-path=(strip.path) data-value=(bins.join(" ")) {
+                    text.label x=(at(left - 8.0)) y=(at(y + 12.0)) { (strip.label) }
+                    rect.idle x=(at(x(strip.start_ns))) y=(at(y))
+                        width=(at((x(end) - x(strip.start_ns)).max(1.0))) height=(at(bar)) {}
+                    @let runs = shade_runs(strip.busy_ns, strip.bin_ns);
+                    @for shade in 1..=SHADES {
+                        @let d: String = runs.iter().filter(|r| r.0 == shade).map(|&(_, first, bins)| {
+                            let from = x(strip.start_ns + strip.bin_ns * first as i64);
+                            let to = x(strip.start_ns + strip.bin_ns * (first + bins) as i64);
+                            format!("M{}h{}v{}h-{}z", at2(from, y), at(to - from), at(bar), at(to - from))
+                        }).collect();
+                        @if !d.is_empty() {
+                            path.busy fill-opacity=(format!("{:.3}", shade as f64 / SHADES as f64)) d=(d) {}
                         }
                     }
                 }
@@ -116,6 +140,11 @@ pub(crate) fn strips(strips: &[Strip], from_ns: i64, to_ns: i64) -> Markup {
             }
         }
     }
+}
+
+/// A point as a path takes it.
+fn at2(x: f64, y: f64) -> String {
+    format!("{} {}", at(x), at(y))
 }
 
 /// Widest column of a column chart.
@@ -226,16 +255,25 @@ mod tests {
                 label: "stream 7".into(),
                 start_ns: 0,
                 bin_ns: 10,
-                busy_ns: &[10, 0, 5],
+                busy_ns: &[10, 10, 0, 5, 1],
                 path: "traces.0.timeline.busy_ns".into(),
             }],
             0,
-            30,
+            50,
         )
         .into_string();
-        assert_eq!(chart.matches("class=\"busy\"").count(), 2);
-        assert!(chart.contains("fill-opacity=\"1.00\""));
-        assert!(chart.contains("fill-opacity=\"0.50\""));
+        assert!(chart.contains("data-value=\"10 10 0 5 1\""));
+        // Two full bins are one run; half a bin is half the shade; a tenth, the
+        // lightest shade rather than none.
+        assert_eq!(chart.matches("<path").count(), 3);
+        assert!(chart.contains("fill-opacity=\"1.000\""));
+        assert!(chart.contains("fill-opacity=\"0.500\""));
+        assert!(chart.contains("fill-opacity=\"0.125\""));
+        assert_eq!(
+            shade_runs(&[10, 10, 0, 5, 1], 10),
+            [(8, 0, 2), (4, 3, 1), (1, 4, 1)]
+        );
+        assert!(shade_runs(&[0, 0], 0).is_empty());
     }
 
     #[test]

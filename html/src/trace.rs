@@ -17,11 +17,11 @@ pub fn of_trace(
     sort: SortKey,
     row_limit: Option<usize>,
 ) -> (TraceFigures, Table) {
-    // Two passes over the same events that share nothing: side by side.
-    let (figures, averages) = rayon::join(
-        || TraceFigures::from_trace(file, index, trace),
-        || KeyAverages::from_trace(trace),
-    );
+    // One after the other, not side by side: each holds a copy of the events'
+    // times while it works, and memory is what a report of a large trace runs
+    // short of (the report across ranks already reads traces on every core).
+    let figures = TraceFigures::from_trace(file, index, trace);
+    let averages = KeyAverages::from_trace(trace);
     let table = Table {
         rows: averages
             .sorted(sort, row_limit)
