@@ -387,6 +387,9 @@ fn one_trace(i: usize, t: &TraceFigures, table: Option<&Table>) -> Markup {
                     dt { "Refused buffers" } dd.alert { (count(&p("recording.refused_buffers"), r.refused_buffers)) }
                 }
             }
+            @if t.streams.is_empty() {
+                p.banner { "The trace holds no GPU work (kernels, copies, memsets, graph launches): a host-only profile." }
+            }
             @if r.dropped_records > 0 {
                 p.alert.banner {
                     "CUPTI dropped " (r.dropped_records) " records: the figures below miss that work. "
@@ -417,7 +420,9 @@ fn one_trace(i: usize, t: &TraceFigures, table: Option<&Table>) -> Markup {
             @if iteration_columns.is_empty() {
                 p.note { "The trace marks no iterations (torch.profiler and cutrace mark them as ProfilerStep#<n> ranges)." }
             } @else {
-                p.note { (charts::swatch("slowest", "the iteration with the most GPU time")) }
+                @if iteration_columns.len() > 1 {
+                    p.note { (charts::swatch("slowest", "the iteration with the most GPU time")) }
+                }
                 (charts::columns(&iteration_columns))
             }
         }
@@ -569,6 +574,27 @@ mod tests {
         assert!(page.contains("other (3 kernels)"));
         assert!(page.contains(">1.503us</text>"));
         assert!(!page.contains("traces.0.kernels.20.total_ns"));
+    }
+
+    #[test]
+    fn dropped_records_stand_out_and_a_host_only_trace_says_so() {
+        let mut trace = trace_with(&["gemm"]);
+        trace.info.dropped_records = 12;
+        let figures = Figures::new(
+            vec![TraceFigures::from_trace("t".into(), 0, &trace)],
+            Vec::new(),
+        );
+        let page = render(&figures, &[]);
+        assert!(page.contains(r#"<dd class="alert"><span class="n" data-path="traces.0.recording.dropped_records" data-value="12">12</span>"#));
+        assert!(page.contains("CUPTI dropped 12 records"));
+        assert!(!page.contains("no GPU work"));
+        let figures = Figures::new(
+            vec![TraceFigures::from_trace("t".into(), 0, &Trace::default())],
+            Vec::new(),
+        );
+        let page = render(&figures, &[]);
+        assert!(page.contains("The trace holds no GPU work"));
+        assert!(!page.contains("CUPTI dropped"));
     }
 
     #[test]
