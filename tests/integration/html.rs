@@ -37,6 +37,21 @@ fn json_report(inputs: &[&Path]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The rows of `trace`'s table as the page keeps them: `--format json` cut to the
+/// page's 1000 rows.
+fn table_rows(trace: &Path) -> Value {
+    let output = cutrace([
+        "report".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--row-limit".as_ref(),
+        "1000".as_ref(),
+        trace.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 fn write_page(page: &Path, traces: &[&Path]) -> String {
     let mut args = vec!["report".as_ref(), "--html".as_ref(), page.as_os_str()];
     args.extend(traces.iter().map(|p| p.as_os_str()));
@@ -89,15 +104,7 @@ fn one_traces_page_holds_its_figures_and_table_as_the_json_gives_them() {
     let alone = TestDir::new();
     std::fs::copy(&trace, alone.path("rank0.json.gz")).unwrap();
     let figures = json_report(&[alone.root()]);
-    let output = cutrace([
-        "report".as_ref(),
-        "--format".as_ref(),
-        "json".as_ref(),
-        "--row-limit".as_ref(),
-        "1000".as_ref(),
-        trace.as_os_str(),
-    ]);
-    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = table_rows(&trace);
     let checked = check_figures(&page, &figures, std::slice::from_ref(&rows));
     let rows = rows.as_array().unwrap().len();
     assert!(checked > 5 * rows, "{checked} figures for {rows} rows");
@@ -132,20 +139,7 @@ fn a_page_of_several_ranks_holds_the_report_across_them() {
     let traces: Vec<&Path> = traces.iter().map(|p| p.as_path()).collect();
     let page = write_page(&dir.path("ranks.html"), &traces);
     let figures = json_report(&traces);
-    let rows: Vec<Value> = traces
-        .iter()
-        .map(|t| {
-            let output = cutrace([
-                "report".as_ref(),
-                "--format".as_ref(),
-                "json".as_ref(),
-                "--row-limit".as_ref(),
-                "1000".as_ref(),
-                t.as_os_str(),
-            ]);
-            serde_json::from_slice(&output.stdout).unwrap()
-        })
-        .collect();
+    let rows: Vec<Value> = traces.iter().map(|t| table_rows(t)).collect();
     check_figures(&page, &figures, &rows);
     assert!(page.contains("Per rank"));
     for path in [
