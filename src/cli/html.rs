@@ -19,8 +19,8 @@ use super::ranks;
 pub const PAGE_ROWS: usize = 1000;
 
 /// Reads `inputs` (files or directories of them) and writes their report to
-/// `path` as one HTML page, each table sorted by `sort` and cut to `row_limit`
-/// rows (`None`: all).
+/// `path` (`-`: standard output) as one HTML page, each table sorted by `sort`
+/// and cut to `row_limit` rows (`None`: all).
 pub fn run(
     inputs: &[PathBuf],
     path: &Path,
@@ -30,8 +30,9 @@ pub fn run(
 ) -> anyhow::Result<()> {
     // Before the reading, which may take minutes: a page that cannot be written
     // says so at once.
+    let to_stdout = path == Path::new("-");
     let dir = parent(path);
-    if !dir.is_dir() {
+    if !to_stdout && !dir.is_dir() {
         anyhow::bail!(
             "{}: cannot write the page: {} is not a directory",
             path.display(),
@@ -50,6 +51,13 @@ pub fn run(
     })?;
     let (traces, tables): (Vec<_>, Vec<_>) = read.into_iter().unzip();
     let html = cutrace_html::render(&Figures::new(traces, skipped), &tables);
+    if to_stdout {
+        let mut stdout = std::io::stdout().lock();
+        return stdout
+            .write_all(html.as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("cannot write to standard output");
+    }
     write_atomically(path, html.as_bytes())
 }
 

@@ -35,9 +35,10 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// Write the report as one HTML page to this file instead (charts, the
-    /// figures of --format json, each trace's table, sortable; it opens offline).
-    /// Each table keeps 1000 rows unless --row-limit says otherwise.
+    /// Write the report as one HTML page to this file instead (`-`: standard
+    /// output): charts, the figures of --format json, each trace's table,
+    /// sortable; it opens offline. Each table keeps 1000 rows unless --row-limit
+    /// says otherwise.
     #[arg(long, value_name = "PAGE", conflicts_with = "format")]
     pub html: Option<PathBuf>,
 

@@ -123,6 +123,15 @@ fn one_traces_page_holds_its_figures_and_table_as_the_json_gives_them() {
             "{path}"
         );
     }
+    // `-` is standard output, the same page.
+    let output = cutrace([
+        "report".as_ref(),
+        "--html".as_ref(),
+        "-".as_ref(),
+        trace.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::str::from_utf8(&output.stdout).unwrap(), page);
     // Kernel names are templates: escaped, never markup.
     assert!(page.contains("permute_pooled_embs_kernel&lt;float&gt;"));
     assert!(!page.contains("<float>"));
