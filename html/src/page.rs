@@ -218,7 +218,7 @@ fn across_ranks(figures: &Figures) -> Markup {
 /// One row per rank: what its GPUs did and HTA's two breakdowns.
 fn per_rank_table(figures: &Figures) -> Markup {
     html! {
-        table.sortable {
+        div.wide { table.sortable {
             thead { tr {
                 th data-sort="num" { "Rank" } th data-sort="num" { "Span" } th data-sort="num" { "Busy" }
                 th data-sort="num" { "Computation" } th data-sort="num" { "Communication" }
@@ -257,7 +257,7 @@ fn per_rank_table(figures: &Figures) -> Markup {
                     }
                 }
             }
-        }
+        } }
     }
 }
 
