@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CPU-side benchmarks behind docs/benchmarks.md: record decoding, trace
 # writing (against pigz on the same JSON, and as Parquet), `cutrace report` on real
-# traces and across 64 ranks, and `cutrace convert --to parquet`.
+# traces and across 64 ranks, `cutrace report --html`, and `cutrace convert --to
+# parquet`.
 # Usage: scripts/bench.sh [RUNS]   (needs pigz for the comparison)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ runs=${1:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --quiet -p cutrace -p cutrace-tracer -p cutrace-exporter -p cutrace-analysis \
+cargo build --release --quiet -p cutrace -p cutrace-tracer -p cutrace-exporter -p cutrace-analysis -p cutrace-html \
   --features parquet --examples --bins
 bin=target/release
 
@@ -48,6 +49,15 @@ du -sh "$work/ranks"
 for _ in $(seq "$runs"); do
   /usr/bin/time -f "report of 64 traces: %e s wall, %U s user, %S s sys, %M KiB peak" "$bin/cutrace" report "$work/ranks" 2>&1 >/dev/null
 done
+
+echo "## cutrace report --html"
+# The time after reading (figures, table, page, writing it) and the page's size.
+"$bin/examples/html_bench" --runs "$runs" --out "$work/w.html" "$work/w.json.gz"
+for _ in $(seq "$runs"); do
+  /usr/bin/time -f "page of 1,000,000 launches: %e s wall, %U s user, %S s sys, %M KiB peak" "$bin/cutrace" report --html "$work/w.html" "$work/w.json.gz" 2>&1
+  /usr/bin/time -f "page of 64 traces: %e s wall, %U s user, %S s sys, %M KiB peak" "$bin/cutrace" report --html "$work/r.html" "$work/ranks" 2>&1
+done
+du -b "$work/w.html" "$work/r.html"
 
 echo "## cutrace convert --to parquet"
 for _ in $(seq "$runs"); do

@@ -165,6 +165,73 @@ pub struct GraphFigures {
     pub kernels: Vec<KernelTotal>,
 }
 
+/// What the trace says about how it was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Recording {
+    /// CUPTI API version; 0 when the trace does not say.
+    pub cupti_version: u32,
+    /// CUDA driver version (`1000 * major + 10 * minor`); 0 when the trace does not say.
+    pub cuda_driver_version: u32,
+    /// CUDA runtime version, in the same form; 0 when the trace does not say.
+    pub cuda_runtime_version: u32,
+    /// Events of every kind, host and GPU.
+    pub events: u64,
+    /// Records CUPTI dropped for want of buffer space.
+    pub dropped_records: u64,
+    /// Buffer requests cutrace's pool refused.
+    pub refused_buffers: u64,
+}
+
+/// The summed duration and count of each kind of GPU work. Work on several
+/// streams at once counts once per event, as the key-averages table counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct KindTimes {
+    /// Kernels' summed duration.
+    pub kernel_ns: i64,
+    /// Kernels.
+    pub kernels: u64,
+    /// Copies' summed duration.
+    pub memcpy_ns: i64,
+    /// Copies.
+    pub memcpys: u64,
+    /// Memsets' summed duration.
+    pub memset_ns: i64,
+    /// Memsets.
+    pub memsets: u64,
+    /// Whole-graph launches' summed duration (graph mode).
+    pub graph_ns: i64,
+    /// Whole-graph launches.
+    pub graphs: u64,
+}
+
+/// How busy the GPU work kept something over the trace's span, cut into equal
+/// bins: the time of each bin some work covered.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Timeline {
+    /// Start of the first bin, ns since the Unix epoch (the trace's `start_ns`).
+    pub start_ns: i64,
+    /// Width of every bin; 0 when the span is empty.
+    pub bin_ns: i64,
+    /// Busy time in each bin, never more than `bin_ns`; the last bin may reach
+    /// past the span's end.
+    pub busy_ns: Vec<i64>,
+}
+
+/// One stream's GPU work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamFigures {
+    /// Device index.
+    pub device: u32,
+    /// CUDA stream id.
+    pub stream: u32,
+    /// Kernels, copies, memsets and graph launches on it.
+    pub events: u64,
+    /// Time some of them ran.
+    pub busy_ns: i64,
+    /// That time over the trace's span, in the bins of the trace's timeline.
+    pub timeline: Vec<i64>,
+}
+
 /// The figures of one trace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceFigures {
@@ -184,8 +251,16 @@ pub struct TraceFigures {
     pub start_ns: i64,
     /// GPUs the work ran on.
     pub gpus: Vec<Gpu>,
+    /// Versions, event count and lost records.
+    pub recording: Recording,
     /// What the GPUs did.
     pub gpu_time: GpuTime,
+    /// GPU time by kind of work.
+    pub kinds: KindTimes,
+    /// When some GPU work ran, over the span.
+    pub timeline: Timeline,
+    /// Each stream's work, by device and stream id.
+    pub streams: Vec<StreamFigures>,
     /// HTA's temporal breakdown.
     pub temporal_breakdown: TemporalBreakdown,
     /// HTA's communication-computation overlap.

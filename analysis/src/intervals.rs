@@ -42,6 +42,27 @@ impl Union {
         self.spans.iter().map(|(start, end)| end - start).sum()
     }
 
+    /// The time covered in each of `count` bins of `bin_ns` from `start`; time
+    /// outside them is left out.
+    pub(crate) fn bins(&self, start: i64, bin_ns: i64, count: usize) -> Vec<i64> {
+        let mut bins = vec![0; count];
+        if bin_ns <= 0 {
+            return bins;
+        }
+        for &(from, to) in &self.spans {
+            let first = (from - start).div_euclid(bin_ns).max(0);
+            let last = (to - 1 - start).div_euclid(bin_ns);
+            for bin in first..=last {
+                let Some(slot) = usize::try_from(bin).ok().and_then(|b| bins.get_mut(b)) else {
+                    continue;
+                };
+                let (low, high) = (start + bin * bin_ns, start + (bin + 1) * bin_ns);
+                *slot += to.min(high) - from.max(low);
+            }
+        }
+        bins
+    }
+
     /// Length of the time covered by both `self` and `other`.
     pub(crate) fn overlap(&self, other: &Union) -> i64 {
         let (mut i, mut j, mut total) = (0, 0, 0);
@@ -71,6 +92,16 @@ mod tests {
             intervals.push(start, end);
         }
         intervals.union()
+    }
+
+    #[test]
+    fn bins_hold_the_time_covered_in_them() {
+        let u = union(&[(5, 25), (30, 31), (38, 60)]);
+        // Bins [0, 10), [10, 20), [20, 30), [30, 40): the last interval runs past them.
+        assert_eq!(u.bins(0, 10, 4), [5, 10, 5, 3]);
+        assert_eq!(u.bins(20, 10, 2), [5, 3]);
+        assert_eq!(u.bins(0, 0, 2), [0, 0]);
+        assert!(u.bins(0, 10, 0).is_empty());
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod trace;
 pub use classify::WorkClass;
 pub use figures::{
     CommCompOverlap, Figures, Gpu, GpuTime, GraphFigures, GraphSource, IterationAcrossRanks,
-    IterationGpu, KernelSpread, KernelTotal, RankGpu, RankSource, Skipped, TemporalBreakdown,
-    TraceFigures,
+    IterationGpu, KernelSpread, KernelTotal, KindTimes, RankGpu, RankSource, Recording, Skipped,
+    StreamFigures, TemporalBreakdown, Timeline, TraceFigures,
 };
-pub use trace::{Measured, TraceAccumulator, measure, rank_of};
+pub use trace::{Measured, TIMELINE_BINS, TraceAccumulator, measure, rank_of};

@@ -8,6 +8,8 @@
 //! the unions and the attribution to iterations are made when it finishes. A reader
 //! can feed it while it reads.
 
+use std::collections::BTreeMap;
+
 use cutrace_exporter::{InIteration, IterationOf};
 use cutrace_tracer::Trace;
 use cutrace_tracer::model::{
@@ -17,8 +19,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::classify::WorkClass;
 use crate::figures::{
-    CommCompOverlap, Gpu, GpuTime, IterationGpu, KernelTotal, RankSource, TemporalBreakdown,
-    TraceFigures,
+    CommCompOverlap, Gpu, GpuTime, IterationGpu, KernelTotal, KindTimes, RankSource, Recording,
+    StreamFigures, TemporalBreakdown, Timeline, TraceFigures,
 };
 use crate::graphs;
 use crate::intervals::Intervals;
@@ -41,7 +43,13 @@ pub(crate) struct Work {
     pub(crate) name: NameId,
     pub(crate) kind: WorkKind,
     pub(crate) class: WorkClass,
+    pub(crate) device: u32,
+    pub(crate) stream: u32,
 }
+
+/// Number of bins in a trace's [`Timeline`]: enough to see phases and gaps in a
+/// strip across a page, few enough that a report over many ranks stays small.
+pub const TIMELINE_BINS: usize = 120;
 
 /// Gathers one trace's events; [`TraceAccumulator::finish`] gives its figures.
 #[derive(Debug)]
@@ -56,6 +64,7 @@ pub struct TraceAccumulator {
     iterations: Vec<Iteration>,
     /// Calls and summed time per kernel name.
     kernel_totals: FxHashMap<NameId, (u64, i64)>,
+    kinds: KindTimes,
     devices: Vec<u32>,
     first: i64,
     last: i64,
@@ -70,6 +79,12 @@ pub struct Measured {
     pub devices: Vec<u32>,
     /// What the GPUs did.
     pub gpu_time: GpuTime,
+    /// GPU time by kind of work.
+    pub kinds: KindTimes,
+    /// When some GPU work ran, over the span.
+    pub timeline: Timeline,
+    /// Each stream's work, by device and stream id.
+    pub streams: Vec<StreamFigures>,
     /// HTA's temporal breakdown.
     pub temporal_breakdown: TemporalBreakdown,
     /// HTA's communication-computation overlap.
@@ -92,6 +107,7 @@ impl Default for TraceAccumulator {
             launches: Vec::new(),
             iterations: Vec::new(),
             kernel_totals: FxHashMap::default(),
+            kinds: KindTimes::default(),
             devices: Vec::new(),
             // No event yet: the span is empty until one widens it.
             first: i64::MAX,
@@ -111,10 +127,10 @@ impl TraceAccumulator {
         self.last = self.last.max(end);
     }
 
-    fn gpu(&mut self, work: Work, device: u32) {
+    fn gpu(&mut self, work: Work) {
         self.span(work.start, work.end);
-        if !self.devices.contains(&device) {
-            self.devices.push(device);
+        if !self.devices.contains(&work.device) {
+            self.devices.push(work.device);
         }
         self.work.push(work);
     }
@@ -128,6 +144,8 @@ impl TraceAccumulator {
         let total = self.kernel_totals.entry(k.name).or_default();
         total.0 += 1;
         total.1 += k.end - k.start;
+        self.kinds.kernel_ns += k.end - k.start;
+        self.kinds.kernels += 1;
         let work = Work {
             start: k.start,
             end: k.end,
@@ -136,21 +154,27 @@ impl TraceAccumulator {
             name: k.name,
             kind: WorkKind::Kernel,
             class,
+            device: k.device,
+            stream: k.stream,
         };
-        self.gpu(work, k.device);
+        self.gpu(work);
     }
 
     /// Takes a memory copy.
     pub fn memcpy(&mut self, m: &Memcpy) {
-        self.copy(m.start, m.end, m.correlation, m.device);
+        self.kinds.memcpy_ns += m.end - m.start;
+        self.kinds.memcpys += 1;
+        self.copy(m.start, m.end, m.correlation, (m.device, m.stream));
     }
 
     /// Takes a memset.
     pub fn memset(&mut self, m: &Memset) {
-        self.copy(m.start, m.end, m.correlation, m.device);
+        self.kinds.memset_ns += m.end - m.start;
+        self.kinds.memsets += 1;
+        self.copy(m.start, m.end, m.correlation, (m.device, m.stream));
     }
 
-    fn copy(&mut self, start: i64, end: i64, correlation: u64, device: u32) {
+    fn copy(&mut self, start: i64, end: i64, correlation: u64, (device, stream): (u32, u32)) {
         // Their names start with `Memcpy` or `Memset`: memory, by HTA's rule too.
         let work = Work {
             start,
@@ -160,8 +184,10 @@ impl TraceAccumulator {
             name: NameId::default(),
             kind: WorkKind::Copy,
             class: WorkClass::Memory,
+            device,
+            stream,
         };
-        self.gpu(work, device);
+        self.gpu(work);
     }
 
     /// Takes a whole graph's launch (graph mode).
@@ -175,8 +201,12 @@ impl TraceAccumulator {
             name: NameId::default(),
             kind: WorkKind::GraphLaunch,
             class: WorkClass::Computation,
+            device: g.device,
+            stream: g.stream,
         };
-        self.gpu(work, g.device);
+        self.kinds.graph_ns += g.end - g.start;
+        self.kinds.graphs += 1;
+        self.gpu(work);
     }
 
     /// Takes a host wait on the GPU.
@@ -219,11 +249,41 @@ impl TraceAccumulator {
         };
         let mut busy = Intervals::default();
         let mut by_class: [Intervals; 4] = Default::default();
+        let mut by_stream: BTreeMap<(u32, u32), (u64, Intervals)> = BTreeMap::new();
         for w in &self.work {
             busy.push(w.start, w.end);
             by_class[class_index(w.class)].push(w.start, w.end);
+            let stream = by_stream.entry((w.device, w.stream)).or_default();
+            stream.0 += 1;
+            stream.1.push(w.start, w.end);
         }
-        let busy = busy.union().length();
+        // `span` is never negative; `i64::div_ceil` is not stable.
+        let bin_ns = (span + TIMELINE_BINS as i64 - 1) / TIMELINE_BINS as i64;
+        let bins = if bin_ns > 0 {
+            usize::try_from((span + bin_ns - 1) / bin_ns).unwrap_or(TIMELINE_BINS)
+        } else {
+            0
+        };
+        let busy = busy.union();
+        let timeline = Timeline {
+            start_ns: start,
+            bin_ns,
+            busy_ns: busy.bins(start, bin_ns, bins),
+        };
+        let streams = by_stream
+            .into_iter()
+            .map(|((device, stream), (events, intervals))| {
+                let union = intervals.union();
+                StreamFigures {
+                    device,
+                    stream,
+                    events,
+                    busy_ns: union.length(),
+                    timeline: union.bins(start, bin_ns, bins),
+                }
+            })
+            .collect();
+        let busy = busy.length();
         let [communication, memory, computation, other] = by_class.map(|i| i.union());
         let gpu_time = GpuTime {
             span_ns: span,
@@ -306,6 +366,9 @@ impl TraceAccumulator {
             start_ns: start,
             devices: self.devices,
             gpu_time,
+            kinds: self.kinds,
+            timeline,
+            streams,
             temporal_breakdown,
             comm_comp_overlap,
             iterations,
@@ -398,7 +461,18 @@ impl TraceFigures {
             window: trace.info.window,
             start_ns: measured.start_ns,
             gpus,
+            recording: Recording {
+                cupti_version: trace.info.cupti_version,
+                cuda_driver_version: trace.info.cuda_driver_version,
+                cuda_runtime_version: trace.info.cuda_runtime_version,
+                events: trace.event_count() as u64,
+                dropped_records: trace.info.dropped_records,
+                refused_buffers: trace.info.refused_buffers,
+            },
             gpu_time: measured.gpu_time,
+            kinds: measured.kinds,
+            timeline: measured.timeline,
+            streams: measured.streams,
             temporal_breakdown: measured.temporal_breakdown,
             comm_comp_overlap: measured.comm_comp_overlap,
             iterations: measured.iterations,
@@ -552,12 +626,68 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn kinds_streams_and_timeline_count_the_gpu_work() {
+        let mut b = Build::default();
+        // Span 0..1200: bins of 10 ns.
+        b.kernel("gemm", 7, 0, 100)
+            .kernel("relu", 7, 50, 130)
+            .kernel("gemm", 8, 1_000, 1_200)
+            .memcpy(300, 305);
+        b.trace.memsets.push(Memset {
+            start: 400,
+            end: 420,
+            stream: 8,
+            ..Default::default()
+        });
+        b.trace.graph_launches.push(GraphLaunch {
+            start: 500,
+            end: 600,
+            stream: 8,
+            ..Default::default()
+        });
+        let m = measure(&b.trace);
+        assert_eq!(
+            m.kinds,
+            KindTimes {
+                kernel_ns: 100 + 80 + 200,
+                kernels: 3,
+                memcpy_ns: 5,
+                memcpys: 1,
+                memset_ns: 20,
+                memsets: 1,
+                graph_ns: 100,
+                graphs: 1,
+            }
+        );
+        let streams: Vec<(u32, u64, i64)> = m
+            .streams
+            .iter()
+            .map(|s| (s.stream, s.events, s.busy_ns))
+            .collect();
+        // The copy is on stream 0 (the default of the model's copies).
+        assert_eq!(streams, [(0, 1, 5), (7, 2, 130), (8, 3, 320)]);
+        assert_eq!((m.timeline.start_ns, m.timeline.bin_ns), (0, 10));
+        assert_eq!(m.timeline.busy_ns.len(), TIMELINE_BINS);
+        assert_eq!(
+            m.timeline.busy_ns[..14],
+            [10; 13].into_iter().chain([0]).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(m.timeline.busy_ns[30], 5);
+        assert_eq!(m.timeline.busy_ns.iter().sum::<i64>(), m.gpu_time.busy_ns);
+        for s in &m.streams {
+            assert_eq!(s.timeline.iter().sum::<i64>(), s.busy_ns);
+        }
+    }
+
+    #[test]
     fn an_empty_trace_measures_nothing() {
         let m = measure(&Trace::default());
         assert_eq!(m.gpu_time, GpuTime::default());
         assert_eq!(m.temporal_breakdown, TemporalBreakdown::default());
         assert_eq!(m.comm_comp_overlap.ratio, None);
         assert!(m.graphs.is_empty());
+        assert_eq!(m.timeline, Timeline::default());
+        assert!(m.streams.is_empty());
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub enum Command {
     /// time by kind of work, HolisticTraceAnalysis's temporal breakdown and
     /// communication-computation overlap, the straggler of each iteration, the
     /// kernels whose time differs most between ranks, and each rank's CUDA graphs.
+    /// `--html PAGE` writes the same report as one page that opens offline.
     Report(ReportArgs),
     /// Rewrite a trace file as cutrace writes traces, optionally cut to a time range;
     /// or write traces as Parquet, one row per event, in a folder partitioned by rank.

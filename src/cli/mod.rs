@@ -19,6 +19,7 @@ mod convert;
 mod doctor;
 mod driver;
 mod figures_text;
+mod html;
 mod input;
 mod locate;
 mod outputs;

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use cutrace_exporter::{KeyAverages, SortKey, TraceStats};
 
 use super::input::{self, MemoryArgs};
-use super::{figures_text, ranks};
+use super::{figures_text, html, ranks};
 
 /// Arguments of `cutrace report`.
 #[derive(Debug, Args)]
@@ -34,6 +34,13 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// Write the report as one HTML page to this file instead (`-`: standard
+    /// output): charts, the figures of --format json, each trace's table,
+    /// sortable; it opens offline. Each table keeps 1000 rows unless --row-limit
+    /// says otherwise.
+    #[arg(long, value_name = "PAGE", conflicts_with = "format")]
+    pub html: Option<PathBuf>,
 
     /// The memory ceiling.
     #[command(flatten)]
@@ -69,6 +76,11 @@ pub enum Format {
 
 /// Reads the traces and prints their report on stdout.
 pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
+    if let Some(page) = &args.html {
+        let limit = args.row_limit.map_or(Some(html::PAGE_ROWS), |l| l.0);
+        html::run(&args.traces, page, args.sort, limit, &args.memory)?;
+        return Ok(0);
+    }
     let text = match &args.traces[..] {
         [trace] if !trace.is_dir() => one_trace(args, trace)?,
         inputs => {
