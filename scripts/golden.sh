@@ -31,9 +31,16 @@ else
   out=$target
 fi
 
-cargo build --release --quiet -p cutrace -p cutrace-exporter -p cutrace-analysis --examples --bins
-bin=target/release
-cutrace=$bin/cutrace
+# GOLDEN_BIN names a directory holding another build's cutrace, export_bench and
+# write_ranks (a build of the commit to compare against); by default this
+# checkout's release build is made and used.
+if [ -n "${GOLDEN_BIN:-}" ]; then
+  bin=$GOLDEN_BIN
+else
+  cargo build --release --quiet -p cutrace -p cutrace-exporter -p cutrace-analysis --examples --bins
+  bin=target/release/examples
+fi
+cutrace=${GOLDEN_BIN:-target/release}/cutrace
 
 # The synthetic traces are written by this build; they live at one fixed place so
 # that the paths in the outputs do not change between runs.
@@ -41,9 +48,9 @@ inputs=target/golden-inputs
 rm -rf "$inputs"
 mkdir -p "$inputs/ranks"
 for n in 10000 100000 1000000; do
-  "$bin/examples/export_bench" --launches "$n" --out "$inputs/bench_$n.pt.trace.json.gz" >/dev/null
+  "$bin/export_bench" --launches "$n" --out "$inputs/bench_$n.pt.trace.json.gz" >/dev/null
 done
-"$bin/examples/write_ranks" --ranks 64 --events 100000 "$inputs/ranks" >/dev/null
+"$bin/write_ranks" --ranks 64 --events 100000 "$inputs/ranks" >/dev/null
 
 large=${CUTRACE_TEST_TRACES:-../shared/traces/kineto}
 traces=(tests/data/kineto/*.json.gz)
@@ -68,10 +75,9 @@ for trace in "${traces[@]}"; do
   record "$name.cpu5" report --sort cpu_time_total --row-limit 5 "$trace"
   record "$name.count-all" report --sort count --row-limit -1 "$trace"
   record "$name.json-selfcpu3" report --format json --sort self_cpu_time_total --row-limit 3 "$trace"
-  converted=$(mktemp --suffix=.pt.trace.json.gz)
+  # One fixed output path: the trace's name is its path.
+  converted=$inputs/converted.pt.trace.json.gz
   record "$name.convert" convert "$trace" -o "$converted"
-  # The summary names the output file, which is made anew each time.
-  sed -i "s|$converted|OUT|g" "$out/$name.convert.out" "$out/$name.convert.err"
   if [ -s "$converted" ]; then
     gzip -t "$converted"
     gzip -dc "$converted" | sha256sum >"$out/$name.convert.sha256"

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::ReadErrorKind;
-use super::event::{Args, Id, Number, OwnedText, RawEvent, micros_to_ns};
+use super::event::{Args, Id, Number, OwnedText, Parsed, RawEvent, micros_to_ns};
 use super::gpu_names::{parse_memcpy, parse_memset, parse_sync};
 use super::notes::{ReadNotes, TimeOrigin};
 use super::scan::strip_trailing_commas;
@@ -253,22 +253,15 @@ impl Builder {
         Ok(())
     }
 
-    /// Takes one event, given as its JSON bytes.
-    pub(crate) fn event(&mut self, json: &[u8]) -> Result<(), String> {
-        // Checking UTF-8 once up front lets serde skip it for every string.
-        let parsed = match std::str::from_utf8(json) {
-            Ok(text) => serde_json::from_str::<RawEvent>(text),
-            Err(_) => serde_json::from_slice::<RawEvent>(json),
-        };
+    /// Takes one event as parsed, in file order.
+    pub(crate) fn take(&mut self, parsed: Parsed) -> Result<(), String> {
         match parsed {
-            Ok(event) => self.add(event),
-            Err(err) => {
-                let fixed = strip_trailing_commas(json);
-                match serde_json::from_slice::<RawEvent>(&fixed) {
-                    Ok(event) if fixed.len() < json.len() => self.add(event),
-                    _ => Err(err.to_string()),
-                }
+            Parsed::Event(event) => self.add(event),
+            Parsed::Fixed(json) => {
+                let event = serde_json::from_slice::<RawEvent>(&json).map_err(|e| e.to_string())?;
+                self.add(event)
             }
+            Parsed::Failed(message) => Err(message),
         }
     }
 
