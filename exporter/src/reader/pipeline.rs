@@ -77,9 +77,9 @@ impl ParsedBatch {
     }
 
     /// Hands the events to `builder` in order, then the batch's buffers to `spare`.
-    fn build(mut self, builder: &mut Builder, spare: &Sender<Batch>) -> Result<(), ReadErrorKind> {
-        self.with_dependent_mut(|batch, parsed| {
-            for (span, event) in batch.events.iter().zip(parsed.drain(..)) {
+    fn build(self, builder: &mut Builder, spare: &Sender<Batch>) -> Result<(), ReadErrorKind> {
+        self.with_dependent(|batch, parsed| {
+            for (span, event) in batch.events.iter().zip(parsed) {
                 builder
                     .take(event)
                     .map_err(|message| ReadErrorKind::Event {
