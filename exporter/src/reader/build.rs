@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::ReadErrorKind;
-use super::event::{Args, Id, Number, OwnedText, RawEvent, micros_to_ns};
+use super::event::{Args, Id, Number, OwnedText, Parsed, RawEvent, micros_to_ns};
 use super::gpu_names::{parse_memcpy, parse_memset, parse_sync};
 use super::notes::{ReadNotes, TimeOrigin};
 use super::scan::strip_trailing_commas;
@@ -253,26 +253,21 @@ impl Builder {
         Ok(())
     }
 
-    /// Takes one event, given as its JSON bytes.
-    pub(crate) fn event(&mut self, json: &[u8]) -> Result<(), String> {
-        // Checking UTF-8 once up front lets serde skip it for every string.
-        let parsed = match std::str::from_utf8(json) {
-            Ok(text) => serde_json::from_str::<RawEvent>(text),
-            Err(_) => serde_json::from_slice::<RawEvent>(json),
-        };
+    /// Takes one event as parsed, in file order.
+    pub(crate) fn take(&mut self, parsed: &Parsed) -> Result<(), String> {
         match parsed {
-            Ok(event) => self.add(event),
-            Err(err) => {
-                let fixed = strip_trailing_commas(json);
-                match serde_json::from_slice::<RawEvent>(&fixed) {
-                    Ok(event) if fixed.len() < json.len() => self.add(event),
-                    _ => Err(err.to_string()),
-                }
+            Parsed::Event(event) => self.add(event),
+            Parsed::Fixed(json) => {
+                let event = serde_json::from_slice::<RawEvent>(json).map_err(|e| e.to_string())?;
+                self.add(&event)
             }
+            Parsed::Failed(message) => Err(message.clone()),
         }
     }
 
-    fn add(&mut self, event: RawEvent) -> Result<(), String> {
+    // Events are taken by reference: at some 450 bytes each, moving them cost more
+    // than anything the builder does with them.
+    fn add(&mut self, event: &RawEvent) -> Result<(), String> {
         let what = match event.ph.as_str() {
             "X" => return self.complete(event),
             "M" => {
@@ -294,11 +289,12 @@ impl Builder {
         Ok(())
     }
 
-    fn metadata(&mut self, event: RawEvent) {
+    fn metadata(&mut self, event: &RawEvent) {
         let Some(pid) = event.pid.as_ref().and_then(Id::as_u32) else {
             return;
         };
-        let args = event.args.unwrap_or_default();
+        let none = Args::default();
+        let args = event.args.as_ref().unwrap_or(&none);
         let value = args.name.as_str().to_owned();
         match event.name.as_str() {
             "process_name" => {
@@ -323,13 +319,14 @@ impl Builder {
         }
     }
 
-    fn complete(&mut self, event: RawEvent) -> Result<(), String> {
+    fn complete(&mut self, event: &RawEvent) -> Result<(), String> {
         let start = time(event.ts, "ts")?.ok_or("a complete event (\"ph\": \"X\") without ts")?;
         let dur = time(event.dur, "dur")?.unwrap_or(0).max(0);
         let end = start.saturating_add(dur);
         let cat = event.cat.as_str();
         let category = category(cat);
-        let args = event.args.unwrap_or_default();
+        let none = Args::default();
+        let args = event.args.as_ref().unwrap_or(&none);
         let pid = event.pid.as_ref();
         let tid = event.tid.as_ref();
         let name = event.name.as_str();
@@ -353,16 +350,16 @@ impl Builder {
                     correlation: args.correlation.as_u64().unwrap_or(0),
                     name: self.trace.names.intern(name),
                     config,
-                    stream: stream(&args, tid),
+                    stream: stream(args, tid),
                     context: args.context.as_u32().unwrap_or(0),
                     graph_id: args.graph_id.as_u32().unwrap_or(0),
-                    device: self.device(&args, pid),
+                    device: self.device(args, pid),
                 };
                 self.trace.kernels.push(kernel);
             }
             Category::Memcpy => {
                 let (kind, src_kind, dst_kind) = parse_memcpy(name);
-                let device = self.device(&args, pid);
+                let device = self.device(args, pid);
                 let memcpy = Memcpy {
                     start,
                     end,
@@ -375,7 +372,7 @@ impl Builder {
                     src_device: device,
                     dst_device: device,
                     context: args.context.as_u32().unwrap_or(0),
-                    stream: stream(&args, tid),
+                    stream: stream(args, tid),
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
                     name: Some(self.trace.names.intern(name)),
                 };
@@ -388,9 +385,9 @@ impl Builder {
                     bytes: args.bytes.as_u64().unwrap_or(0),
                     correlation: args.correlation.as_u64().unwrap_or(0),
                     memory_kind: parse_memset(name),
-                    device: self.device(&args, pid),
+                    device: self.device(args, pid),
                     context: args.context.as_u32().unwrap_or(0),
-                    stream: stream(&args, tid),
+                    stream: stream(args, tid),
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
                     name: Some(self.trace.names.intern(name)),
                 };
@@ -478,9 +475,9 @@ impl Builder {
                     end,
                     correlation: args.correlation.as_u64().unwrap_or(0),
                     graph_id: args.graph_id.as_u32().unwrap_or(0),
-                    device: self.device(&args, pid),
+                    device: self.device(args, pid),
                     context: args.context.as_u32().unwrap_or(0),
-                    stream: stream(&args, tid),
+                    stream: stream(args, tid),
                 };
                 self.trace.graph_launches.push(launch);
             }

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::scan::strip_trailing_commas;
+
 /// One element of `traceEvents`.
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "a trace event object")]
@@ -64,6 +66,42 @@ pub(crate) struct Args<'a> {
     /// Metadata events: `CPU` or `GPU <n>`.
     #[serde(borrow)]
     pub labels: Text<'a>,
+}
+
+/// One event as parsed from its bytes, which any thread can do; the builder then
+/// takes it in file order.
+// Nearly every event is the large variant: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Parsed<'a> {
+    /// The event, borrowing from its bytes.
+    Event(RawEvent<'a>),
+    /// An event that parses once the commas before its `}` and `]` are gone: those
+    /// bytes, parsed again when taken (rare enough not to matter).
+    Fixed(Vec<u8>),
+    /// Why the event does not parse.
+    Failed(String),
+}
+
+impl<'a> Parsed<'a> {
+    /// Parses the event whose JSON is `json`.
+    pub(crate) fn of(json: &'a [u8]) -> Self {
+        // Checking UTF-8 once up front lets serde skip it for every string.
+        let parsed = match std::str::from_utf8(json) {
+            Ok(text) => serde_json::from_str::<RawEvent>(text),
+            Err(_) => serde_json::from_slice::<RawEvent>(json),
+        };
+        match parsed {
+            Ok(event) => Parsed::Event(event),
+            Err(err) => {
+                let fixed = strip_trailing_commas(json);
+                match serde_json::from_slice::<RawEvent>(&fixed) {
+                    Ok(_) if fixed.len() < json.len() => Parsed::Fixed(fixed),
+                    _ => Parsed::Failed(err.to_string()),
+                }
+            }
+        }
+    }
 }
 
 /// A string, borrowed when it has no escapes; any other JSON value reads as absent.
@@ -194,20 +232,32 @@ impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct Number(pub Option<NumberValue>);
 
-/// The value of a [`Number`].
+/// The value of a [`Number`]. Integers past `u64` are kept as floats, which every
+/// accessor refuses as it would refuse the integer: sixteen bytes rather than the
+/// thirty-two of an `i128` matter, as every event moves some twenty of these.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum NumberValue {
-    /// An integer.
-    Int(i128),
-    /// A number with a fraction or an exponent.
+    /// A negative integer.
+    Negative(i64),
+    /// A non-negative integer.
+    Int(u64),
+    /// A number with a fraction or an exponent, or an integer beyond `u64`.
     Float(f64),
+}
+
+impl NumberValue {
+    /// An integer, negative or not.
+    fn of_i64(n: i64) -> Self {
+        u64::try_from(n).map_or(NumberValue::Negative(n), NumberValue::Int)
+    }
 }
 
 impl Number {
     /// The value as a non-negative integer, when it is one (fractions truncate).
     pub fn as_u64(self) -> Option<u64> {
         match self.0? {
-            NumberValue::Int(n) => u64::try_from(n).ok(),
+            NumberValue::Negative(_) => None,
+            NumberValue::Int(n) => Some(n),
             NumberValue::Float(f) if (0.0..1.8e19).contains(&f) => Some(f as u64),
             NumberValue::Float(_) => None,
         }
@@ -221,6 +271,7 @@ impl Number {
     /// The value as a signed integer (fractions truncate).
     pub fn as_i64(self) -> Option<i64> {
         match self.0? {
+            NumberValue::Negative(n) => Some(n),
             NumberValue::Int(n) => i64::try_from(n).ok(),
             NumberValue::Float(f) if f.abs() < 9.2e18 => Some(f as i64),
             NumberValue::Float(_) => None,
@@ -230,7 +281,8 @@ impl Number {
     /// The value read as microseconds, in nanoseconds.
     pub fn micros_to_ns(self) -> Option<i64> {
         match self.0? {
-            NumberValue::Int(n) => i64::try_from(n.checked_mul(1000)?).ok(),
+            NumberValue::Negative(n) => n.checked_mul(1000),
+            NumberValue::Int(n) => i64::try_from(n).ok()?.checked_mul(1000),
             NumberValue::Float(f) if (f * 1000.0).abs() < 9.2e18 => {
                 Some((f * 1000.0).round() as i64)
             }
@@ -241,9 +293,14 @@ impl Number {
     fn parse(s: &str) -> Self {
         let s = s.trim();
         let value = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-            i128::from_str_radix(hex, 16).ok().map(NumberValue::Int)
-        } else if let Ok(n) = s.parse::<i128>() {
+            u64::from_str_radix(hex, 16)
+                .map(NumberValue::Int)
+                .or_else(|_| i64::from_str_radix(hex, 16).map(NumberValue::of_i64))
+                .ok()
+        } else if let Ok(n) = s.parse::<u64>() {
             Some(NumberValue::Int(n))
+        } else if let Ok(n) = s.parse::<i64>() {
+            Some(NumberValue::of_i64(n))
         } else {
             s.parse::<f64>()
                 .ok()
@@ -263,10 +320,10 @@ impl<'de> Deserialize<'de> for Number {
                 f.write_str("a number")
             }
             fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Number(Some(NumberValue::Int(v.into()))))
+                Ok(Number(Some(NumberValue::of_i64(v))))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Number(Some(NumberValue::Int(v.into()))))
+                Ok(Number(Some(NumberValue::Int(v))))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
                 Ok(Number(Some(NumberValue::Float(v))))
@@ -466,6 +523,40 @@ mod tests {
         assert_eq!(args.bytes.as_u64(), Some(1500));
         assert_eq!(Number::parse("-3").as_u64(), None);
         assert_eq!(Number::parse("-3").as_i64(), Some(-3));
+    }
+
+    #[test]
+    fn numbers_past_64_bits_and_negative_zero_read_as_before() {
+        let read = |json: &str| serde_json::from_str::<Number>(json).unwrap();
+        for huge in [
+            "\"99999999999999999999\"",
+            "\"-99999999999999999999\"",
+            "\"0x1ffffffffffffffff\"",
+            "99999999999999999999",
+        ] {
+            let n = read(huge);
+            assert_eq!(
+                (n.as_u64(), n.as_i64(), n.micros_to_ns()),
+                (None, None, None),
+                "{huge}"
+            );
+        }
+        for zero in ["\"-0\"", "-0", "\"0x0\""] {
+            assert_eq!(
+                (read(zero).as_u64(), read(zero).as_i64()),
+                (Some(0), Some(0)),
+                "{zero}"
+            );
+        }
+        let max = read("\"18446744073709551615\"");
+        assert_eq!((max.as_u64(), max.as_i64()), (Some(u64::MAX), None));
+        assert_eq!(read("\"0x-10\"").as_i64(), Some(-16));
+        assert_eq!(read("-9223372036854775808").as_i64(), Some(i64::MIN));
+        assert_eq!(read("-9223372036854775808").micros_to_ns(), None);
+        assert_eq!(
+            read("9223372036854775").micros_to_ns(),
+            Some(9_223_372_036_854_775_000)
+        );
     }
 
     #[test]

@@ -1,17 +1,22 @@
-//! Reading on two threads: one decompresses the input and frames its JSON, the
-//! calling thread parses each event and builds the trace. Decompression and framing
-//! are about a third of the work; overlapping them with the rest shortens a read by
-//! as much.
+//! Reading on every core: one thread decompresses the input and frames its JSON
+//! into batches of events; rayon's pool parses the events of each batch in
+//! parallel; the calling thread builds the trace from them in file order, batch `n`
+//! while batch `n + 1` is parsed. Parsing is about half the work of a read and
+//! building a tenth, so the parse is what is spread.
 //!
 //! The framing side hands over events in batches of about a megabyte, in file order,
-//! through a bounded queue, so memory stays bounded however large the file.
+//! through a bounded queue, and gets their buffers back for the next ones, so memory
+//! stays bounded however large the file.
 
 use std::io::{self, BufRead};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread;
+
+use rayon::prelude::*;
 
 use super::ReadErrorKind;
 use super::build::Builder;
+use super::event::Parsed;
 use super::scan::Scanner;
 use crate::memory;
 
@@ -19,6 +24,9 @@ use crate::memory;
 pub(crate) const BATCH_BYTES: usize = 1 << 20;
 /// Batches in flight between the threads.
 const QUEUE_DEPTH: usize = 4;
+/// Events one parsing task takes at least: fewer would cost more in handing out
+/// than in parsing.
+const EVENTS_PER_TASK: usize = 256;
 
 /// Where one event of a batch ends, and where it came from.
 struct EventSpan {
@@ -34,6 +42,61 @@ struct Batch {
     events: Vec<EventSpan>,
 }
 
+impl Batch {
+    /// The bytes of each event, in order.
+    fn event_bytes(&self) -> impl IndexedParallelIterator<Item = &[u8]> {
+        self.events.par_iter().enumerate().map(|(i, span)| {
+            let start = i.checked_sub(1).map_or(0, |before| self.events[before].end);
+            &self.bytes[start..span.end]
+        })
+    }
+}
+
+/// The events of a batch, as parsed.
+type ParsedEvents<'a> = Vec<Parsed<'a>>;
+
+self_cell::self_cell!(
+    /// A batch with its events parsed, borrowing from its bytes.
+    struct ParsedBatch {
+        owner: Batch,
+        #[covariant]
+        dependent: ParsedEvents,
+    }
+);
+
+impl ParsedBatch {
+    /// Parses the events of `batch` on rayon's pool.
+    fn parse(batch: Batch) -> Self {
+        ParsedBatch::new(batch, |batch| {
+            batch
+                .event_bytes()
+                .with_min_len(EVENTS_PER_TASK)
+                .map(Parsed::of)
+                .collect()
+        })
+    }
+
+    /// Hands the events to `builder` in order, then the batch's buffers to `spare`.
+    fn build(self, builder: &mut Builder, spare: &Sender<Batch>) -> Result<(), ReadErrorKind> {
+        self.with_dependent(|batch, parsed| {
+            for (span, event) in batch.events.iter().zip(parsed) {
+                builder
+                    .take(event)
+                    .map_err(|message| ReadErrorKind::Event {
+                        index: span.index,
+                        offset: span.offset,
+                        message,
+                    })?;
+            }
+            Ok::<_, ReadErrorKind>(())
+        })?;
+        memory::check().map_err(ReadErrorKind::Memory)?;
+        // The framing side may be gone already; the buffers are then dropped.
+        let _ = spare.send(self.into_owner());
+        Ok(())
+    }
+}
+
 enum Message {
     Events(Batch),
     TopLevel(String, Vec<u8>),
@@ -45,6 +108,9 @@ enum Message {
 pub(crate) struct Producer {
     queue: SyncSender<Message>,
     batch: Batch,
+    /// Batches the parsing side is done with, whose buffers are reused: fresh
+    /// megabyte buffers would cost page faults and regrowth copies every time.
+    spare: Receiver<Batch>,
 }
 
 impl Producer {
@@ -83,7 +149,10 @@ impl Producer {
         if self.batch.events.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let mut next = self.spare.try_recv().unwrap_or_default();
+        next.bytes.clear();
+        next.events.clear();
+        let batch = std::mem::replace(&mut self.batch, next);
         self.send(Message::Events(batch))
     }
 
@@ -110,11 +179,13 @@ where
     F: FnOnce(&mut Scanner<R>, &mut Producer) -> Result<(), ReadErrorKind> + Send,
 {
     let (queue, received) = mpsc::sync_channel(QUEUE_DEPTH);
+    let (give_back, spare) = mpsc::channel();
     thread::scope(|scope| {
         let framing = scope.spawn(move || {
             let mut producer = Producer {
                 queue,
                 batch: Batch::default(),
+                spare,
             };
             frame(&mut scanner, &mut producer)?;
             producer.flush()?;
@@ -122,7 +193,7 @@ where
         });
         // Consuming drops the receiver, which releases a framing thread blocked on
         // a full queue.
-        let parsed = consume(received, builder);
+        let parsed = consume(received, builder, &give_back);
         let framed = framing.join().unwrap_or_else(|_| {
             Err(ReadErrorKind::Read {
                 gzip: false,
@@ -135,28 +206,36 @@ where
     })
 }
 
-fn consume(received: Receiver<Message>, builder: &mut Builder) -> Result<(), ReadErrorKind> {
+/// Builds what arrives in order, each batch while the next one is parsed.
+fn consume(
+    received: Receiver<Message>,
+    builder: &mut Builder,
+    spare: &Sender<Batch>,
+) -> Result<(), ReadErrorKind> {
+    let mut parsed: Option<ParsedBatch> = None;
+    let build = |parsed: Option<ParsedBatch>, builder: &mut Builder| {
+        parsed.map_or(Ok(()), |batch| batch.build(builder, spare))
+    };
     for message in received {
         match message {
             Message::Events(batch) => {
-                let mut start = 0;
-                for span in batch.events {
-                    builder
-                        .event(&batch.bytes[start..span.end])
-                        .map_err(|message| ReadErrorKind::Event {
-                            index: span.index,
-                            offset: span.offset,
-                            message,
-                        })?;
-                    start = span.end;
-                }
-                memory::check().map_err(ReadErrorKind::Memory)?;
+                let before = parsed.take();
+                let (built, next) =
+                    rayon::join(|| build(before, builder), || ParsedBatch::parse(batch));
+                built?;
+                parsed = Some(next);
             }
-            Message::TopLevel(key, json) => builder
-                .top_level(&key, &json)
-                .map_err(|message| ReadErrorKind::Field { key, message })?,
-            Message::Skipped(key) => builder.skipped_key(key),
+            Message::TopLevel(key, json) => {
+                build(parsed.take(), builder)?;
+                builder
+                    .top_level(&key, &json)
+                    .map_err(|message| ReadErrorKind::Field { key, message })?;
+            }
+            Message::Skipped(key) => {
+                build(parsed.take(), builder)?;
+                builder.skipped_key(key);
+            }
         }
     }
-    Ok(())
+    build(parsed, builder)
 }
