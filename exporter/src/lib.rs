@@ -10,6 +10,7 @@ mod columnar;
 mod error;
 pub mod memory;
 mod names;
+mod output;
 mod reader;
 mod run_log;
 mod sink;
@@ -25,6 +26,7 @@ pub use chrome::{
 #[cfg(feature = "parquet")]
 pub use columnar::{ParquetError, ParquetStats, ROW_GROUP_ROWS, SCHEMA, write_parquet};
 pub use error::ExportError;
+pub use output::write_output;
 pub use reader::{
     ReadError, ReadErrorKind, ReadNotes, TimeOrigin, read_trace, read_trace_from,
     read_trace_from_noted, read_trace_noted,

@@ -4,7 +4,6 @@
 //! them (`cutrace-html`); this module reads and writes.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -58,7 +57,10 @@ pub fn run(
             .and_then(|()| stdout.flush())
             .context("cannot write to standard output");
     }
-    write_atomically(path, html.as_bytes())
+    // As `convert` writes: whole or not at all, through a link, or as a stream.
+    Ok(cutrace_exporter::write_output(path, |file| {
+        file.write_all(html.as_bytes())
+    })?)
 }
 
 /// The directory `path` is written into.
@@ -66,47 +68,5 @@ fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
-    }
-}
-
-/// Writes `bytes` to a temporary file beside `path` and renames it into place, so
-/// that `path` holds the old page or the whole new one, never part of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let fail = || format!("{}: cannot write the page", path.display());
-    // Readable as any new file is (tempfile's own default is the owner only).
-    let mut file = tempfile::Builder::new()
-        .prefix(".cutrace-report.")
-        .suffix(".html.tmp")
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(parent(path))
-        .with_context(fail)?;
-    file.write_all(bytes)
-        .and_then(|()| file.as_file().sync_all())
-        .with_context(fail)?;
-    file.persist(path).map_err(|e| e.error).with_context(fail)?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_page_replaces_the_old_one_whole_and_leaves_nothing_beside_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("report.html");
-        std::fs::write(&path, "old").unwrap();
-        write_atomically(&path, b"new").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        // A directory in the way: the error names the page, the old file stays.
-        let blocked = dir.path().join("blocked");
-        std::fs::create_dir(&blocked).unwrap();
-        let error = write_atomically(&blocked, b"x").unwrap_err();
-        assert!(
-            format!("{error:#}")
-                .starts_with(&format!("{}: cannot write the page", blocked.display()))
-        );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

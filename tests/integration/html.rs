@@ -216,3 +216,50 @@ fn bad_input_writes_no_page_and_says_why_in_one_line() {
         .collect();
     assert_eq!(left, ["bad.json"]);
 }
+
+#[test]
+fn a_page_goes_where_a_link_points_and_down_a_fifo_as_convert_writes() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TestDir::new();
+    let trace = shared_trace("simple_add.json.gz");
+    let target = dir.write("target.html", b"old");
+    let link = dir.path("link.html");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let page = write_page(&link, &[&trace]);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{}", &page[..40]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link is kept"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), page);
+
+    let fifo = dir.path("pipe.html");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let output = cutrace([
+        "report".as_ref(),
+        "--html".as_ref(),
+        fifo.as_os_str(),
+        trace.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(reader.join().unwrap(), page);
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.root()).unwrap().collect();
+    assert_eq!(names.len(), 3, "no temporary file left: {names:?}");
+}

@@ -29,7 +29,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use rayon::prelude::*;
 
-use crate::{ExportError, unfinished};
+use crate::{ExportError, write_output};
 use events::Serializer;
 use plan::{Plan, Slice};
 
@@ -106,108 +106,18 @@ pub fn write_trace(trace: &Trace, path: &Path) -> Result<WriteStats, ExportError
     write_trace_with(trace, path, &WriteOptions::default())
 }
 
-/// Writes `trace` to `path`. A regular file (new or replaced) is written through a
-/// temporary file in its directory that is renamed to it once complete: on error
-/// nothing is left behind and `path` is untouched. A symbolic link is followed and
-/// its target written that way, the link kept. A FIFO, a device or a terminal
-/// (`/dev/stdout`) is written to as a stream. A directory is an error.
+/// Writes `trace` to `path` as [`crate::write_output`] writes any output: whole
+/// or not at all at a regular file (a link followed), as a stream to a FIFO or a
+/// device, never over a directory.
 pub fn write_trace_with(
     trace: &Trace,
     path: &Path,
     options: &WriteOptions,
 ) -> Result<WriteStats, ExportError> {
     let trace_name = path.to_string_lossy();
-    match destination(path)? {
-        Destination::Stream => {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| ExportError::io(path, e))?;
-            write_trace_to(trace, &mut file, &trace_name, options)
-                .and_then(|stats| file.flush().map(|()| stats))
-                .map_err(|e| ExportError::io(path, e))
-        }
-        Destination::File(target) => write_file(trace, &target, &trace_name, options),
-    }
-}
-
-/// Where the bytes for a path go.
-enum Destination {
-    /// A regular file at this path, new or replaced whole.
-    File(std::path::PathBuf),
-    /// Whatever is open at the path, written in order.
-    Stream,
-}
-
-/// Follows `path` to where its bytes should go.
-fn destination(path: &Path) -> Result<Destination, ExportError> {
-    let refuse = |message: &str| {
-        ExportError::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
-        )
-    };
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Err(refuse("is a directory")),
-        Ok(meta) if meta.is_file() => {
-            let target = std::fs::canonicalize(path).map_err(|e| ExportError::io(path, e))?;
-            Ok(Destination::File(target))
-        }
-        Ok(_) => Ok(Destination::Stream),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // A link to a file yet to be made: make the file where the link points.
-            let mut target = path.to_path_buf();
-            for _ in 0..40 {
-                match std::fs::read_link(&target) {
-                    Ok(next) => {
-                        target = match target.parent() {
-                            Some(dir) => dir.join(next),
-                            None => next,
-                        };
-                    }
-                    Err(_) => return Ok(Destination::File(target)),
-                }
-            }
-            Err(refuse("too many levels of symbolic links"))
-        }
-        Err(e) => Err(ExportError::io(path, e)),
-    }
-}
-
-/// Writes `trace` to the regular file `path` through a temporary file beside it.
-fn write_file(
-    trace: &Trace,
-    path: &Path,
-    trace_name: &str,
-    options: &WriteOptions,
-) -> Result<WriteStats, ExportError> {
-    let file_name = path.file_name().ok_or_else(|| {
-        ExportError::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "path names no file"),
-        )
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    let prefix = format!(".{}.", file_name.to_string_lossy());
-    builder.prefix(&prefix).suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // The final file gets the usual permissions (0666 less the umask) rather
-        // than the private 0600 of a temporary file.
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    let (mut tmp, _listed) =
-        unfinished::create_temp(&builder, dir).map_err(|e| ExportError::io(dir, e))?;
-    let stats = write_trace_to(trace, tmp.as_file_mut(), trace_name, options)
-        .map_err(|e| ExportError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| ExportError::io(path, e.error))?;
-    Ok(stats)
+    write_output(path, |file| {
+        write_trace_to(trace, file, &trace_name, options)
+    })
 }
 
 /// Writes `trace` to `out` as a stream, with `trace_name` as its `traceName`.
