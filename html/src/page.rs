@@ -2,12 +2,14 @@
 //! --format json` prints and the key-averages rows, with its style, its script and
 //! its charts inside, so that it opens offline anywhere.
 //!
-//! Every number the page shows is a figure of the JSON report, never one computed
-//! here, and says which: its element carries `data-path`, the figure's place in the
-//! JSON (`traces.0.gpu_time.busy_ns` in the object of `cutrace report --format
-//! json` over the traces, `rows.0.3.self_cuda_us` for the fourth row of the first
-//! trace's table in `--format json` on that trace alone), and `data-value`, the
-//! exact figure the text rounds. A test compares them with the JSON.
+//! Every number the page shows is a figure of the JSON report, and says which
+//! (the only ones made here are read beside them: shares of the span, and the sum
+//! of the kernels a chart leaves out): its element carries `data-path`, the
+//! figure's place in the JSON (`traces.0.gpu_time.busy_ns` in the object of
+//! `cutrace report --format json` over the traces, `rows.0.3.self_cuda_us` for the
+//! fourth row of the first trace's table in `--format json` on that trace alone),
+//! and `data-value`, the exact figure the text rounds. A test compares them with
+//! the JSON.
 
 use cutrace_analysis::{Figures, GraphFigures, TraceFigures};
 use cutrace_exporter::{Row, format_time, us};
