@@ -17,7 +17,8 @@ and checks, in Chromium:
   (over the case's traces, as one directory for a single trace) or, for
   `rows.<trace>.<row>.<field>`, of `--format json --row-limit 1000` on that trace,
   and its text is that figure rounded as shown; the header, the kinds, kernels,
-  streams, timeline, iterations and the table are among them;
+  streams, timeline, iterations and the table are among them; the one sum the
+  page makes (`data-sum`, the kernels a chart leaves out) is the JSON's sum;
 - and saves a screenshot of the page as OUT_DIR/NAME.png.
 
 Exits non-zero, listing every failure, when a check fails.
@@ -118,7 +119,7 @@ class Marked(HTMLParser):
         if tag in VOID:
             return
         entry = None
-        if "data-path" in attrs:
+        if "data-path" in attrs or "data-sum" in attrs:
             entry = {"attrs": attrs, "text": ""}
             self.marked.append(entry)
         self.stack.append(entry)
@@ -166,6 +167,9 @@ def shown_matches(path, text, value):
 
 def check_marks(marked, figures, rows, failures):
     for entry in marked:
+        if "data-sum" in entry["attrs"]:
+            check_sum(entry, figures, failures)
+            continue
         path, text = entry["attrs"]["data-path"], entry["text"]
         try:
             value = lookup(path, figures, rows)
@@ -182,6 +186,19 @@ def check_marks(marked, figures, rows, failures):
             failures.append(f"{path}: data-value {shown}, the JSON has {value}")
         if text.strip() and not shown_matches(path, text, value):
             failures.append(f"{path}: shows {text.strip()!r}, the JSON has {value!r}")
+
+
+def check_sum(entry, figures, failures):
+    """A sum of the kernels a chart leaves out: the JSON's, from `data-from` on."""
+    attrs = entry["attrs"]
+    rest = lookup(attrs["data-sum"], figures, [])[int(attrs["data-from"]) :]
+    total = sum(k["total_ns"] for k in rest)
+    if int(attrs["data-value"]) != total:
+        failures.append(f"{attrs['data-sum']}: sum {attrs['data-value']}, the JSON's is {total}")
+    if not shown_matches("_ns", entry["text"], total):
+        failures.append(
+            f"{attrs['data-sum']}: sum shown as {entry['text']!r}, the JSON's is {total}"
+        )
 
 
 def run(*args):
@@ -259,7 +276,7 @@ def check_case(cutrace, chromium, out, name, traces):
         failures.append(f"{len(charts)} charts, {wanted} expected")
 
     check_marks(parser.marked, figures, rows, failures)
-    paths = {m["attrs"]["data-path"] for m in parser.marked}
+    paths = {m["attrs"].get("data-path") for m in parser.marked}
     for i, trace in enumerate(figures["traces"]):
         must = [
             "recording.events",
