@@ -2,12 +2,15 @@
 //! --format json` prints and the key-averages rows, with its style, its script and
 //! its charts inside, so that it opens offline anywhere.
 //!
-//! Every number the page shows is a figure of the JSON report, never one computed
-//! here, and says which: its element carries `data-path`, the figure's place in the
-//! JSON (`traces.0.gpu_time.busy_ns` in the object of `cutrace report --format
-//! json` over the traces, `rows.0.3.self_cuda_us` for the fourth row of the first
-//! trace's table in `--format json` on that trace alone), and `data-value`, the
-//! exact figure the text rounds. A test compares them with the JSON.
+//! Every number the page shows is a figure of the JSON report, and says which
+//! (the only ones made here are read beside them: shares of the span, and the sum
+//! of the kernels a chart leaves out): its element carries `data-path`, the
+//! figure's place in the JSON (`traces.0.gpu_time.busy_ns` in the object of
+//! `cutrace report --format json` over the traces, `rows.0.3.self_cuda_us` for the
+//! fourth row of the first trace's table in `--format json` on that trace alone),
+//! and `data-value`, the exact figure the text rounds; the sum of the kernels a
+//! chart leaves out has `data-sum`, the list it sums, and `data-from`, the first
+//! it takes. A test compares them with the JSON.
 
 use cutrace_analysis::{Figures, GraphFigures, TraceFigures};
 use cutrace_exporter::{Row, format_time, us};
@@ -303,7 +306,10 @@ fn one_trace(i: usize, t: &TraceFigures, table: Option<&Table>) -> Markup {
         kernel_bars.push(Bar {
             label: format!("other ({} kernels)", rest.len()),
             value: ns,
-            shown: html! { (shown_time(ns)) },
+            // Not a figure of the JSON but the sum of some: it says which.
+            shown: html! {
+                tspan data-sum=(p("kernels")) data-from=(TOP_KERNELS) data-value=(ns) { (shown_time(ns)) }
+            },
             class: "other",
         });
     }
@@ -572,7 +578,9 @@ mod tests {
         let page = render(&figures, &[]);
         // The three shortest: 500, 501 and 502 ns.
         assert!(page.contains("other (3 kernels)"));
-        assert!(page.contains(">1.503us</text>"));
+        assert!(page.contains(
+            r#"data-sum="traces.0.kernels" data-from="20" data-value="1503">1.503us</tspan>"#
+        ));
         assert!(!page.contains("traces.0.kernels.20.total_ns"));
     }
 

@@ -17,7 +17,8 @@ and checks, in Chromium:
   (over the case's traces, as one directory for a single trace) or, for
   `rows.<trace>.<row>.<field>`, of `--format json --row-limit 1000` on that trace,
   and its text is that figure rounded as shown; the header, the kinds, kernels,
-  streams, timeline, iterations and the table are among them;
+  streams, timeline, iterations and the table are among them; the one sum the
+  page makes (`data-sum`, the kernels a chart leaves out) is the JSON's sum;
 - and saves a screenshot of the page as OUT_DIR/NAME.png.
 
 Exits non-zero, listing every failure, when a check fails.
@@ -33,7 +34,21 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 ROWS = 1000
-VOID = {"meta", "input", "br", "img", "link", "hr", "source", "wbr", "area", "col", "embed", "param", "track"}
+VOID = {
+    "meta",
+    "input",
+    "br",
+    "img",
+    "link",
+    "hr",
+    "source",
+    "wbr",
+    "area",
+    "col",
+    "embed",
+    "param",
+    "track",
+}
 
 # Runs before the page's own script: every error and console message is kept.
 PROBE_HEAD = """<script>
@@ -41,7 +56,10 @@ window.__probe = {errors: []};
 window.addEventListener("error", (e) => window.__probe.errors.push(String(e.message)));
 for (const level of ["error", "warn", "log", "info"]) {
   const original = console[level];
-  console[level] = (...args) => { window.__probe.errors.push(level + ": " + args.join(" ")); original(...args); };
+  console[level] = (...args) => {
+    window.__probe.errors.push(level + ": " + args.join(" "));
+    original(...args);
+  };
 }
 </script>"""
 
@@ -59,9 +77,11 @@ PROBE_TAIL = """<script>
   });
   const table = document.querySelector("table.averages");
   if (table) {
-    const heading = Array.from(table.tHead.rows[0].cells).find((th) => th.textContent.trim() === "Self CPU");
+    const heading = Array.from(table.tHead.rows[0].cells)
+      .find((th) => th.textContent.trim() === "Self CPU");
     const column = heading.cellIndex;
-    const values = () => Array.from(table.tBodies[0].rows).map((r) => Number(r.cells[column].dataset.value));
+    const values = () => Array.from(table.tBodies[0].rows)
+      .map((r) => Number(r.cells[column].dataset.value));
     heading.click();
     p.descending = values();
     heading.click();
@@ -69,7 +89,8 @@ PROBE_TAIL = """<script>
     const filter = document.querySelector("input.filter");
     filter.value = "aten::";
     filter.dispatchEvent(new Event("input"));
-    p.shown = Array.from(table.tBodies[0].rows).filter((r) => getComputedStyle(r).display !== "none")
+    p.shown = Array.from(table.tBodies[0].rows)
+      .filter((r) => getComputedStyle(r).display !== "none")
       .map((r) => r.cells[0].textContent);
     p.rows = table.tBodies[0].rows.length;
   }
@@ -98,7 +119,7 @@ class Marked(HTMLParser):
         if tag in VOID:
             return
         entry = None
-        if "data-path" in attrs:
+        if "data-path" in attrs or "data-sum" in attrs:
             entry = {"attrs": attrs, "text": ""}
             self.marked.append(entry)
         self.stack.append(entry)
@@ -146,6 +167,9 @@ def shown_matches(path, text, value):
 
 def check_marks(marked, figures, rows, failures):
     for entry in marked:
+        if "data-sum" in entry["attrs"]:
+            check_sum(entry, figures, failures)
+            continue
         path, text = entry["attrs"]["data-path"], entry["text"]
         try:
             value = lookup(path, figures, rows)
@@ -162,6 +186,19 @@ def check_marks(marked, figures, rows, failures):
             failures.append(f"{path}: data-value {shown}, the JSON has {value}")
         if text.strip() and not shown_matches(path, text, value):
             failures.append(f"{path}: shows {text.strip()!r}, the JSON has {value!r}")
+
+
+def check_sum(entry, figures, failures):
+    """A sum of the kernels a chart leaves out: the JSON's, from `data-from` on."""
+    attrs = entry["attrs"]
+    rest = lookup(attrs["data-sum"], figures, [])[int(attrs["data-from"]) :]
+    total = sum(k["total_ns"] for k in rest)
+    if int(attrs["data-value"]) != total:
+        failures.append(f"{attrs['data-sum']}: sum {attrs['data-value']}, the JSON's is {total}")
+    if not shown_matches("_ns", entry["text"], total):
+        failures.append(
+            f"{attrs['data-sum']}: sum shown as {entry['text']!r}, the JSON's is {total}"
+        )
 
 
 def run(*args):
@@ -186,17 +223,32 @@ def check_case(cutrace, chromium, out, name, traces):
         else:
             figures = json.loads(run(cutrace, "report", "--format", "json", *traces).stdout)
         rows = [
-            json.loads(run(cutrace, "report", "--format", "json", "--row-limit", str(ROWS), t).stdout)
+            json.loads(
+                run(cutrace, "report", "--format", "json", "--row-limit", str(ROWS), t).stdout
+            )
             for t in traces
         ]
         probe = work / "probe.html"
         probe.write_text(
-            html.replace("<head>", "<head>" + PROBE_HEAD, 1).replace("</body>", PROBE_TAIL + "</body>", 1)
+            html.replace("<head>", "<head>" + PROBE_HEAD, 1).replace(
+                "</body>", PROBE_TAIL + "</body>", 1
+            )
         )
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,2400"]
+        flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,2400",
+        ]
         dumped = run(
-            chromium, *flags, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-            "--dump-dom", probe.as_uri(),
+            chromium,
+            *flags,
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            probe.as_uri(),
         )
     shot = out / f"{name}.png"
     run(chromium, *flags, f"--screenshot={shot}", page.as_uri())
@@ -212,7 +264,7 @@ def check_case(cutrace, chromium, out, name, traces):
     parser.feed(dumped.stdout)
     probe = parser.probe
     if probe is None:
-        return failures + ["the probe did not run: the page's scripts stopped it"]
+        return [*failures, "the probe did not run: the page's scripts stopped it"]
     failures += [f"script error: {e}" for e in probe["errors"]]
 
     charts = probe["charts"]
@@ -224,20 +276,39 @@ def check_case(cutrace, chromium, out, name, traces):
         failures.append(f"{len(charts)} charts, {wanted} expected")
 
     check_marks(parser.marked, figures, rows, failures)
-    paths = {m["attrs"]["data-path"] for m in parser.marked}
+    paths = {m["attrs"].get("data-path") for m in parser.marked}
     for i, trace in enumerate(figures["traces"]):
-        must = ["recording.events", "recording.dropped_records", "gpu_time.span_ns", "gpu_time.busy_ns",
-                "kinds.kernel_ns", "kernels.0.total_ns", "streams.0.busy_ns", "timeline.busy_ns"]
+        must = [
+            "recording.events",
+            "recording.dropped_records",
+            "gpu_time.span_ns",
+            "gpu_time.busy_ns",
+            "kinds.kernel_ns",
+            "kernels.0.total_ns",
+            "streams.0.busy_ns",
+            "timeline.busy_ns",
+        ]
         if trace["iterations"]:
             must.append(f"iterations.{len(trace['iterations']) - 1}.gpu_ns")
         if trace["graphs"]:
             must.append("graphs.0.total_ns")
         missing = [f"traces.{i}.{m}" for m in must if f"traces.{i}.{m}" not in paths]
         last = len(rows[i]) - 1
-        missing += [p for p in (f"rows.{i}.0.self_cuda_us", f"rows.{i}.{last}.cpu_total_us") if p not in paths]
+        missing += [
+            p
+            for p in (f"rows.{i}.0.self_cuda_us", f"rows.{i}.{last}.cpu_total_us")
+            if p not in paths
+        ]
         if len(traces) > 1:
-            missing += [p for p in ("iterations.0.median_ns", "kernel_spread.0.spread_ns",
-                                    f"traces.{i}.temporal_breakdown.idle_ns") if p not in paths]
+            missing += [
+                p
+                for p in (
+                    "iterations.0.median_ns",
+                    "kernel_spread.0.spread_ns",
+                    f"traces.{i}.temporal_breakdown.idle_ns",
+                )
+                if p not in paths
+            ]
         failures += [f"{p}: not shown" for p in missing]
 
     if "descending" in probe:
@@ -249,12 +320,16 @@ def check_case(cutrace, chromium, out, name, traces):
             failures.append(f"the table has {probe['rows']} rows, the JSON {len(rows[0])}")
         expected = sum("aten::" in r["name"] for r in rows[0])
         if len(probe["shown"]) != expected or not all("aten::" in n for n in probe["shown"]):
-            failures.append(f"the filter shows {len(probe['shown'])} rows, {expected} have aten:: in their name")
+            failures.append(
+                f"the filter shows {len(probe['shown'])} rows, {expected} have aten:: in their name"
+            )
     else:
         failures.append("the page has no key-averages table")
     size = page.stat().st_size
-    print(f"{name}: {size} bytes, {len(charts)} charts, {len(parser.marked)} figures checked, "
-          f"{len(failures)} failures; screenshot {shot}")
+    print(
+        f"{name}: {size} bytes, {len(charts)} charts, {len(parser.marked)} figures checked, "
+        f"{len(failures)} failures; screenshot {shot}"
+    )
     return failures
 
 
@@ -266,7 +341,9 @@ def main():
     failures = []
     for case in sys.argv[4:]:
         name, _, traces = case.partition("=")
-        failures += [f"{name}: {f}" for f in check_case(cutrace, chromium, out, name, traces.split(","))]
+        failures += [
+            f"{name}: {f}" for f in check_case(cutrace, chromium, out, name, traces.split(","))
+        ]
     for failure in failures:
         print(failure, file=sys.stderr)
     sys.exit(1 if failures else 0)
