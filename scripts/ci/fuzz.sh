@@ -9,8 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 
+# Installed under target/, on PATH from there: CI points cargo install's own root
+# elsewhere, where cargo would not find the subcommand.
+tools=$(pwd)/target/tools
+export PATH=$tools/bin:$PATH
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --version 0.13.1 --locked --quiet
+  cargo install cargo-fuzz --version 0.13.1 --locked --quiet --root "$tools"
 fi
 
 cargo=(cargo)
