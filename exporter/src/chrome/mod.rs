@@ -59,7 +59,10 @@ impl Default for WriteOptions {
     fn default() -> Self {
         WriteOptions {
             encoding: Encoding::Gzip { level: 1 },
-            chunk_events: 8192,
+            // About a megabyte of text a member: small enough that the members a
+            // reader inflates ahead cost little memory, large enough that gzip
+            // loses nothing to restarting its dictionary.
+            chunk_events: 2048,
         }
     }
 }
