@@ -233,7 +233,8 @@ pub fn read_trace_from_noted(
         })
     })?;
     let gzip = head[..got.min(GZIP_MAGIC.len())] == GZIP_MAGIC;
-    let indexed = member_length::read(&head[..got]).is_some();
+    // A read that is one of several side by side keeps to its own thread.
+    let indexed = member_length::read(&head[..got]).is_some() && !pipeline::within_pool();
     let input = BufReader::with_capacity(
         BUFFER_SIZE,
         io::Cursor::new(head[..got].to_vec()).chain(input),
