@@ -36,10 +36,20 @@ echo "## cutrace report"
 # come from); a missing one is left out.
 large=${CUTRACE_TEST_TRACES:-../shared/traces/kineto}
 for f in "$large"/{trace_diff_control,negative_queue_rank0,ns_resolution.pt.trace}.json.gz \
-  tests/data/kineto/nccl_data.json.gz "$work/w.json.gz"; do
+  tests/data/kineto/nccl_data.json.gz; do
   [ -f "$f" ] || continue
   for _ in $(seq "$runs"); do
     /usr/bin/time -f "$(basename "$f"): %e s wall, %M KiB peak" "$bin/cutrace" report "$f" 2>&1 >/dev/null
+  done
+done
+
+echo "## cutrace report beside gzip -dc of the same file, 10,000 to 1,000,000 launches"
+for n in 10000 100000 1000000; do
+  "$bin/examples/export_bench" --launches "$n" --out "$work/r$n.json.gz" >/dev/null
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f "$n launches, gzip -dc: %e s wall, %U s user, %S s sys" gzip -dc "$work/r$n.json.gz" 2>&1 >/dev/null
+    /usr/bin/time -f "$n launches, report: %e s wall, %U s user, %S s sys, %M KiB peak" \
+      "$bin/cutrace" report "$work/r$n.json.gz" 2>&1 >/dev/null
   done
 done
 

@@ -8,6 +8,7 @@ mod chrome;
 #[cfg(feature = "parquet")]
 mod columnar;
 mod error;
+mod member_length;
 pub mod memory;
 mod names;
 mod output;

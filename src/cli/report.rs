@@ -106,28 +106,17 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
 /// CUDA graphs when it has some, and the time origin.
 fn one_trace(args: &ReportArgs, path: &Path) -> anyhow::Result<String> {
     let (trace, notes) = input::read(path, &args.memory)?;
-    // The table's rows and the figures read the trace independently: on cores of
-    // their own. The figures are for the text only.
-    let (averages, figures) = rayon::join(
-        || KeyAverages::from_trace(&trace),
-        || {
-            (args.format == Format::Table).then(|| {
-                rayon::join(
-                    || TraceStats::from_trace(&trace),
-                    || cutrace_analysis::measure(&trace).graphs,
-                )
-            })
-        },
-    );
+    let averages = KeyAverages::from_trace(&trace);
     input::within_ceiling(path, "aggregating")?;
-    let text = match figures {
-        Some((stats, graphs)) => {
+    let text = match args.format {
+        Format::Table => {
             let limit = args.row_limit.unwrap_or(TABLE_ROWS).0;
             if averages.rows().is_empty() {
                 input::note(&format!("{} holds no events", input::shown(path).display()));
             }
             let mut text = averages.table(args.sort, limit);
-            text.push_str(&stats.text(limit));
+            text.push_str(&TraceStats::from_trace(&trace).text(limit));
+            let graphs = cutrace_analysis::measure(&trace).graphs;
             text.push_str(&figures_text::graphs(&graphs, "CUDA graphs"));
             text.push_str(&format!(
                 "\nTime origin: {}. Iteration starts and ends, and the --from-us/--to-us of \
@@ -136,7 +125,7 @@ fn one_trace(args: &ReportArgs, path: &Path) -> anyhow::Result<String> {
             ));
             text
         }
-        None => averages.json(args.sort, args.row_limit.and_then(|l| l.0)) + "\n",
+        Format::Json => averages.json(args.sort, args.row_limit.and_then(|l| l.0)) + "\n",
     };
     input::within_ceiling(path, "formatting the report")?;
     Ok(text)

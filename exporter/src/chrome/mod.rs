@@ -9,7 +9,8 @@
 //! its own; the members are written in order to a temporary file in the target
 //! directory, which is renamed over the target only when complete. Concatenated
 //! gzip members form one valid gzip stream (RFC 1952), which every reader we target
-//! decodes whole.
+//! decodes whole; each member's header records its length ([`crate::member_length`]),
+//! so that cutrace's reader inflates them on every core.
 //!
 //! Besides Kineto's top-level keys the file carries `dropped_records`,
 //! `refused_buffers`, `unknown_records`, `incomplete_records`, `window`, `iterations`
@@ -26,10 +27,9 @@ use std::path::Path;
 
 use cutrace_tracer::Trace;
 use flate2::Compression;
-use flate2::write::GzEncoder;
 use rayon::prelude::*;
 
-use crate::{ExportError, write_output};
+use crate::{ExportError, member_length, write_output};
 use events::Serializer;
 use plan::{Plan, Slice};
 
@@ -59,7 +59,10 @@ impl Default for WriteOptions {
     fn default() -> Self {
         WriteOptions {
             encoding: Encoding::Gzip { level: 1 },
-            chunk_events: 8192,
+            // About a megabyte of text a member: small enough that the members a
+            // reader inflates ahead cost little memory, large enough that gzip
+            // loses nothing to restarting its dictionary.
+            chunk_events: 2048,
         }
     }
 }
@@ -254,12 +257,14 @@ fn encode(encoding: Encoding, text: &[u8]) -> std::io::Result<Encoded> {
     let bytes = match encoding {
         Encoding::Plain => text.to_vec(),
         Encoding::Gzip { level } => {
-            let mut gz = GzEncoder::new(
+            let mut gz = member_length::builder().write(
                 Vec::with_capacity(text.len() / 8 + 64),
                 Compression::new(level.min(9)),
             );
             gz.write_all(text)?;
-            gz.finish()?
+            let mut member = gz.finish()?;
+            member_length::record(&mut member);
+            member
         }
     };
     Ok(Encoded { raw_len, bytes })

@@ -2,7 +2,8 @@
 //! runs on, for cutrace's own files and for those torch.profiler wrote.
 //!
 //! Accepted: gzip (recognised by its magic bytes, several members read as one
-//! stream) or plain JSON; the object format (`{"traceEvents": [...]}`) or the bare
+//! stream; cutrace's own, whose members record their lengths, inflated on every
+//! core by [`members`]) or plain JSON; the object format (`{"traceEvents": [...]}`) or the bare
 //! array; numbers written as strings; string pids and tids; relative times with
 //! `baseTimeNanoseconds` or absolute ones without; trailing commas; an array-format
 //! file cut before its closing `]`, as a crashed tracer leaves it. Everything else is
@@ -19,6 +20,7 @@
 mod build;
 mod event;
 mod gpu_names;
+mod members;
 mod notes;
 mod pipeline;
 mod scan;
@@ -33,6 +35,7 @@ use std::path::{Path, PathBuf};
 use cutrace_tracer::Trace;
 use flate2::bufread::MultiGzDecoder;
 
+use crate::member_length;
 use crate::memory::CeilingPassed;
 use build::Builder;
 use pipeline::{Producer, read_framed};
@@ -220,20 +223,28 @@ pub fn read_trace_from_noted(
         path: path.to_owned(),
         kind,
     };
-    let mut magic = [0u8; GZIP_MAGIC.len()];
-    let got = read_up_to(&mut input, &mut magic).map_err(|source| {
+    // Enough for the magic bytes, and for the header of a member that records its
+    // length.
+    let mut head = [0u8; member_length::HEADER_LEN];
+    let got = read_up_to(&mut input, &mut head).map_err(|source| {
         error(ReadErrorKind::Read {
             gzip: false,
             source,
         })
     })?;
-    let gzip = magic[..got] == GZIP_MAGIC;
+    let gzip = head[..got.min(GZIP_MAGIC.len())] == GZIP_MAGIC;
+    // A read that is one of several side by side keeps to its own thread.
+    let indexed = member_length::read(&head[..got]).is_some() && !pipeline::within_pool();
     let input = BufReader::with_capacity(
         BUFFER_SIZE,
-        io::Cursor::new(magic[..got].to_vec()).chain(input),
+        io::Cursor::new(head[..got].to_vec()).chain(input),
     );
     let mut builder = Builder::new(worker_name(path));
-    let parsed = if gzip {
+    let parsed = if indexed {
+        members::inflated(input, |text| {
+            read_framed(Scanner::new(text), &mut builder, frame)
+        })
+    } else if gzip {
         let decoder = BufReader::with_capacity(BUFFER_SIZE, MultiGzDecoder::new(input));
         read_framed(Scanner::new(decoder), &mut builder, frame)
     } else {

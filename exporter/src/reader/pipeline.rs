@@ -43,12 +43,10 @@ struct Batch {
 }
 
 impl Batch {
-    /// The bytes of each event, in order.
-    fn event_bytes(&self) -> impl IndexedParallelIterator<Item = &[u8]> {
-        self.events.par_iter().enumerate().map(|(i, span)| {
-            let start = i.checked_sub(1).map_or(0, |before| self.events[before].end);
-            &self.bytes[start..span.end]
-        })
+    /// The bytes of event `i`.
+    fn event(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |before| self.events[before].end);
+        &self.bytes[start..self.events[i].end]
     }
 }
 
@@ -65,14 +63,19 @@ self_cell::self_cell!(
 );
 
 impl ParsedBatch {
-    /// Parses the events of `batch` on rayon's pool.
-    fn parse(batch: Batch) -> Self {
+    /// Parses the events of `batch` on rayon's pool, or on this thread alone.
+    fn parse(batch: Batch, in_parallel: bool) -> Self {
         ParsedBatch::new(batch, |batch| {
-            batch
-                .event_bytes()
-                .with_min_len(EVENTS_PER_TASK)
-                .map(Parsed::of)
-                .collect()
+            let events = 0..batch.events.len();
+            if in_parallel {
+                events
+                    .into_par_iter()
+                    .with_min_len(EVENTS_PER_TASK)
+                    .map(|i| Parsed::of(batch.event(i)))
+                    .collect()
+            } else {
+                events.map(|i| Parsed::of(batch.event(i))).collect()
+            }
         })
     }
 
@@ -206,7 +209,13 @@ where
     })
 }
 
-/// Builds what arrives in order, each batch while the next one is parsed.
+/// Whether this thread is one of rayon's: a read among others read side by side.
+pub(crate) fn within_pool() -> bool {
+    rayon::current_thread_index().is_some()
+}
+
+/// Builds what arrives in order, each batch while the next one is parsed (on
+/// rayon's pool, unless this read is itself one task of the pool).
 fn consume(
     received: Receiver<Message>,
     builder: &mut Builder,
@@ -218,10 +227,18 @@ fn consume(
     };
     for message in received {
         match message {
+            Message::Events(batch) if within_pool() => {
+                // One read per core already (many traces at once): more threads
+                // would only cost memory and switching.
+                build(parsed.take(), builder)?;
+                parsed = Some(ParsedBatch::parse(batch, false));
+            }
             Message::Events(batch) => {
                 let before = parsed.take();
-                let (built, next) =
-                    rayon::join(|| build(before, builder), || ParsedBatch::parse(batch));
+                let (built, next) = rayon::join(
+                    || build(before, builder),
+                    || ParsedBatch::parse(batch, true),
+                );
                 built?;
                 parsed = Some(next);
             }

@@ -49,17 +49,6 @@ pub(crate) struct Scanner<R> {
     cut_strings: u64,
 }
 
-/// The bytes that open or close a string, an object or an array.
-const STRUCTURAL: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'"' as usize] = true;
-    table[b'{' as usize] = true;
-    table[b'}' as usize] = true;
-    table[b'[' as usize] = true;
-    table[b']' as usize] = true;
-    table
-};
-
 fn is_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -211,16 +200,6 @@ impl<R: BufRead> Scanner<R> {
                         }
                     }
                     continue;
-                }
-                // Outside strings only quotes and brackets matter: skipping the
-                // numbers, keys' colons and spaces between them in one tight loop
-                // makes framing several times cheaper than a match on every byte.
-                match buf[i..].iter().position(|&b| STRUCTURAL[usize::from(b)]) {
-                    Some(j) => i += j,
-                    None => {
-                        i = buf.len();
-                        continue;
-                    }
                 }
                 match buf[i] {
                     b'"' => {
