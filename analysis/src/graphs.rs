@@ -35,17 +35,28 @@ enum GraphKey {
     Nodes(Vec<NameId>),
 }
 
-/// The launches in `work`, given the correlations of the graph launch calls.
-pub(crate) fn launches(work: &[Work], graph_calls: &FxHashSet<u64>) -> Vec<Launch> {
-    // A launch's call is known from the API record or, without one, from the
-    // correlation its node kernels carry; its copies and memsets share it.
+/// The correlations of the graph launch calls: `graph_calls`, those of the API
+/// records, and those the node kernels of `kernels` (correlation, graph id)
+/// carry, for a launch whose API record is not in the trace. A launch's copies
+/// and memsets share its call's correlation.
+pub(crate) fn calls(
+    graph_calls: &FxHashSet<u64>,
+    kernels: impl Iterator<Item = (u64, u32)>,
+) -> FxHashSet<u64> {
     let mut calls = graph_calls.clone();
     calls.extend(
-        work.iter()
-            .filter(|w| w.kind == WorkKind::Kernel && w.graph_id != 0)
-            .map(|w| w.correlation),
+        kernels
+            .filter(|&(_, graph_id)| graph_id != 0)
+            .map(|(correlation, _)| correlation),
     );
     calls.remove(&0);
+    calls
+}
+
+/// The launches in `work`, given the correlations of the graph launch calls.
+pub(crate) fn launches(work: &[Work], graph_calls: &FxHashSet<u64>) -> Vec<Launch> {
+    let kernels = work.iter().filter(|w| w.kind == WorkKind::Kernel);
+    let calls = calls(graph_calls, kernels.map(|w| (w.correlation, w.graph_id)));
     let mut by_call: FxHashMap<u64, Launch> = FxHashMap::default();
     let mut launches = Vec::new();
     for w in work {
@@ -168,10 +179,18 @@ pub(crate) fn figures(launches: Vec<Launch>, names: &Names) -> Vec<GraphFigures>
 mod tests {
     use cutrace_tracer::model::{GraphLaunch, Memset};
 
-    use crate::trace::measure;
     use crate::trace::tests::Build;
+    use crate::trace::{graph_figures, measure};
 
     use super::*;
+
+    /// The graphs of `trace`, which `graph_figures` gives alone as `measure` does
+    /// with every other figure.
+    fn graphs_of(trace: &cutrace_tracer::Trace) -> Vec<GraphFigures> {
+        let graphs = measure(trace).graphs;
+        assert_eq!(graph_figures(trace), graphs);
+        graphs
+    }
 
     #[test]
     fn node_kernels_of_one_call_are_one_launch_of_their_graph() {
@@ -190,7 +209,7 @@ mod tests {
             correlation: 10,
             ..Default::default()
         });
-        let graphs = measure(&b.trace).graphs;
+        let graphs = graphs_of(&b.trace);
         assert_eq!(graphs.len(), 2, "{graphs:?}");
         let g3 = &graphs[0];
         assert_eq!(
@@ -222,7 +241,7 @@ mod tests {
                 ..Default::default()
             });
         }
-        let graphs = measure(&b.trace).graphs;
+        let graphs = graphs_of(&b.trace);
         let [g] = &graphs[..] else {
             panic!("{graphs:?}")
         };
@@ -247,7 +266,7 @@ mod tests {
             .kernel_of("y", 7, 212, 220, 2, 0)
             .kernel_of("y", 7, 300, 305, 3, 0)
             .kernel_of("eager", 7, 400, 500, 4, 0);
-        let graphs = measure(&b.trace).graphs;
+        let graphs = graphs_of(&b.trace);
         let summary: Vec<(Option<u32>, &str, GraphSource, u64, i64)> = graphs
             .iter()
             .map(|g| (g.id, g.label.as_str(), g.source, g.launches, g.total_ns))

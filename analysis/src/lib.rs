@@ -31,4 +31,4 @@ pub use figures::{
     IterationGpu, KernelSpread, KernelTotal, KindTimes, RankGpu, RankSource, Recording, Skipped,
     StreamFigures, TemporalBreakdown, Timeline, TraceFigures,
 };
-pub use trace::{Measured, TIMELINE_BINS, TraceAccumulator, measure, rank_of};
+pub use trace::{Measured, TIMELINE_BINS, TraceAccumulator, graph_figures, measure, rank_of};

@@ -116,7 +116,7 @@ fn one_trace(args: &ReportArgs, path: &Path) -> anyhow::Result<String> {
             }
             let mut text = averages.table(args.sort, limit);
             text.push_str(&TraceStats::from_trace(&trace).text(limit));
-            let graphs = cutrace_analysis::measure(&trace).graphs;
+            let graphs = cutrace_analysis::graph_figures(&trace);
             text.push_str(&figures_text::graphs(&graphs, "CUDA graphs"));
             text.push_str(&format!(
                 "\nTime origin: {}. Iteration starts and ends, and the --from-us/--to-us of \
