@@ -760,23 +760,32 @@ fn gpu_work_still_running_at_the_flush_is_left_out_with_a_warning() {
     );
 }
 
-#[test]
-fn the_application_drives_windows_through_callbacks() {
-    let (_serial, cupti) = double::take();
-    let sink = Arc::new(Collect::default());
-    let profiler = Arc::new(Profiler::with_warnings(
-        config(&[Activity::Kernel]),
-        sink.clone(),
-        warnings().0,
-    ));
-    let weak: Weak<Profiler> = Arc::downgrade(&profiler);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
+/// The callbacks the application's calls come through.
+const RUNTIME_DOMAIN: CUpti_CallbackDomain = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API;
+const NVTX_DOMAIN: CUpti_CallbackDomain = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_NVTX;
+const ENTER: CUpti_ApiCallbackSite = CUpti_ApiCallbackSite::CUPTI_API_ENTER;
+const EXIT: CUpti_ApiCallbackSite = CUpti_ApiCallbackSite::CUPTI_API_EXIT;
+const PROFILER_START: u32 =
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0;
+const PROFILER_STOP: u32 =
+    CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000.0;
+const RANGE_PUSH: u32 = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePushA.0;
+const RANGE_POP: u32 = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePop.0;
+
+/// Makes `profiler` follow the application's calls as the injection does (NVTX
+/// ranges too when `nvtx`, a range `step` ending an iteration), showing `seen`
+/// each call first.
+fn follow_as_injected(
+    profiler: &Arc<Profiler>,
+    nvtx: bool,
+    seen: impl Fn(&Control) + Send + Sync + 'static,
+) {
+    let weak: Weak<Profiler> = Arc::downgrade(profiler);
     profiler
         .follow_application(
-            true,
+            nvtx,
             Arc::new(move |control: Control| {
-                log.lock().unwrap().push(control.clone());
+                seen(&control);
                 let Some(profiler) = weak.upgrade() else {
                     return;
                 };
@@ -789,32 +798,54 @@ fn the_application_drives_windows_through_callbacks() {
             }),
         )
         .unwrap();
-    let runtime = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API;
-    let nvtx = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_NVTX;
-    let enter = CUpti_ApiCallbackSite::CUPTI_API_ENTER;
-    let exit = CUpti_ApiCallbackSite::CUPTI_API_EXIT;
-    let start =
-        CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0;
-    let stop = CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000.0;
-    let push = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePushA.0;
-    let pop = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePop.0;
+}
+
+#[test]
+fn the_application_drives_windows_through_callbacks() {
+    let (_serial, cupti) = double::take();
+    let sink = Arc::new(Collect::default());
+    let profiler = Arc::new(Profiler::with_warnings(
+        config(&[Activity::Kernel]),
+        sink.clone(),
+        warnings().0,
+    ));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    follow_as_injected(&profiler, true, move |control| {
+        log.lock().unwrap().push(control.clone())
+    });
     let none: *const c_void = std::ptr::null();
 
-    assert_eq!(cupti.invoke_callback(runtime, start, enter, none), 1);
+    assert_eq!(
+        cupti.invoke_callback(RUNTIME_DOMAIN, PROFILER_START, ENTER, none),
+        1
+    );
     assert!(
         !profiler.is_recording(),
         "a window begins when cudaProfilerStart returns"
     );
-    assert_eq!(cupti.invoke_callback(runtime, start, exit, none), 1);
+    assert_eq!(
+        cupti.invoke_callback(RUNTIME_DOMAIN, PROFILER_START, EXIT, none),
+        1
+    );
     assert!(profiler.is_recording());
     for (iteration, name) in [(1, c"step"), (2, c"inner"), (3, c"step")] {
         kernel_per_iteration(cupti, iteration);
         let message: *const c_char = name.as_ptr();
         let params = (&raw const message).cast::<c_void>();
-        assert_eq!(cupti.invoke_callback(nvtx, push, enter, params), 1);
-        assert_eq!(cupti.invoke_callback(nvtx, pop, enter, none), 1);
+        assert_eq!(
+            cupti.invoke_callback(NVTX_DOMAIN, RANGE_PUSH, ENTER, params),
+            1
+        );
+        assert_eq!(
+            cupti.invoke_callback(NVTX_DOMAIN, RANGE_POP, ENTER, none),
+            1
+        );
     }
-    assert_eq!(cupti.invoke_callback(runtime, stop, enter, none), 1);
+    assert_eq!(
+        cupti.invoke_callback(RUNTIME_DOMAIN, PROFILER_STOP, ENTER, none),
+        1
+    );
     assert!(!profiler.is_recording());
     profiler.shutdown();
 
@@ -865,32 +896,7 @@ fn back_to_back_windows(how: BackToBack, windows: u32) {
         config.repeat = 0;
     }
     let profiler = Arc::new(Profiler::with_warnings(config, sink.clone(), warn));
-    let weak: Weak<Profiler> = Arc::downgrade(&profiler);
-    profiler
-        .follow_application(
-            matches!(how, BackToBack::NvtxStep),
-            Arc::new(move |control: Control| {
-                let Some(profiler) = weak.upgrade() else {
-                    return;
-                };
-                match control {
-                    Control::ProfilerStart => profiler.start(),
-                    Control::ProfilerStop => profiler.stop(),
-                    Control::RangeEnd(name) if name == "step" => profiler.step(),
-                    Control::RangeEnd(_) => {}
-                }
-            }),
-        )
-        .unwrap();
-    let runtime = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_RUNTIME_API;
-    let nvtx = CUpti_CallbackDomain::CUPTI_CB_DOMAIN_NVTX;
-    let enter = CUpti_ApiCallbackSite::CUPTI_API_ENTER;
-    let exit = CUpti_ApiCallbackSite::CUPTI_API_EXIT;
-    let start =
-        CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000.0;
-    let stop = CUpti_runtime_api_trace_cbid_enum::CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000.0;
-    let push = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePushA.0;
-    let pop = CUpti_nvtx_api_trace_cbid::CUPTI_CBID_NVTX_nvtxRangePop.0;
+    follow_as_injected(&profiler, matches!(how, BackToBack::NvtxStep), |_| {});
     let none: *const c_void = std::ptr::null();
     let step: *const c_char = c"step".as_ptr();
     let step = (&raw const step).cast::<c_void>();
@@ -901,18 +907,30 @@ fn back_to_back_windows(how: BackToBack, windows: u32) {
     let mut refused = Vec::new();
     for window in 1..=windows {
         if let BackToBack::ProfilerApi = how {
-            assert_eq!(cupti.invoke_callback(runtime, start, exit, none), 1);
+            assert_eq!(
+                cupti.invoke_callback(RUNTIME_DOMAIN, PROFILER_START, EXIT, none),
+                1
+            );
         }
         if kernel_per_iteration(cupti, window) != 1 {
             refused.push(window);
         }
         match how {
             BackToBack::ProfilerApi => {
-                assert_eq!(cupti.invoke_callback(runtime, stop, enter, none), 1);
+                assert_eq!(
+                    cupti.invoke_callback(RUNTIME_DOMAIN, PROFILER_STOP, ENTER, none),
+                    1
+                );
             }
             BackToBack::NvtxStep => {
-                assert_eq!(cupti.invoke_callback(nvtx, push, enter, step), 1);
-                assert_eq!(cupti.invoke_callback(nvtx, pop, enter, none), 1);
+                assert_eq!(
+                    cupti.invoke_callback(NVTX_DOMAIN, RANGE_PUSH, ENTER, step),
+                    1
+                );
+                assert_eq!(
+                    cupti.invoke_callback(NVTX_DOMAIN, RANGE_POP, ENTER, none),
+                    1
+                );
             }
         }
     }
