@@ -1,7 +1,7 @@
 //! Bad input: one line on stderr, a non-zero exit, never a panic.
 
 use std::io::Read;
-use std::process::{Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::util::{
     TestDir, cutrace, cutrace_command, optional_trace, shared_trace, stderr, stdout,
@@ -111,22 +111,14 @@ fn bad_options_are_usage_errors() {
     assert_eq!(help.status.code(), Some(0));
 }
 
-#[test]
-fn a_closed_pipe_is_not_an_error() {
-    let Some(trace) = optional_trace("trace_diff_control.json.gz") else {
-        return;
-    };
-    let mut child = cutrace_command([
-        "report".as_ref(),
-        trace.as_os_str(),
-        "--row-limit".as_ref(),
-        "-1".as_ref(),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    // Closed before the trace is read, so the first write meets a broken pipe.
+/// Runs `command` with its standard output a pipe closed before it writes
+/// anything (so its first write meets a broken pipe); its exit status and stderr.
+fn with_stdout_closed(mut command: Command) -> (ExitStatus, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     drop(child.stdout.take());
     let mut err = String::new();
     child
@@ -135,7 +127,20 @@ fn a_closed_pipe_is_not_an_error() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    let status = child.wait().unwrap();
+    (child.wait().unwrap(), err)
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let Some(trace) = optional_trace("trace_diff_control.json.gz") else {
+        return;
+    };
+    let (status, err) = with_stdout_closed(cutrace_command([
+        "report".as_ref(),
+        trace.as_os_str(),
+        "--row-limit".as_ref(),
+        "-1".as_ref(),
+    ]));
     assert!(status.success(), "{status}: {err}");
     assert_eq!(err, "");
 }
@@ -328,20 +333,7 @@ fn a_full_or_closed_standard_output_is_handled_by_every_command() {
         );
         assert!(!err.contains("panicked"), "{err}");
 
-        let mut child = cutrace_command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        let status = child.wait().unwrap();
+        let (status, err) = with_stdout_closed(cutrace_command(args));
         assert!(status.success(), "{args:?}: {status}: {err}");
         assert!(!err.contains("error"), "{args:?}: {err}");
     }
