@@ -17,6 +17,8 @@ mod run_log;
 mod sink;
 mod table;
 mod table_file;
+#[cfg(test)]
+mod test_support;
 mod unfinished;
 pub mod validate;
 

@@ -213,18 +213,10 @@ impl DirectoryLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::names;
 
     fn read(path: &Path) -> String {
         std::fs::read_to_string(path).unwrap()
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
     }
 
     #[test]

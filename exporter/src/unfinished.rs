@@ -106,16 +106,8 @@ pub fn abandon_unfinished_files() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::names;
     use std::io::Write;
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
 
     #[test]
     fn abandoning_removes_the_files_being_written_and_refuses_new_ones() {
