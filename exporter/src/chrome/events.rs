@@ -224,17 +224,11 @@ impl<'a> Serializer<'a> {
         out.extend_from_slice(b"\n}\n");
     }
 
-    /// Writes the slices of `pieces` and their flow endpoints, each event preceded
-    /// by a comma unless it is the very first of the file. Returns the number of
-    /// events.
-    pub(crate) fn slices(
-        &self,
-        pieces: &[&[Slice]],
-        first_in_file: bool,
-        out: &mut Vec<u8>,
-    ) -> usize {
+    /// Writes `slices` and their flow endpoints, each event preceded by a comma
+    /// unless it is the very first of the file. Returns the number of events.
+    pub(crate) fn slices(&self, slices: &[Slice], first_in_file: bool, out: &mut Vec<u8>) -> usize {
         let mut events = 0;
-        for s in pieces.iter().copied().flatten() {
+        for s in slices {
             let mark = out.len();
             out.extend_from_slice(if first_in_file && events == 0 {
                 b"\n"

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use crate::{ExportError, member_length, write_output};
 use events::Serializer;
-use plan::{Plan, Slice};
+use plan::{Plan, Track};
 
 /// How the file's bytes are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,10 @@ impl Default for WriteOptions {
         }
     }
 }
+
+/// Most chunks serialized at once, each in a text buffer of its own: with the
+/// default chunks, some 16 MB of text however many threads rayon has.
+const MAX_WAVE: usize = 16;
 
 /// What [`write_trace`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,9 +148,11 @@ pub fn write_trace_to(
     put(out, &mut stats, encoded, serializer.metadata_events())?;
 
     // Chunks are serialized and compressed in waves of a few per thread, so memory
-    // stays bounded by the wave while every thread keeps busy.
+    // stays bounded by the wave while every thread keeps busy; on a machine of many
+    // cores the wave stops growing, since writing must not take a host process's
+    // memory with it.
     let chunks = cut_chunks(&plan.tracks, options.chunk_events.max(1));
-    let wave = rayon::current_num_threads().max(1) * 4;
+    let wave = (rayon::current_num_threads().max(1) * 4).min(MAX_WAVE);
     let first_in_file = serializer.metadata_events() == 0;
     let buffers = Buffers::new(options.chunk_events.max(1) * 512);
     for (w, wave_chunks) in chunks.chunks(wave).enumerate() {
@@ -154,9 +160,19 @@ pub fn write_trace_to(
             .par_iter()
             .enumerate()
             .map(|(c, pieces)| {
+                let slices: Vec<_> = pieces
+                    .iter()
+                    .flat_map(|piece| {
+                        let track = &plan.tracks[piece.track];
+                        piece
+                            .positions
+                            .clone()
+                            .filter_map(|pos| plan.slice(trace, track, pos))
+                    })
+                    .collect();
                 let mut text = buffers.take();
                 let first = first_in_file && w == 0 && c == 0;
-                let events = serializer.slices(pieces, first, &mut text);
+                let events = serializer.slices(&slices, first, &mut text);
                 let encoded = encode(options.encoding, &text);
                 buffers.give_back(text);
                 Ok((encoded?, events))
@@ -175,19 +191,30 @@ pub fn write_trace_to(
     Ok(stats)
 }
 
+/// Consecutive slices of one track.
+struct Piece {
+    /// Index of the track in the plan.
+    track: usize,
+    /// Positions of the slices on it.
+    positions: std::ops::Range<usize>,
+}
+
 /// Cuts the tracks' slices, in order, into chunks of `size` slices; a chunk holds
 /// pieces of one or more tracks.
-fn cut_chunks(tracks: &[Vec<Slice>], size: usize) -> Vec<Vec<&[Slice]>> {
+fn cut_chunks(tracks: &[Track], size: usize) -> Vec<Vec<Piece>> {
     let mut chunks = Vec::new();
-    let mut current: Vec<&[Slice]> = Vec::new();
+    let mut current: Vec<Piece> = Vec::new();
     let mut len = 0;
-    for track in tracks {
-        let mut rest = track.as_slice();
-        while !rest.is_empty() {
-            let (piece, tail) = rest.split_at((size - len).min(rest.len()));
-            current.push(piece);
-            len += piece.len();
-            rest = tail;
+    for (t, track) in tracks.iter().enumerate() {
+        let mut from = 0;
+        while from < track.len() {
+            let to = track.len().min(from + size - len);
+            current.push(Piece {
+                track: t,
+                positions: from..to,
+            });
+            len += to - from;
+            from = to;
             if len == size {
                 chunks.push(std::mem::take(&mut current));
                 len = 0;

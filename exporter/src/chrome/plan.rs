@@ -2,10 +2,13 @@
 //! and lane, in which order, which slices carry a flow endpoint, and which host
 //! ranges are projected onto the GPU.
 //!
-//! Every `X` event becomes a compact [`Slice`] that points back into the [`Trace`],
-//! filed under its track; each track is sorted by start so it can be laned in one
-//! pass, and the tracks in (pid, tid) order are the file's event order, ready to be
-//! cut into chunks and serialized in parallel.
+//! Every `X` event is filed under its track as one four-byte number ([`EventId`])
+//! that points back into the [`Trace`]; each track is sorted by start so it can be
+//! laned in one pass, and the tracks in (pid, tid) order are the file's event
+//! order, ready to be cut into chunks and serialized in parallel. A chunk's
+//! [`Slice`]s are looked up only when it is serialized: the plan holds about five
+//! bytes per event beside the trace (the id and a flow flag), so writing a trace
+//! takes little more memory than the trace itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,13 +50,27 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The kinds in the order of their [`EventId`]s: the trace's own, then the
+    /// projections the plan adds.
+    const NUMBERED: [Kind; 9] = [
+        Kind::Range,
+        Kind::Api,
+        Kind::Sync,
+        Kind::Overhead,
+        Kind::GraphLaunch,
+        Kind::Kernel,
+        Kind::Memcpy,
+        Kind::Memset,
+        Kind::Projection,
+    ];
+
     /// Whether the slice lives on a GPU track (pid = device, tid = stream).
     fn on_gpu(self) -> bool {
         self >= Kind::Projection
     }
 }
 
-/// One `X` event of the file.
+/// One `X` event of the file, as its chunk is serialized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Slice {
     /// Start, ns, absolute.
@@ -114,12 +131,171 @@ pub(crate) struct Thread {
     pub sort_index: u64,
 }
 
+/// An event of the trace, or a projection, as one number: events are numbered
+/// kind by kind in [`Kind::NUMBERED`] order. A trace holds fewer than 2^32 events
+/// (each takes tens of bytes of memory), as the `u32` indices of [`Slice::idx`]
+/// already assume.
+pub(crate) type EventId = u32;
+
+/// The first [`EventId`] of each kind, in [`Kind::NUMBERED`] order.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ids {
+    first: [u32; 9],
+}
+
+impl Ids {
+    /// Numbers the events of `trace`; projections come after them.
+    fn of(trace: &Trace) -> Self {
+        let lengths = [
+            trace.ranges.len(),
+            trace.api_calls.len(),
+            trace.syncs.len(),
+            trace.overheads.len(),
+            trace.graph_launches.len(),
+            trace.kernels.len(),
+            trace.memcpys.len(),
+            trace.memsets.len(),
+        ];
+        let mut first = [0u32; 9];
+        let mut next = 0u32;
+        for (slot, length) in lengths.into_iter().enumerate() {
+            first[slot] = next;
+            next = next.saturating_add(length as u32);
+        }
+        first[8] = next;
+        Ids { first }
+    }
+
+    fn slot(kind: Kind) -> usize {
+        Kind::NUMBERED.iter().position(|&k| k == kind).unwrap_or(0)
+    }
+
+    /// The id of event `idx` of `kind`.
+    fn id(&self, kind: Kind, idx: usize) -> EventId {
+        self.first[Self::slot(kind)].saturating_add(idx as u32)
+    }
+
+    /// The kind and index of `id`.
+    fn split(&self, id: EventId) -> (Kind, u32) {
+        // Kinds without events share their first id with the kind after them; the
+        // last kind whose first id is at most `id` is the one that holds it.
+        let slot = self.first.partition_point(|&first| first <= id).max(1) - 1;
+        (Kind::NUMBERED[slot], id - self.first[slot])
+    }
+}
+
+/// What the plan reads an event's slice from: the trace and the projections.
+#[derive(Clone, Copy)]
+struct Events<'a> {
+    trace: &'a Trace,
+    projections: &'a [Projection],
+    ids: Ids,
+}
+
+impl Events<'_> {
+    /// The slice of event `id` on its own track (no lane, no flow yet).
+    fn slice(&self, id: EventId) -> Option<Slice> {
+        let (kind, idx) = self.ids.split(id);
+        let i = idx as usize;
+        let t = self.trace;
+        let (start, end, pid, tid) = match kind {
+            Kind::Range => t.ranges.get(i).map(|r| (r.start, r.end, r.pid, r.tid)),
+            Kind::Api => t.api_calls.get(i).map(|a| (a.start, a.end, a.pid, a.tid)),
+            Kind::Sync => t.syncs.get(i).map(|s| (s.start, s.end, s.pid, s.tid)),
+            Kind::Overhead => t.overheads.get(i).map(|o| (o.start, o.end, o.pid, o.tid)),
+            Kind::Projection => self
+                .projections
+                .get(i)
+                .map(|p| (p.start, p.end, p.device, p.stream)),
+            Kind::GraphLaunch => t
+                .graph_launches
+                .get(i)
+                .map(|g| (g.start, g.end, g.device, g.stream)),
+            Kind::Kernel => t
+                .kernels
+                .get(i)
+                .map(|k| (k.start, k.end, k.device, k.stream)),
+            Kind::Memcpy => t
+                .memcpys
+                .get(i)
+                .map(|m| (m.start, m.end, m.device, m.stream)),
+            Kind::Memset => t
+                .memsets
+                .get(i)
+                .map(|m| (m.start, m.end, m.device, m.stream)),
+        }?;
+        Some(Slice {
+            start,
+            end: end.max(start),
+            idx,
+            pid,
+            tid,
+            kind,
+            flow: false,
+        })
+    }
+
+    /// The correlation id of event `id` (0 for kinds without one).
+    fn correlation(&self, id: EventId) -> u64 {
+        let (kind, idx) = self.ids.split(id);
+        correlation_of(self.trace, kind, idx)
+    }
+
+    /// The order of slices on a track: by start, the longer first among equal
+    /// starts, then by kind and index.
+    fn order(&self, a: EventId, b: EventId) -> std::cmp::Ordering {
+        match (self.slice(a), self.slice(b)) {
+            (Some(a), Some(b)) => {
+                (a.start, b.end, a.kind, a.idx).cmp(&(b.start, a.end, b.kind, b.idx))
+            }
+            _ => a.cmp(&b),
+        }
+    }
+}
+
+/// One track of the file, a host thread or a GPU stream, with its lanes.
+#[derive(Debug)]
+pub(crate) struct Track {
+    /// pid the track is written on.
+    pid: u32,
+    /// The track's tid, then the tids of the lanes added to it.
+    lane_tids: Vec<u32>,
+    /// Whether it is a GPU stream.
+    on_gpu: bool,
+    /// Its events, in file order.
+    events: Vec<EventId>,
+    /// The lane of each event; empty while every event is on the first.
+    lanes: Vec<u16>,
+}
+
+impl Track {
+    fn new(pid: u32, tid: u32, on_gpu: bool, capacity: usize) -> Self {
+        Track {
+            pid,
+            lane_tids: vec![tid],
+            on_gpu,
+            events: Vec::with_capacity(capacity),
+            lanes: Vec::new(),
+        }
+    }
+
+    /// The track's own tid.
+    fn tid(&self) -> u32 {
+        self.lane_tids[0]
+    }
+
+    /// Number of slices on the track.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+}
+
 /// Everything the serializer needs besides the trace itself.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
-    /// The `X` events in file order: one vector per track, by (pid, tid), each by
-    /// start (lanes of a track stay in their track's vector).
-    pub tracks: Vec<Vec<Slice>>,
+    /// The tracks in file order, by (pid, tid); each holds its `X` events by start
+    /// (lanes of a track stay in their track).
+    pub tracks: Vec<Track>,
     /// GPU projections of host ranges.
     pub projections: Vec<Projection>,
     /// External id of the launch of each GPU event, per kind; empty when no API call
@@ -133,6 +309,10 @@ pub(crate) struct Plan {
     pub extra_lanes: usize,
     /// Slices dropped because they fit no lane.
     pub dropped_slices: usize,
+    /// How events are numbered.
+    ids: Ids,
+    /// Which slices carry a flow endpoint.
+    flows: Flows,
 }
 
 /// External ids of the calls that launched each GPU event.
@@ -171,15 +351,6 @@ impl ExternalIds {
         };
         ids.get_mut(idx as usize)
     }
-}
-
-/// A GPU event as the correlation join sees it.
-#[derive(Debug, Clone, Copy)]
-struct GpuRef {
-    correlation: u64,
-    start: i64,
-    kind: Kind,
-    idx: u32,
 }
 
 /// Which slices carry a flow endpoint, per kind.
@@ -245,106 +416,177 @@ pub(crate) fn correlation_of(trace: &Trace, kind: Kind, idx: u32) -> u64 {
 impl Plan {
     /// Plans the file for `trace`.
     pub(crate) fn build(trace: &Trace) -> Plan {
-        let gpu = gpu_refs_by_correlation(trace);
-        let (flows, external_ids) = join_launches(trace, &gpu);
-        let projections = project_ranges(trace, &gpu);
-        let mut tracks = collect_tracks(trace, &projections, &flows);
-        tracks.par_iter_mut().for_each(|track| {
-            let order = |a: &Slice, b: &Slice| {
-                (a.start, b.end, a.kind, a.idx).cmp(&(b.start, a.end, b.kind, b.idx))
+        let ids = Ids::of(trace);
+        // The join's orderings go before the tracks are made, so the two never
+        // take memory at the same time.
+        let (mut flows, external_ids, projections) = {
+            let events = Events {
+                trace,
+                projections: &[],
+                ids,
             };
+            let gpu = gpu_by_correlation(&events);
+            let (flows, external_ids) = join_launches(&events, &gpu);
+            let projections = project_ranges(&events, &gpu);
+            (flows, external_ids, projections)
+        };
+        let events = Events {
+            trace,
+            projections: &projections,
+            ids,
+        };
+        let mut tracks = collect_tracks(&events);
+        tracks.par_iter_mut().for_each(|track| {
+            let order = |a: &EventId, b: &EventId| events.order(*a, *b);
             // Events mostly arrive in time order already; checking is cheaper than
             // sorting.
-            if !track.is_sorted_by(|a, b| order(a, b).is_le()) {
-                track.sort_unstable_by(order);
+            if !track.events.is_sorted_by(|a, b| order(a, b).is_le()) {
+                track.events.sort_unstable_by(order);
             }
         });
-        let mut plan = Plan {
+        let layout = lay_out(&events, &mut flows, tracks);
+        Plan {
+            tracks: layout.tracks,
             projections,
             external_ids,
-            ..Plan::default()
-        };
-        plan.assign_lanes(trace, tracks);
-        plan
+            processes: layout.processes,
+            threads: layout.threads,
+            extra_lanes: layout.extra_lanes,
+            dropped_slices: layout.dropped_slices,
+            ids,
+            flows,
+        }
     }
 
-    /// Puts each track's slices on lanes, names the tracks and lanes, and drops the
-    /// flows of any slice that fit no lane.
-    fn assign_lanes(&mut self, trace: &Trace, mut tracks: Vec<Vec<Slice>>) {
-        let host_pids = separate_host_from_devices(&mut tracks);
-        let mut used_tids: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
-        for track in &tracks {
-            used_tids
-                .entry(track[0].pid)
-                .or_default()
-                .insert(track[0].tid);
-        }
-        let mut next_lane_tid: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut processes: BTreeMap<u32, Process> = BTreeMap::new();
-        let mut dropped_correlations = BTreeSet::new();
+    /// The slice at `pos` of `track`, on its lane and with its flow.
+    pub(crate) fn slice(&self, trace: &Trace, track: &Track, pos: usize) -> Option<Slice> {
+        let events = Events {
+            trace,
+            projections: &self.projections,
+            ids: self.ids,
+        };
+        let mut slice = events.slice(*track.events.get(pos)?)?;
+        let lane = track.lanes.get(pos).map_or(0, |&lane| usize::from(lane));
+        slice.pid = track.pid;
+        slice.tid = *track.lane_tids.get(lane)?;
+        slice.flow = self.flows.get(slice.kind, slice.idx);
+        Some(slice)
+    }
+}
 
-        for track in &mut tracks {
-            let (pid, tid) = (track[0].pid, track[0].tid);
-            let on_gpu = track[0].kind.on_gpu();
-            let mut lanes = Lanes::new();
-            let mut lane_tids = vec![tid];
-            let before = track.len();
-            track.retain_mut(|slice| {
-                let span = Span::new(slice.start, slice.end, trace.base_time_ns);
-                let Some(lane) = lanes.place(span) else {
-                    if slice.flow {
-                        dropped_correlations.insert(correlation_of(trace, slice.kind, slice.idx));
-                    }
-                    return false;
-                };
-                let lane = lane as usize;
-                while lane_tids.len() <= lane {
-                    // Synthetic tids count down from the largest tid that is also a
-                    // signed 32-bit integer (for readers that take tids as such),
-                    // skipping the process's real tids so they never collide.
-                    let used = used_tids.get(&pid);
-                    let next = next_lane_tid.entry(pid).or_insert(i32::MAX as u32);
-                    while used.is_some_and(|u| u.contains(next)) {
-                        *next = next.wrapping_sub(1);
-                    }
-                    lane_tids.push(*next);
+/// The tracks on their lanes, and the metadata of the processes and threads.
+struct Layout {
+    tracks: Vec<Track>,
+    processes: Vec<Process>,
+    threads: Vec<Thread>,
+    extra_lanes: usize,
+    dropped_slices: usize,
+}
+
+/// Puts each track's slices on lanes, names the tracks and lanes, and drops the
+/// flows of any slice that fit no lane.
+fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout {
+    let trace = events.trace;
+    let host_pids = separate_host_from_devices(&mut tracks);
+    let mut used_tids: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    for track in &tracks {
+        used_tids.entry(track.pid).or_default().insert(track.tid());
+    }
+    let mut next_lane_tid: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut processes: BTreeMap<u32, Process> = BTreeMap::new();
+    let mut threads = Vec::new();
+    let (mut extra_lanes, mut dropped_slices) = (0, 0);
+    let mut dropped_correlations = BTreeSet::new();
+
+    for track in &mut tracks {
+        let (pid, tid) = (track.pid, track.tid());
+        let mut lanes = Lanes::new();
+        let mut lane_of = Vec::new();
+        let (mut laned, mut kept) = (false, 0);
+        let mut lane_tids = vec![tid];
+        let before = track.events.len();
+        track.events.retain(|&id| {
+            let Some(slice) = events.slice(id) else {
+                return false;
+            };
+            let span = Span::new(slice.start, slice.end, trace.base_time_ns);
+            let Some(lane) = lanes.place(span) else {
+                if flows.get(slice.kind, slice.idx) {
+                    dropped_correlations.insert(correlation_of(trace, slice.kind, slice.idx));
+                }
+                return false;
+            };
+            // Lanes stay under MAX_LANES, so a lane index fits 16 bits.
+            let lane = lane as u16;
+            if lane > 0 && !laned {
+                laned = true;
+                lane_of.reserve_exact(before);
+                lane_of.resize(kept, 0);
+            }
+            if laned {
+                lane_of.push(lane);
+            }
+            kept += 1;
+            while lane_tids.len() <= usize::from(lane) {
+                // Synthetic tids count down from the largest tid that is also a
+                // signed 32-bit integer (for readers that take tids as such),
+                // skipping the process's real tids so they never collide.
+                let used = used_tids.get(&pid);
+                let next = next_lane_tid.entry(pid).or_insert(i32::MAX as u32);
+                while used.is_some_and(|u| u.contains(next)) {
                     *next = next.wrapping_sub(1);
                 }
-                slice.tid = lane_tids[lane];
-                true
-            });
-            self.dropped_slices += before - track.len();
-            self.extra_lanes += lane_tids.len() - 1;
-
-            processes.entry(pid).or_insert_with(|| process(pid, on_gpu));
-            let host_pid = host_pids.get(&pid).copied().unwrap_or(pid);
-            let base_name = track_name(trace, host_pid, tid, on_gpu);
-            for (lane, &lane_tid) in lane_tids.iter().enumerate() {
-                let name = if lane == 0 {
-                    base_name.clone()
-                } else {
-                    format!("{} lane {}", base_name.trim_end(), lane + 1)
-                };
-                self.threads.push(Thread {
-                    pid,
-                    tid: lane_tid,
-                    name,
-                    sort_index: u64::from(tid),
-                });
+                lane_tids.push(*next);
+                *next = next.wrapping_sub(1);
             }
-        }
+            true
+        });
+        dropped_slices += before - track.events.len();
+        extra_lanes += lane_tids.len() - 1;
 
-        if !dropped_correlations.is_empty() {
-            for s in tracks.iter_mut().flatten().filter(|s| s.flow) {
-                if dropped_correlations.contains(&correlation_of(trace, s.kind, s.idx)) {
-                    s.flow = false;
+        processes
+            .entry(pid)
+            .or_insert_with(|| process(pid, track.on_gpu));
+        let host_pid = host_pids.get(&pid).copied().unwrap_or(pid);
+        let base_name = track_name(trace, host_pid, tid, track.on_gpu);
+        for (lane, &lane_tid) in lane_tids.iter().enumerate() {
+            let name = if lane == 0 {
+                base_name.clone()
+            } else {
+                format!("{} lane {}", base_name.trim_end(), lane + 1)
+            };
+            threads.push(Thread {
+                pid,
+                tid: lane_tid,
+                name,
+                sort_index: u64::from(tid),
+            });
+        }
+        track.lane_tids = lane_tids;
+        track.lanes = lane_of;
+    }
+
+    if !dropped_correlations.is_empty() {
+        for track in &tracks {
+            for &id in &track.events {
+                let (kind, idx) = events.ids.split(id);
+                if flows.get(kind, idx)
+                    && dropped_correlations.contains(&correlation_of(trace, kind, idx))
+                    && let Some(flag) = flows.slot(kind, idx)
+                {
+                    *flag = false;
                 }
             }
         }
-        tracks.retain(|t| !t.is_empty());
-        self.tracks = tracks;
-        self.processes = processes.into_values().collect();
-        self.threads.sort_by_key(|t| (t.pid, t.tid));
+    }
+    tracks.retain(|t| !t.events.is_empty());
+    threads.sort_by_key(|t| (t.pid, t.tid));
+    Layout {
+        tracks,
+        processes: processes.into_values().collect(),
+        threads,
+        extra_lanes,
+        dropped_slices,
     }
 }
 
@@ -354,21 +596,17 @@ impl Plan {
 /// host slices on a GPU's pid. Only inputs whose host pids look like device
 /// indices get here. Tracks stay in (pid, tid) order. Returns the moved pids'
 /// originals, by new pid.
-fn separate_host_from_devices(tracks: &mut [Vec<Slice>]) -> BTreeMap<u32, u32> {
-    let device_pids: BTreeSet<u32> = tracks
-        .iter()
-        .filter(|t| t[0].kind.on_gpu())
-        .map(|t| t[0].pid)
-        .collect();
+fn separate_host_from_devices(tracks: &mut [Track]) -> BTreeMap<u32, u32> {
+    let device_pids: BTreeSet<u32> = tracks.iter().filter(|t| t.on_gpu).map(|t| t.pid).collect();
     let clashing: BTreeSet<u32> = tracks
         .iter()
-        .filter(|t| !t[0].kind.on_gpu() && device_pids.contains(&t[0].pid))
-        .map(|t| t[0].pid)
+        .filter(|t| !t.on_gpu && device_pids.contains(&t.pid))
+        .map(|t| t.pid)
         .collect();
     if clashing.is_empty() {
         return BTreeMap::new();
     }
-    let used: BTreeSet<u32> = tracks.iter().map(|t| t[0].pid).collect();
+    let used: BTreeSet<u32> = tracks.iter().map(|t| t.pid).collect();
     let mut next = i32::MAX as u32;
     let mut moved = BTreeMap::new();
     let mut new_pid_of = BTreeMap::new();
@@ -380,14 +618,12 @@ fn separate_host_from_devices(tracks: &mut [Vec<Slice>]) -> BTreeMap<u32, u32> {
         moved.insert(next, pid);
         next -= 1;
     }
-    for track in tracks.iter_mut().filter(|t| !t[0].kind.on_gpu()) {
-        if let Some(&new_pid) = new_pid_of.get(&track[0].pid) {
-            for slice in track.iter_mut() {
-                slice.pid = new_pid;
-            }
+    for track in tracks.iter_mut().filter(|t| !t.on_gpu) {
+        if let Some(&new_pid) = new_pid_of.get(&track.pid) {
+            track.pid = new_pid;
         }
     }
-    tracks.sort_by_key(|t| (t[0].pid, t[0].tid));
+    tracks.sort_by_key(|t| (t.pid, t.tid()));
     moved
 }
 
@@ -422,51 +658,63 @@ fn track_name(trace: &Trace, pid: u32, tid: u32, on_gpu: bool) -> String {
     format!("thread {tid} ({name})")
 }
 
-/// Every GPU event with a correlation id, sorted by correlation then start.
-fn gpu_refs_by_correlation(trace: &Trace) -> Vec<GpuRef> {
+/// The GPU events with a correlation id, by correlation then start, then kind and
+/// index.
+fn gpu_by_correlation(events: &Events) -> Vec<EventId> {
+    let trace = events.trace;
     let mut gpu = Vec::with_capacity(
         trace.kernels.len()
             + trace.memcpys.len()
             + trace.memsets.len()
             + trace.graph_launches.len(),
     );
-    let mut add = |correlation: u64, start: i64, kind: Kind, idx: usize| {
-        if correlation != 0 {
-            gpu.push(GpuRef {
-                correlation,
-                start,
-                kind,
-                idx: idx as u32,
-            });
+    let mut add = |kind: Kind, correlations: &mut dyn Iterator<Item = u64>| {
+        for (i, correlation) in correlations.enumerate() {
+            if correlation != 0 {
+                gpu.push(events.ids.id(kind, i));
+            }
         }
     };
-    for (i, k) in trace.kernels.iter().enumerate() {
-        add(k.correlation, k.start, Kind::Kernel, i);
+    // In id order, which is kind then index: the stable sort below keeps it among
+    // events of equal correlation and start.
+    add(
+        Kind::GraphLaunch,
+        &mut trace.graph_launches.iter().map(|g| g.correlation),
+    );
+    add(
+        Kind::Kernel,
+        &mut trace.kernels.iter().map(|k| k.correlation),
+    );
+    add(
+        Kind::Memcpy,
+        &mut trace.memcpys.iter().map(|m| m.correlation),
+    );
+    add(
+        Kind::Memset,
+        &mut trace.memsets.iter().map(|m| m.correlation),
+    );
+    let key = |id: &EventId| {
+        let start = events.slice(*id).map_or(0, |s| s.start);
+        (events.correlation(*id), start)
+    };
+    if !gpu.is_sorted_by_key(key) {
+        gpu.par_sort_by_key(key);
     }
-    for (i, m) in trace.memcpys.iter().enumerate() {
-        add(m.correlation, m.start, Kind::Memcpy, i);
-    }
-    for (i, m) in trace.memsets.iter().enumerate() {
-        add(m.correlation, m.start, Kind::Memset, i);
-    }
-    for (i, g) in trace.graph_launches.iter().enumerate() {
-        add(g.correlation, g.start, Kind::GraphLaunch, i);
-    }
-    gpu.par_sort_unstable_by_key(|g| (g.correlation, g.start, g.kind, g.idx));
     gpu
 }
 
 /// The GPU events of `correlation` in `gpu` (sorted by correlation).
-fn gpu_group(gpu: &[GpuRef], correlation: u64) -> &[GpuRef] {
-    let from = gpu.partition_point(|g| g.correlation < correlation);
-    let to = from + gpu[from..].partition_point(|g| g.correlation == correlation);
+fn gpu_group<'g>(events: &Events, gpu: &'g [EventId], correlation: u64) -> &'g [EventId] {
+    let from = gpu.partition_point(|&id| events.correlation(id) < correlation);
+    let to = from + gpu[from..].partition_point(|&id| events.correlation(id) == correlation);
     &gpu[from..to]
 }
 
 /// Joins API calls to the GPU work they launched by correlation id: one flow per
 /// correlation, from its first call to its earliest GPU event, and each GPU event
 /// inherits the external id of its launch.
-fn join_launches(trace: &Trace, gpu: &[GpuRef]) -> (Flows, ExternalIds) {
+fn join_launches(events: &Events, gpu: &[EventId]) -> (Flows, ExternalIds) {
+    let trace = events.trace;
     let mut flows = Flows::new(trace);
     let any_external = trace.api_calls.iter().any(|a| a.external_id != 0);
     let mut external_ids = ExternalIds::default();
@@ -479,18 +727,23 @@ fn join_launches(trace: &Trace, gpu: &[GpuRef]) -> (Flows, ExternalIds) {
         };
     }
 
-    let mut api: Vec<(u64, u32)> = trace
-        .api_calls
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| a.correlation != 0)
-        .map(|(i, a)| (a.correlation, i as u32))
+    // The calls with a correlation id, by correlation, then index (a stable sort).
+    let correlation = |i: &u32| {
+        trace
+            .api_calls
+            .get(*i as usize)
+            .map_or(0, |a| a.correlation)
+    };
+    let mut api: Vec<u32> = (0..trace.api_calls.len() as u32)
+        .filter(|i| correlation(i) != 0)
         .collect();
-    api.par_sort_unstable();
+    if !api.is_sorted_by_key(correlation) {
+        api.par_sort_by_key(correlation);
+    }
 
     let (mut a, mut g) = (0, 0);
     while a < api.len() && g < gpu.len() {
-        let (ca, cg) = (api[a].0, gpu[g].correlation);
+        let (ca, cg) = (correlation(&api[a]), events.correlation(gpu[g]));
         if ca < cg {
             a += 1;
             continue;
@@ -499,25 +752,30 @@ fn join_launches(trace: &Trace, gpu: &[GpuRef]) -> (Flows, ExternalIds) {
             g += 1;
             continue;
         }
-        let launch = api[a].1;
-        let group_end = g + gpu[g..].iter().take_while(|r| r.correlation == cg).count();
+        let launch = api[a];
+        let group_end = g + gpu[g..]
+            .iter()
+            .take_while(|&&id| events.correlation(id) == cg)
+            .count();
         if cg < MAX_FLOW_ID {
             if let Some(flag) = flows.slot(Kind::Api, launch) {
                 *flag = true;
             }
-            if let Some(flag) = flows.slot(gpu[g].kind, gpu[g].idx) {
+            let (kind, idx) = events.ids.split(gpu[g]);
+            if let Some(flag) = flows.slot(kind, idx) {
                 *flag = true;
             }
         }
         if any_external {
             let external = trace.api_calls[launch as usize].external_id;
-            for r in &gpu[g..group_end] {
-                if let Some(slot) = external_ids.slot(r.kind, r.idx) {
+            for &id in &gpu[g..group_end] {
+                let (kind, idx) = events.ids.split(id);
+                if let Some(slot) = external_ids.slot(kind, idx) {
                     *slot = external;
                 }
             }
         }
-        while a < api.len() && api[a].0 == ca {
+        while a < api.len() && correlation(&api[a]) == ca {
             a += 1;
         }
         g = group_end;
@@ -525,34 +783,11 @@ fn join_launches(trace: &Trace, gpu: &[GpuRef]) -> (Flows, ExternalIds) {
     (flows, external_ids)
 }
 
-/// Start, end, device and stream of GPU event `r`.
-fn gpu_span(trace: &Trace, r: &GpuRef) -> Option<(i64, i64, u32, u32)> {
-    let i = r.idx as usize;
-    match r.kind {
-        Kind::Kernel => trace
-            .kernels
-            .get(i)
-            .map(|k| (k.start, k.end, k.device, k.stream)),
-        Kind::Memcpy => trace
-            .memcpys
-            .get(i)
-            .map(|m| (m.start, m.end, m.device, m.stream)),
-        Kind::Memset => trace
-            .memsets
-            .get(i)
-            .map(|m| (m.start, m.end, m.device, m.stream)),
-        Kind::GraphLaunch => trace
-            .graph_launches
-            .get(i)
-            .map(|g| (g.start, g.end, g.device, g.stream)),
-        _ => None,
-    }
-}
-
 /// Projects annotation and NVTX ranges onto the GPU: for each range, the span of
 /// the GPU work launched by calls that start inside it on its thread, one slice per
 /// (device, stream) touched. `ProfilerStep#<n>` ranges are not projected.
-fn project_ranges(trace: &Trace, gpu: &[GpuRef]) -> Vec<Projection> {
+fn project_ranges(events: &Events, gpu: &[EventId]) -> Vec<Projection> {
+    let trace = events.trace;
     // Iteration markers stay on the host, as in Kineto's CUDA traces: HTA takes
     // every event whose name contains "ProfilerStep" for a host iteration marker, so
     // a projection of one would shift its iterations to GPU times.
@@ -566,33 +801,39 @@ fn project_ranges(trace: &Trace, gpu: &[GpuRef]) -> Vec<Projection> {
         return Vec::new();
     }
     // Calls by thread and start.
-    let mut calls: Vec<(u32, u32, i64, u64)> = trace
-        .api_calls
-        .iter()
-        .filter(|a| a.correlation != 0)
-        .map(|a| (a.pid, a.tid, a.start, a.correlation))
+    let call = |i: u32| {
+        trace
+            .api_calls
+            .get(i as usize)
+            .map_or((0, 0, 0, 0), |a| (a.pid, a.tid, a.start, a.correlation))
+    };
+    let mut calls: Vec<u32> = (0..trace.api_calls.len() as u32)
+        .filter(|&i| call(i).3 != 0)
         .collect();
-    calls.par_sort_unstable();
+    calls.par_sort_unstable_by_key(|&i| call(i));
 
     let mut projections = Vec::new();
     let mut spans: Vec<((u32, u32), i64, i64)> = Vec::new();
     for range in trace.ranges.iter().filter(|r| projectable(r)) {
         let key = (range.pid, range.tid);
-        let from = calls.partition_point(|c| (c.0, c.1, c.2) < (key.0, key.1, range.start));
-        let to = calls.partition_point(|c| (c.0, c.1, c.2) < (key.0, key.1, range.end));
+        let thread_start = |i: u32| {
+            let (pid, tid, start, _) = call(i);
+            (pid, tid, start)
+        };
+        let from = calls.partition_point(|&i| thread_start(i) < (key.0, key.1, range.start));
+        let to = calls.partition_point(|&i| thread_start(i) < (key.0, key.1, range.end));
         spans.clear();
-        for call in &calls[from..to] {
-            for r in gpu_group(gpu, call.3) {
-                let Some((start, end, device, stream)) = gpu_span(trace, r) else {
+        for &c in &calls[from..to] {
+            for &id in gpu_group(events, gpu, call(c).3) {
+                let Some(work) = events.slice(id) else {
                     continue;
                 };
-                let end = end.max(start);
-                match spans.iter_mut().find(|s| s.0 == (device, stream)) {
+                match spans.iter_mut().find(|s| s.0 == (work.pid, work.tid)) {
                     Some(span) => {
-                        span.1 = span.1.min(start);
-                        span.2 = span.2.max(end);
+                        span.1 = span.1.min(work.start);
+                        span.2 = span.2.max(work.end);
                     }
-                    None => spans.push(((device, stream), start, end)),
+                    None => spans.push(((work.pid, work.tid), work.start, work.end)),
                 }
             }
         }
@@ -612,56 +853,94 @@ fn project_ranges(trace: &Trace, gpu: &[GpuRef]) -> Vec<Projection> {
     projections
 }
 
-/// One slice per event of the trace and per projection, filed by track; tracks
-/// come out in (pid, tid) order, never empty.
-fn collect_tracks(trace: &Trace, projections: &[Projection], flows: &Flows) -> Vec<Vec<Slice>> {
-    // Host and GPU events never share a track, even where a host (pid, tid) equals
-    // a (device, stream): a track is labelled one or the other.
-    let mut index: FxHashMap<(u32, u32, bool), usize> = FxHashMap::default();
-    let mut tracks: Vec<Vec<Slice>> = Vec::new();
-    let mut add = |start: i64, end: i64, pid: u32, tid: u32, kind: Kind, idx: usize| {
-        let idx = idx as u32;
-        let t = *index.entry((pid, tid, kind.on_gpu())).or_insert_with(|| {
-            tracks.push(Vec::new());
-            tracks.len() - 1
+/// The tracks met so far, by (pid, tid, on the GPU), in order of meeting.
+#[derive(Default)]
+struct TrackIndex {
+    index: FxHashMap<(u32, u32, bool), usize>,
+    keys: Vec<(u32, u32, bool)>,
+    /// The last key looked up: events of one track mostly come together.
+    last: Option<((u32, u32, bool), usize)>,
+}
+
+impl TrackIndex {
+    /// The track of `key`.
+    fn of(&mut self, key: (u32, u32, bool)) -> usize {
+        if let Some((last, t)) = self.last
+            && last == key
+        {
+            return t;
+        }
+        let keys = &mut self.keys;
+        let t = *self.index.entry(key).or_insert_with(|| {
+            keys.push(key);
+            keys.len() - 1
         });
-        tracks[t].push(Slice {
-            start,
-            end: end.max(start),
-            idx,
-            pid,
-            tid,
-            kind,
-            flow: flows.get(kind, idx),
-        });
+        self.last = Some((key, t));
+        t
+    }
+}
+
+/// Calls `f` with the id and the (pid, tid, on the GPU) of every event and
+/// projection, in id order. Host and GPU events never share a track, even where a
+/// host (pid, tid) equals a (device, stream): a track is labelled one or the other.
+fn for_each_track_key(events: &Events, mut f: impl FnMut(EventId, (u32, u32, bool))) {
+    let t = events.trace;
+    let mut each = |kind: Kind, keys: &mut dyn Iterator<Item = (u32, u32)>| {
+        let first = events.ids.id(kind, 0);
+        for (i, (pid, tid)) in keys.enumerate() {
+            f(first.saturating_add(i as u32), (pid, tid, kind.on_gpu()));
+        }
     };
-    for (i, r) in trace.ranges.iter().enumerate() {
-        add(r.start, r.end, r.pid, r.tid, Kind::Range, i);
-    }
-    for (i, a) in trace.api_calls.iter().enumerate() {
-        add(a.start, a.end, a.pid, a.tid, Kind::Api, i);
-    }
-    for (i, s) in trace.syncs.iter().enumerate() {
-        add(s.start, s.end, s.pid, s.tid, Kind::Sync, i);
-    }
-    for (i, o) in trace.overheads.iter().enumerate() {
-        add(o.start, o.end, o.pid, o.tid, Kind::Overhead, i);
-    }
-    for (i, p) in projections.iter().enumerate() {
-        add(p.start, p.end, p.device, p.stream, Kind::Projection, i);
-    }
-    for (i, g) in trace.graph_launches.iter().enumerate() {
-        add(g.start, g.end, g.device, g.stream, Kind::GraphLaunch, i);
-    }
-    for (i, k) in trace.kernels.iter().enumerate() {
-        add(k.start, k.end, k.device, k.stream, Kind::Kernel, i);
-    }
-    for (i, m) in trace.memcpys.iter().enumerate() {
-        add(m.start, m.end, m.device, m.stream, Kind::Memcpy, i);
-    }
-    for (i, m) in trace.memsets.iter().enumerate() {
-        add(m.start, m.end, m.device, m.stream, Kind::Memset, i);
-    }
-    tracks.sort_unstable_by_key(|t| (t[0].pid, t[0].tid));
+    each(Kind::Range, &mut t.ranges.iter().map(|r| (r.pid, r.tid)));
+    each(Kind::Api, &mut t.api_calls.iter().map(|a| (a.pid, a.tid)));
+    each(Kind::Sync, &mut t.syncs.iter().map(|s| (s.pid, s.tid)));
+    each(
+        Kind::Overhead,
+        &mut t.overheads.iter().map(|o| (o.pid, o.tid)),
+    );
+    each(
+        Kind::GraphLaunch,
+        &mut t.graph_launches.iter().map(|g| (g.device, g.stream)),
+    );
+    each(
+        Kind::Kernel,
+        &mut t.kernels.iter().map(|k| (k.device, k.stream)),
+    );
+    each(
+        Kind::Memcpy,
+        &mut t.memcpys.iter().map(|m| (m.device, m.stream)),
+    );
+    each(
+        Kind::Memset,
+        &mut t.memsets.iter().map(|m| (m.device, m.stream)),
+    );
+    each(
+        Kind::Projection,
+        &mut events.projections.iter().map(|p| (p.device, p.stream)),
+    );
+}
+
+/// The events of the trace and the projections filed by track, each track's in id
+/// order; tracks come out in (pid, tid) order, never empty.
+fn collect_tracks(events: &Events) -> Vec<Track> {
+    // Once to size each track exactly, once to fill them: a track that grows by
+    // doubling holds up to twice its events while it grows.
+    let mut index = TrackIndex::default();
+    let mut sizes: Vec<usize> = Vec::new();
+    for_each_track_key(events, |_, key| {
+        let t = index.of(key);
+        if t == sizes.len() {
+            sizes.push(0);
+        }
+        sizes[t] += 1;
+    });
+    let mut tracks: Vec<Track> = index
+        .keys
+        .iter()
+        .zip(&sizes)
+        .map(|(&(pid, tid, on_gpu), &size)| Track::new(pid, tid, on_gpu, size))
+        .collect();
+    for_each_track_key(events, |id, key| tracks[index.of(key)].events.push(id));
+    tracks.sort_unstable_by_key(|t| (t.pid, t.tid()));
     tracks
 }
