@@ -44,41 +44,53 @@ fn launches(launches: usize) -> Trace {
     trace
 }
 
-#[test]
-fn writing_holds_a_few_bytes_per_event_and_a_bounded_number_of_chunks() {
-    const LAUNCHES: usize = 100_000;
-    let trace = launches(LAUNCHES);
-    let slices = 2 * LAUNCHES as u64;
+/// Writes `trace` with chunks of `chunk_events` on a pool of `threads`; returns
+/// the peak of what the process allocated, counted from `before`.
+fn peak_writing(trace: &Trace, threads: usize, chunk_events: usize, before: u64) -> u64 {
     let options = WriteOptions {
         encoding: Encoding::Gzip { level: 1 },
-        chunk_events: 256,
+        chunk_events,
     };
-    // More threads than the chunks a wave holds: the text buffers in flight must
-    // not grow with the threads (a host process may have a core per thread).
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(64)
+        .num_threads(threads)
         .build()
         .expect("a thread pool");
+    let stats = pool
+        .install(|| write_trace_to(trace, &mut std::io::sink(), "t.json.gz", &options))
+        .expect("written");
+    // A call, a kernel and a flow's two ends a launch; three metadata events for
+    // each of the two processes and two for each of the five tracks.
+    assert_eq!(stats.events, 4 * trace.kernels.len() + 2 * 3 + 5 * 2);
+    memory::peak() - before
+}
+
+#[test]
+fn writing_holds_a_few_bytes_per_event_and_a_bounded_number_of_chunks() {
+    const LAUNCHES: u64 = 200_000;
+    let trace = launches(LAUNCHES as usize);
     let before = memory::in_use();
     assert!(
         memory::peak() < before + (1 << 20),
         "the trace was built at its size"
     );
 
-    let mut file = std::io::sink();
-    let stats = pool
-        .install(|| write_trace_to(&trace, &mut file, "t.json.gz", &options))
-        .expect("written");
-    // A call, a kernel and a flow's two ends a launch; three metadata events for
-    // each of the two processes and two for each of the five tracks.
-    assert_eq!(stats.events, 4 * LAUNCHES + 2 * 3 + 5 * 2);
-
-    let above = memory::peak() - before;
-    // Per event: its id on its track and its flow flag; then the wave of chunks
-    // in flight, each a text buffer of 512 bytes an event and its gzip member.
-    let bound = 8 * slices + (4 << 20);
+    // On one thread, one chunk at a time: what is left is the plan, a few bytes an
+    // event (the plan of commit 71b6847 held 22 MB here).
+    let plan_bound = 8 * (2 * LAUNCHES) + (2 << 20);
+    let one = peak_writing(&trace, 1, 256, before);
     assert!(
-        above <= bound,
-        "writing took {above} bytes beside the trace, more than {bound}"
+        one <= plan_bound,
+        "one thread: {one} bytes beside the trace, more than {plan_bound}"
+    );
+
+    // More threads than a wave has chunks: the chunks in flight, each with a text
+    // buffer of a megabyte and a compressor, must not grow with the threads (a host
+    // process may have a core per thread).
+    let chunk = 2 * 1024 * 1024;
+    let wave_bound = plan_bound + 16 * chunk;
+    let many = peak_writing(&trace, 64, 2048, before);
+    assert!(
+        many <= wave_bound,
+        "64 threads: {many} bytes beside the trace, more than {wave_bound}"
     );
 }
