@@ -69,8 +69,14 @@ fn run(cli: cli::Cli) -> u8 {
 fn try_main(cli: cli::Cli) -> anyhow::Result<u8> {
     match cli.command {
         cli::Command::Run(args) => run::run(args),
-        cli::Command::Report(args) => report::run(&args),
-        cli::Command::Convert(args) => convert::run(&args),
+        cli::Command::Report(args) => {
+            input::tune_allocator();
+            report::run(&args)
+        }
+        cli::Command::Convert(args) => {
+            input::tune_allocator();
+            convert::run(&args)
+        }
         cli::Command::Doctor => doctor::run(),
     }
 }
