@@ -669,9 +669,10 @@ fn gpu_by_correlation(events: &Events) -> Vec<EventId> {
             + trace.graph_launches.len(),
     );
     let mut add = |kind: Kind, correlations: &mut dyn Iterator<Item = u64>| {
+        let first = events.ids.id(kind, 0);
         for (i, correlation) in correlations.enumerate() {
             if correlation != 0 {
-                gpu.push(events.ids.id(kind, i));
+                gpu.push(first.saturating_add(i as u32));
             }
         }
     };
