@@ -67,16 +67,16 @@ fn run(cli: cli::Cli) -> u8 {
 }
 
 fn try_main(cli: cli::Cli) -> anyhow::Result<u8> {
+    if matches!(
+        cli.command,
+        cli::Command::Report(_) | cli::Command::Convert(_)
+    ) {
+        input::tune_allocator();
+    }
     match cli.command {
         cli::Command::Run(args) => run::run(args),
-        cli::Command::Report(args) => {
-            input::tune_allocator();
-            report::run(&args)
-        }
-        cli::Command::Convert(args) => {
-            input::tune_allocator();
-            convert::run(&args)
-        }
+        cli::Command::Report(args) => report::run(&args),
+        cli::Command::Convert(args) => convert::run(&args),
         cli::Command::Doctor => doctor::run(),
     }
 }
