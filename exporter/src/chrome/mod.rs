@@ -20,6 +20,7 @@ mod events;
 mod json;
 mod lanes;
 mod occupancy;
+mod packed;
 mod plan;
 
 use std::io::Write;
@@ -163,11 +164,7 @@ pub fn write_trace_to(
                 let slices: Vec<_> = pieces
                     .iter()
                     .flat_map(|piece| {
-                        let track = &plan.tracks[piece.track];
-                        piece
-                            .positions
-                            .clone()
-                            .filter_map(|pos| plan.slice(trace, track, pos))
+                        plan.slices(trace, &plan.tracks[piece.track], piece.positions.clone())
                     })
                     .collect();
                 let mut text = buffers.take();

@@ -2,22 +2,26 @@
 //! and lane, in which order, which slices carry a flow endpoint, and which host
 //! ranges are projected onto the GPU.
 //!
-//! Every `X` event is filed under its track as one four-byte number ([`EventId`])
-//! that points back into the [`Trace`]; each track is sorted by start so it can be
-//! laned in one pass, and the tracks in (pid, tid) order are the file's event
-//! order, ready to be cut into chunks and serialized in parallel. A chunk's
-//! [`Slice`]s are looked up only when it is serialized: the plan holds about five
-//! bytes per event beside the trace (the id and a flow flag), so writing a trace
+//! Every `X` event is filed under its track as an id that points back into the
+//! [`Trace`], packed to about a byte ([`PackedIds`]); each track is put in order of
+//! start so it can be laned in one pass, and the tracks in (pid, tid) order are the
+//! file's event order, ready to be cut into chunks and serialized in parallel. A
+//! chunk's [`Slice`]s are looked up only when it is serialized: beside the trace the
+//! plan holds about a byte per event and a bit per flow endpoint, so writing a trace
 //! takes little more memory than the trace itself.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use cutrace_tracer::Trace;
 use cutrace_tracer::model::{HostRange, NameId, RangeKind};
+use fixedbitset::FixedBitSet;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::lanes::{Lanes, Span};
+use super::packed::{PackedIds, SLOTS};
 
 /// Flow ids must stay exactly representable as doubles in JSON readers.
 const MAX_FLOW_ID: u64 = 1 << 53;
@@ -52,7 +56,7 @@ pub(crate) enum Kind {
 impl Kind {
     /// The kinds in the order of their [`EventId`]s: the trace's own, then the
     /// projections the plan adds.
-    const NUMBERED: [Kind; 9] = [
+    const NUMBERED: [Kind; SLOTS] = [
         Kind::Range,
         Kind::Api,
         Kind::Sync,
@@ -140,7 +144,7 @@ pub(crate) type EventId = u32;
 /// The first [`EventId`] of each kind, in [`Kind::NUMBERED`] order.
 #[derive(Debug, Clone, Copy, Default)]
 struct Ids {
-    first: [u32; 9],
+    first: [u32; SLOTS],
 }
 
 impl Ids {
@@ -156,13 +160,13 @@ impl Ids {
             trace.memcpys.len(),
             trace.memsets.len(),
         ];
-        let mut first = [0u32; 9];
+        let mut first = [0u32; SLOTS];
         let mut next = 0u32;
         for (slot, length) in lengths.into_iter().enumerate() {
             first[slot] = next;
             next = next.saturating_add(length as u32);
         }
-        first[8] = next;
+        first[SLOTS - 1] = next;
         Ids { first }
     }
 
@@ -196,6 +200,16 @@ impl Events<'_> {
     /// The slice of event `id` on its own track (no lane, no flow yet).
     fn slice(&self, id: EventId) -> Option<Slice> {
         let (kind, idx) = self.ids.split(id);
+        self.slice_of(kind, idx)
+    }
+
+    /// The slice of the event a packed id names ([`PackedIds`]).
+    fn slice_at(&self, (slot, idx): (usize, u32)) -> Option<Slice> {
+        self.slice_of(*Kind::NUMBERED.get(slot)?, idx)
+    }
+
+    /// The slice of event `idx` of `kind`.
+    fn slice_of(&self, kind: Kind, idx: u32) -> Option<Slice> {
         let i = idx as usize;
         let t = self.trace;
         let (start, end, pid, tid) = match kind {
@@ -241,17 +255,19 @@ impl Events<'_> {
         correlation_of(self.trace, kind, idx)
     }
 
-    /// The order of slices on a track: by start, the longer first among equal
-    /// starts, then by kind and index.
-    fn order(&self, a: EventId, b: EventId) -> std::cmp::Ordering {
-        match (self.slice(a), self.slice(b)) {
-            (Some(a), Some(b)) => {
-                (a.start, b.end, a.kind, a.idx).cmp(&(b.start, a.end, b.kind, b.idx))
-            }
-            _ => a.cmp(&b),
-        }
+    /// Where the event a packed id names goes on its track: by start, the longer
+    /// first among equal starts, then by kind and index; ids without an event (none
+    /// are made) last.
+    fn order_key(&self, id: (usize, u32)) -> OrderKey {
+        self.slice_at(id)
+            .map_or((i64::MAX, Reverse(i64::MIN), Kind::Memset, u32::MAX), |s| {
+                (s.start, Reverse(s.end), s.kind, s.idx)
+            })
     }
 }
+
+/// The order of slices on a track ([`Events::order_key`]).
+type OrderKey = (i64, Reverse<i64>, Kind, u32);
 
 /// One track of the file, a host thread or a GPU stream, with its lanes.
 #[derive(Debug)]
@@ -263,18 +279,18 @@ pub(crate) struct Track {
     /// Whether it is a GPU stream.
     on_gpu: bool,
     /// Its events, in file order.
-    events: Vec<EventId>,
+    events: PackedIds,
     /// The lane of each event; empty while every event is on the first.
     lanes: Vec<u16>,
 }
 
 impl Track {
-    fn new(pid: u32, tid: u32, on_gpu: bool, capacity: usize) -> Self {
+    fn new(pid: u32, tid: u32, on_gpu: bool) -> Self {
         Track {
             pid,
             lane_tids: vec![tid],
             on_gpu,
-            events: Vec::with_capacity(capacity),
+            events: PackedIds::default(),
             lanes: Vec::new(),
         }
     }
@@ -353,49 +369,57 @@ impl ExternalIds {
     }
 }
 
-/// Which slices carry a flow endpoint, per kind.
+/// Which slices carry a flow endpoint, per kind: a bit per event.
 #[derive(Debug, Default)]
 struct Flows {
-    api: Vec<bool>,
-    kernels: Vec<bool>,
-    memcpys: Vec<bool>,
-    memsets: Vec<bool>,
-    graph_launches: Vec<bool>,
+    api: FixedBitSet,
+    kernels: FixedBitSet,
+    memcpys: FixedBitSet,
+    memsets: FixedBitSet,
+    graph_launches: FixedBitSet,
 }
 
 impl Flows {
     fn new(trace: &Trace) -> Self {
         Flows {
-            api: vec![false; trace.api_calls.len()],
-            kernels: vec![false; trace.kernels.len()],
-            memcpys: vec![false; trace.memcpys.len()],
-            memsets: vec![false; trace.memsets.len()],
-            graph_launches: vec![false; trace.graph_launches.len()],
+            api: FixedBitSet::with_capacity(trace.api_calls.len()),
+            kernels: FixedBitSet::with_capacity(trace.kernels.len()),
+            memcpys: FixedBitSet::with_capacity(trace.memcpys.len()),
+            memsets: FixedBitSet::with_capacity(trace.memsets.len()),
+            graph_launches: FixedBitSet::with_capacity(trace.graph_launches.len()),
         }
     }
 
-    fn slot(&mut self, kind: Kind, idx: u32) -> Option<&mut bool> {
-        let flags = match kind {
+    fn bits(&self, kind: Kind) -> Option<&FixedBitSet> {
+        match kind {
+            Kind::Api => Some(&self.api),
+            Kind::Kernel => Some(&self.kernels),
+            Kind::Memcpy => Some(&self.memcpys),
+            Kind::Memset => Some(&self.memsets),
+            Kind::GraphLaunch => Some(&self.graph_launches),
+            _ => None,
+        }
+    }
+
+    /// Marks or unmarks event `idx` of `kind`; kinds without flows have no marks.
+    fn set(&mut self, kind: Kind, idx: u32, flow: bool) {
+        let bits = match kind {
             Kind::Api => &mut self.api,
             Kind::Kernel => &mut self.kernels,
             Kind::Memcpy => &mut self.memcpys,
             Kind::Memset => &mut self.memsets,
             Kind::GraphLaunch => &mut self.graph_launches,
-            _ => return None,
+            _ => return,
         };
-        flags.get_mut(idx as usize)
+        let i = idx as usize;
+        if i < bits.len() {
+            bits.set(i, flow);
+        }
     }
 
     fn get(&self, kind: Kind, idx: u32) -> bool {
-        let flags = match kind {
-            Kind::Api => &self.api,
-            Kind::Kernel => &self.kernels,
-            Kind::Memcpy => &self.memcpys,
-            Kind::Memset => &self.memsets,
-            Kind::GraphLaunch => &self.graph_launches,
-            _ => return false,
-        };
-        flags.get(idx as usize).copied().unwrap_or(false)
+        self.bits(kind)
+            .is_some_and(|bits| bits.contains(idx as usize))
     }
 }
 
@@ -437,11 +461,8 @@ impl Plan {
         };
         let mut tracks = collect_tracks(&events);
         tracks.par_iter_mut().for_each(|track| {
-            let order = |a: &EventId, b: &EventId| events.order(*a, *b);
-            // Events mostly arrive in time order already; checking is cheaper than
-            // sorting.
-            if !track.events.is_sorted_by(|a, b| order(a, b).is_le()) {
-                track.events.sort_unstable_by(order);
+            if let Some(sorted) = sort_track(&events, &track.events) {
+                track.events = sorted;
             }
         });
         let layout = lay_out(&events, &mut flows, tracks);
@@ -458,20 +479,89 @@ impl Plan {
         }
     }
 
-    /// The slice at `pos` of `track`, on its lane and with its flow.
-    pub(crate) fn slice(&self, trace: &Trace, track: &Track, pos: usize) -> Option<Slice> {
+    /// The slices at `positions` of `track`, on their lanes and with their flows.
+    pub(crate) fn slices<'a>(
+        &'a self,
+        trace: &'a Trace,
+        track: &'a Track,
+        positions: Range<usize>,
+    ) -> impl Iterator<Item = Slice> + 'a {
         let events = Events {
             trace,
             projections: &self.projections,
             ids: self.ids,
         };
-        let mut slice = events.slice(*track.events.get(pos)?)?;
-        let lane = track.lanes.get(pos).map_or(0, |&lane| usize::from(lane));
-        slice.pid = track.pid;
-        slice.tid = *track.lane_tids.get(lane)?;
-        slice.flow = self.flows.get(slice.kind, slice.idx);
-        Some(slice)
+        track
+            .events
+            .iter_from(positions.start)
+            .zip(positions)
+            .filter_map(move |(id, pos)| {
+                let mut slice = events.slice_at(id)?;
+                let lane = track.lanes.get(pos).map_or(0, |&lane| usize::from(lane));
+                slice.pid = track.pid;
+                slice.tid = *track.lane_tids.get(lane)?;
+                slice.flow = self.flows.get(slice.kind, slice.idx);
+                Some(slice)
+            })
     }
+}
+
+/// The events of a track in file order ([`Events::order_key`]), or `None` when they
+/// are in it already. They come kind by kind, each kind mostly in time order: runs
+/// of one kind that are in order are merged, which takes no more memory than the
+/// packed track; otherwise the ids are unpacked and sorted.
+fn sort_track(events: &Events, ids: &PackedIds) -> Option<PackedIds> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    let (mut in_order, mut runs_in_order) = (true, true);
+    let mut last: Option<((usize, u32), OrderKey)> = None;
+    for (pos, id) in ids.iter().enumerate() {
+        let key = events.order_key(id);
+        if let Some((last_id, last_key)) = last {
+            let later = last_key > key;
+            in_order &= !later;
+            if last_id.0 == id.0 {
+                runs_in_order &= !later;
+            }
+        }
+        match runs.last_mut() {
+            Some(run) if last.is_some_and(|(last_id, _)| last_id.0 == id.0) => run.end = pos + 1,
+            _ => runs.push(pos..pos + 1),
+        }
+        last = Some((id, key));
+    }
+    if in_order {
+        return None;
+    }
+    if !runs_in_order {
+        let mut unpacked: Vec<(usize, u32)> = ids.iter().collect();
+        unpacked.sort_unstable_by_key(|&id| events.order_key(id));
+        return Some(unpacked.into_iter().collect());
+    }
+    let mut heads: Vec<_> = runs
+        .into_iter()
+        .map(|run| {
+            let mut run_ids = ids.iter_from(run.start).take(run.len());
+            let head = run_ids.next().map(|id| (events.order_key(id), id));
+            (head, run_ids)
+        })
+        .collect();
+    let mut merged = PackedIds::default();
+    loop {
+        let next = heads
+            .iter_mut()
+            .filter(|(head, _)| head.is_some())
+            .min_by_key(|(head, _)| head.map(|(key, _)| key));
+        let Some((head, run_ids)) = next else {
+            break;
+        };
+        let Some((_, id)) = head.take() else {
+            break;
+        };
+        merged.push(id.0, id.1);
+        *head = run_ids.next().map(|id| (events.order_key(id), id));
+    }
+    merged.shrink_to_fit();
+    Some(merged)
 }
 
 /// The tracks on their lanes, and the metadata of the processes and threads.
@@ -502,31 +592,32 @@ fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout
         let (pid, tid) = (track.pid, track.tid());
         let mut lanes = Lanes::new();
         let mut lane_of = Vec::new();
-        let (mut laned, mut kept) = (false, 0);
+        let mut laned = false;
         let mut lane_tids = vec![tid];
         let before = track.events.len();
-        track.events.retain(|&id| {
-            let Some(slice) = events.slice(id) else {
-                return false;
+        let mut kept_ids = PackedIds::default();
+        for id in track.events.iter() {
+            let Some(slice) = events.slice_at(id) else {
+                continue;
             };
             let span = Span::new(slice.start, slice.end, trace.base_time_ns);
             let Some(lane) = lanes.place(span) else {
                 if flows.get(slice.kind, slice.idx) {
                     dropped_correlations.insert(correlation_of(trace, slice.kind, slice.idx));
                 }
-                return false;
+                continue;
             };
             // Lanes stay under MAX_LANES, so a lane index fits 16 bits.
             let lane = lane as u16;
             if lane > 0 && !laned {
                 laned = true;
                 lane_of.reserve_exact(before);
-                lane_of.resize(kept, 0);
+                lane_of.resize(kept_ids.len(), 0);
             }
             if laned {
                 lane_of.push(lane);
             }
-            kept += 1;
+            kept_ids.push(id.0, id.1);
             while lane_tids.len() <= usize::from(lane) {
                 // Synthetic tids count down from the largest tid that is also a
                 // signed 32-bit integer (for readers that take tids as such),
@@ -539,9 +630,10 @@ fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout
                 lane_tids.push(*next);
                 *next = next.wrapping_sub(1);
             }
-            true
-        });
-        dropped_slices += before - track.events.len();
+        }
+        kept_ids.shrink_to_fit();
+        dropped_slices += before - kept_ids.len();
+        track.events = kept_ids;
         extra_lanes += lane_tids.len() - 1;
 
         processes
@@ -568,13 +660,12 @@ fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout
 
     if !dropped_correlations.is_empty() {
         for track in &tracks {
-            for &id in &track.events {
-                let (kind, idx) = events.ids.split(id);
+            for (slot, idx) in track.events.iter() {
+                let kind = Kind::NUMBERED[slot];
                 if flows.get(kind, idx)
                     && dropped_correlations.contains(&correlation_of(trace, kind, idx))
-                    && let Some(flag) = flows.slot(kind, idx)
                 {
-                    *flag = false;
+                    flows.set(kind, idx, false);
                 }
             }
         }
@@ -759,13 +850,9 @@ fn join_launches(events: &Events, gpu: &[EventId]) -> (Flows, ExternalIds) {
             .take_while(|&&id| events.correlation(id) == cg)
             .count();
         if cg < MAX_FLOW_ID {
-            if let Some(flag) = flows.slot(Kind::Api, launch) {
-                *flag = true;
-            }
+            flows.set(Kind::Api, launch, true);
             let (kind, idx) = events.ids.split(gpu[g]);
-            if let Some(flag) = flows.slot(kind, idx) {
-                *flag = true;
-            }
+            flows.set(kind, idx, true);
         }
         if any_external {
             let external = trace.api_calls[launch as usize].external_id;
@@ -881,16 +968,16 @@ impl TrackIndex {
     }
 }
 
-/// Calls `f` with the id and the (pid, tid, on the GPU) of every event and
-/// projection, in id order: kind by kind, which is cheaper than looking each id up
-/// ([`Events::slice`]) on a pass over millions of events. Host and GPU events never share a track, even where a
+/// Calls `f` with the packed id ([`PackedIds`]) and the (pid, tid, on the GPU) of
+/// every event and projection, in id order: kind by kind, which is cheaper than
+/// looking each id up ([`Events::slice`]) on a pass over millions of events. Host and GPU events never share a track, even where a
 /// host (pid, tid) equals a (device, stream): a track is labelled one or the other.
-fn for_each_track_key(events: &Events, mut f: impl FnMut(EventId, (u32, u32, bool))) {
+fn for_each_track_key(events: &Events, mut f: impl FnMut((usize, u32), (u32, u32, bool))) {
     let t = events.trace;
     let mut each = |kind: Kind, keys: &mut dyn Iterator<Item = (u32, u32)>| {
-        let first = events.ids.id(kind, 0);
+        let slot = Ids::slot(kind);
         for (i, (pid, tid)) in keys.enumerate() {
-            f(first.saturating_add(i as u32), (pid, tid, kind.on_gpu()));
+            f((slot, i as u32), (pid, tid, kind.on_gpu()));
         }
     };
     each(Kind::Range, &mut t.ranges.iter().map(|r| (r.pid, r.tid)));
@@ -925,24 +1012,130 @@ fn for_each_track_key(events: &Events, mut f: impl FnMut(EventId, (u32, u32, boo
 /// The events of the trace and the projections filed by track, each track's in id
 /// order; tracks come out in (pid, tid) order, never empty.
 fn collect_tracks(events: &Events) -> Vec<Track> {
-    // Once to size each track exactly, once to fill them: a track that grows by
-    // doubling holds up to twice its events while it grows.
     let mut index = TrackIndex::default();
-    let mut sizes: Vec<usize> = Vec::new();
-    for_each_track_key(events, |_, key| {
+    let mut tracks: Vec<Track> = Vec::new();
+    for_each_track_key(events, |(slot, idx), key| {
         let t = index.of(key);
-        if t == sizes.len() {
-            sizes.push(0);
+        if t == tracks.len() {
+            tracks.push(Track::new(key.0, key.1, key.2));
         }
-        sizes[t] += 1;
+        tracks[t].events.push(slot, idx);
     });
-    let mut tracks: Vec<Track> = index
-        .keys
-        .iter()
-        .zip(&sizes)
-        .map(|(&(pid, tid, on_gpu), &size)| Track::new(pid, tid, on_gpu, size))
-        .collect();
-    for_each_track_key(events, |id, key| tracks[index.of(key)].events.push(id));
+    for track in &mut tracks {
+        track.events.shrink_to_fit();
+    }
     tracks.sort_unstable_by_key(|t| (t.pid, t.tid()));
     tracks
+}
+
+#[cfg(test)]
+mod tests {
+    use cutrace_tracer::model::{ApiCall, HostRange, Kernel, Memcpy};
+
+    use super::*;
+
+    /// The (start, kind, index) of every slice of every track, in plan order.
+    fn planned(trace: &Trace) -> Vec<Vec<(i64, Kind, u32)>> {
+        let plan = Plan::build(trace);
+        plan.tracks
+            .iter()
+            .map(|track| {
+                plan.slices(trace, track, 0..track.len())
+                    .map(|s| (s.start, s.kind, s.idx))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// What file order is, spelled out: by start, the longer first, then kind and
+    /// index.
+    fn sorted(mut slices: Vec<(i64, i64, Kind, u32)>) -> Vec<(i64, Kind, u32)> {
+        slices.sort_by_key(|&(start, end, kind, idx)| (start, Reverse(end), kind, idx));
+        slices.into_iter().map(|(s, _, k, i)| (s, k, i)).collect()
+    }
+
+    fn call(start: i64, end: i64, tid: u32) -> ApiCall {
+        ApiCall {
+            start,
+            end,
+            pid: 1,
+            tid,
+            ..Default::default()
+        }
+    }
+
+    fn range(start: i64, end: i64, tid: u32) -> HostRange {
+        HostRange {
+            start,
+            end,
+            pid: 1,
+            tid,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tracks_come_in_file_order_whether_merged_or_sorted() {
+        let mut trace = Trace::default();
+        // Thread 1: ranges and calls each in time order, nested (merged); thread 2:
+        // calls out of order (sorted); both spread over several packed blocks.
+        let mut expected_1 = Vec::new();
+        let mut expected_2 = Vec::new();
+        for i in 0..3000i64 {
+            let at = 100 * i;
+            trace.ranges.push(range(at, at + 60, 1));
+            expected_1.push((at, at + 60, Kind::Range, i as u32));
+            trace.api_calls.push(call(at + 10, at + 50, 1));
+            expected_1.push((at + 10, at + 50, Kind::Api, 2 * i as u32));
+            let shuffled = (i * 7919) % 3000 * 100;
+            trace.api_calls.push(call(shuffled, shuffled + 20, 2));
+            expected_2.push((shuffled, shuffled + 20, Kind::Api, 2 * i as u32 + 1));
+            // A range equal to a call comes first, as its parent.
+            if i % 500 == 0 {
+                trace.ranges.push(range(shuffled, shuffled + 20, 2));
+                let idx = trace.ranges.len() as u32 - 1;
+                expected_2.push((shuffled, shuffled + 20, Kind::Range, idx));
+            }
+        }
+        // Stream 7: kernels and copies interleaved in time.
+        let mut expected_gpu = Vec::new();
+        for i in 0..1500i64 {
+            let at = 1_000 * i;
+            trace.kernels.push(Kernel {
+                start: at,
+                end: at + 400,
+                stream: 7,
+                ..Default::default()
+            });
+            expected_gpu.push((at, at + 400, Kind::Kernel, i as u32));
+            trace.memcpys.push(Memcpy {
+                start: at + 500,
+                end: at + 900,
+                stream: 7,
+                ..Default::default()
+            });
+            expected_gpu.push((at + 500, at + 900, Kind::Memcpy, i as u32));
+        }
+        let ranges = trace.ranges.clone();
+        let tracks = planned(&trace);
+        // By (pid, tid): device 0 before host process 1.
+        assert_eq!(tracks.len(), 3);
+        // Ranges of thread 1 re-indexed: the ranges of thread 2 sit among them.
+        let index_of = |start: i64, tid: u32| {
+            ranges
+                .iter()
+                .position(|r| r.start == start && r.tid == tid)
+                .unwrap_or(usize::MAX) as u32
+        };
+        let expected_1 = expected_1
+            .into_iter()
+            .map(|(s, e, k, i)| match k {
+                Kind::Range => (s, e, k, index_of(s, 1)),
+                _ => (s, e, k, i),
+            })
+            .collect();
+        assert_eq!(tracks[0], sorted(expected_gpu));
+        assert_eq!(tracks[1], sorted(expected_1));
+        assert_eq!(tracks[2], sorted(expected_2));
+    }
 }
