@@ -203,93 +203,96 @@ impl Rows {
 
 const NONE: u32 = u32::MAX;
 
-/// A host event: a node of its thread's forest.
-struct HostNode {
-    start: i64,
-    end: i64,
-    pid: u32,
-    tid: u32,
-    row: usize,
-    is_range: bool,
+/// The host events of a trace as the nodes of its threads' forests, numbered
+/// ranges first, then API calls, then syncs. They are read from the trace where
+/// they lie rather than copied: with millions of calls a copy would take more
+/// memory than the table.
+#[derive(Clone, Copy)]
+struct HostEvents<'a> {
+    trace: &'a Trace,
+}
+
+impl HostEvents<'_> {
+    fn len(&self) -> usize {
+        self.trace.ranges.len() + self.trace.api_calls.len() + self.trace.syncs.len()
+    }
+
+    /// Whether node `i` is a host range.
+    fn is_range(&self, i: usize) -> bool {
+        i < self.trace.ranges.len()
+    }
+
+    /// The node of API call `call`.
+    fn call_node(&self, call: usize) -> usize {
+        self.trace.ranges.len() + call
+    }
+
+    /// The (pid, tid, start, end) of node `i`.
+    fn span(&self, i: usize) -> (u32, u32, i64, i64) {
+        let t = self.trace;
+        let calls = t.ranges.len();
+        let syncs = calls + t.api_calls.len();
+        if i < calls {
+            let r = &t.ranges[i];
+            (r.pid, r.tid, r.start, r.end)
+        } else if i < syncs {
+            let c = &t.api_calls[i - calls];
+            (c.pid, c.tid, c.start, c.end)
+        } else {
+            let s = &t.syncs[i - syncs];
+            (s.pid, s.tid, s.start, s.end)
+        }
+    }
 }
 
 /// The rows of `trace`, in order of their first event.
 pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
+    let host = HostEvents { trace };
     let mut rows = Rows::default();
-    let mut nodes =
-        Vec::with_capacity(trace.ranges.len() + trace.api_calls.len() + trace.syncs.len());
+    let mut node_rows: Vec<u32> = Vec::with_capacity(host.len());
     for r in &trace.ranges {
-        let row = rows.get(
-            trace,
-            Key::Named(RowKind::of_range(r.kind), r.name),
-            r.start,
-        );
-        nodes.push(HostNode {
-            start: r.start,
-            end: r.end,
-            pid: r.pid,
-            tid: r.tid,
-            row,
-            is_range: true,
-        });
+        let key = Key::Named(RowKind::of_range(r.kind), r.name);
+        node_rows.push(rows.get(trace, key, r.start) as u32);
     }
-    let mut launch_nodes =
-        FxHashMap::with_capacity_and_hasher(trace.api_calls.len(), Default::default());
     for c in &trace.api_calls {
         let kind = match c.kind {
             ApiKind::Runtime => RowKind::Runtime,
             ApiKind::Driver => RowKind::Driver,
         };
-        let row = rows.get(trace, Key::Named(kind, c.name), c.start);
-        if c.correlation != 0 {
-            launch_nodes.insert(c.correlation, nodes.len() as u32);
-        }
-        nodes.push(HostNode {
-            start: c.start,
-            end: c.end,
-            pid: c.pid,
-            tid: c.tid,
-            row,
-            is_range: false,
-        });
+        node_rows.push(rows.get(trace, Key::Named(kind, c.name), c.start) as u32);
     }
     for s in &trace.syncs {
-        let row = rows.get(trace, Key::sync(s), s.start);
-        nodes.push(HostNode {
-            start: s.start,
-            end: s.end,
-            pid: s.pid,
-            tid: s.tid,
-            row,
-            is_range: false,
-        });
+        node_rows.push(rows.get(trace, Key::sync(s), s.start) as u32);
     }
+    let forest = Forest::new(host, &node_rows, &rows.rows);
+    let launches = Launches::new(trace);
 
-    let forest = Forest::new(&nodes, &rows.rows);
-
-    let mut self_cuda = vec![0i64; nodes.len()];
-    let mut cuda_total = vec![0i64; nodes.len()];
-    let mut add_gpu = |rows: &mut Rows, key: Key, start: i64, end: i64, correlation: u64| {
+    // GPU time goes to the innermost range around its launch as self time and to
+    // every range around it as total time; ranges on the parent chain are never
+    // absorbed ones.
+    let add_gpu = |rows: &mut Rows, key: Key, start: i64, end: i64, correlation: u64| {
         let dur = end - start;
         let row = rows.get(trace, key, start);
         let row = &mut rows.rows[row];
         row.calls += 1;
         row.self_cuda_ns += dur;
         row.cuda_total_ns += dur;
-        let Some(&launch) = launch_nodes.get(&correlation) else {
+        let Some(call) = launches.find(trace, correlation) else {
             return;
         };
         let mut innermost = true;
-        let mut node = forest.parent[launch as usize];
+        let mut node = forest.parent[host.call_node(call)];
         while node != NONE {
-            if nodes[node as usize].is_range {
+            let n = node as usize;
+            if host.is_range(n) {
+                let row = &mut rows.rows[node_rows[n] as usize];
                 if innermost {
-                    self_cuda[node as usize] += dur;
+                    row.self_cuda_ns += dur;
                     innermost = false;
                 }
-                cuda_total[node as usize] += dur;
+                row.cuda_total_ns += dur;
             }
-            node = forest.parent[node as usize];
+            node = forest.parent[n];
         }
     };
     for k in &trace.kernels {
@@ -317,18 +320,50 @@ pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
         );
     }
 
-    for (i, node) in nodes.iter().enumerate() {
+    // A node's self time is its time less that of its direct children.
+    for (i, &row) in node_rows.iter().enumerate() {
         if forest.absorbed[i] {
             continue;
         }
-        let row = &mut rows.rows[node.row];
+        let (_, _, start, end) = host.span(i);
+        let dur = end - start;
+        let row = &mut rows.rows[row as usize];
         row.calls += 1;
-        row.cpu_total_ns += node.end - node.start;
-        row.self_cpu_ns += node.end - node.start - forest.children_time[i];
-        row.self_cuda_ns += self_cuda[i];
-        row.cuda_total_ns += cuda_total[i];
+        row.cpu_total_ns += dur;
+        row.self_cpu_ns += dur;
+        if let Some(&parent) = forest.parent.get(i).filter(|&&p| p != NONE) {
+            rows.rows[node_rows[parent as usize] as usize].self_cpu_ns -= dur;
+        }
     }
     rows.into_sorted()
+}
+
+/// The API calls with a correlation id, by correlation then index: where the GPU
+/// work of a correlation finds its launch (the last call that has it).
+struct Launches(Vec<u32>);
+
+impl Launches {
+    fn new(trace: &Trace) -> Self {
+        let correlation = |i: &u32| trace.api_calls[*i as usize].correlation;
+        let mut calls: Vec<u32> = (0..trace.api_calls.len() as u32)
+            .filter(|i| correlation(i) != 0)
+            .collect();
+        // Calls mostly come in correlation order already; a stable sort keeps
+        // their index order among equals.
+        if !calls.is_sorted_by_key(correlation) {
+            calls.sort_by_key(correlation);
+        }
+        Launches(calls)
+    }
+
+    /// The index of the call that launched the work of `correlation`.
+    fn find(&self, trace: &Trace, correlation: u64) -> Option<usize> {
+        let after = self
+            .0
+            .partition_point(|&i| trace.api_calls[i as usize].correlation <= correlation);
+        let call = *self.0.get(after.checked_sub(1)?)? as usize;
+        (trace.api_calls[call].correlation == correlation).then_some(call)
+    }
 }
 
 /// Parent links between the host events of each thread.
@@ -337,38 +372,29 @@ struct Forest {
     parent: Vec<u32>,
     /// Whether the node was folded into a parent of the same name.
     absorbed: Vec<bool>,
-    /// Summed durations of each node's direct children.
-    children_time: Vec<i64>,
 }
 
 impl Forest {
-    fn new(nodes: &[HostNode], rows: &[Row]) -> Self {
-        let n = nodes.len();
+    fn new(host: HostEvents, node_rows: &[u32], rows: &[Row]) -> Self {
+        let n = host.len();
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.sort_unstable_by_key(|&i| {
-            let node = &nodes[i as usize];
-            (
-                node.pid,
-                node.tid,
-                node.start,
-                std::cmp::Reverse(node.end),
-                i,
-            )
+            let (pid, tid, start, end) = host.span(i as usize);
+            (pid, tid, start, std::cmp::Reverse(end), i)
         });
 
         let mut parent = vec![NONE; n];
         let mut child_count = vec![0u32; n];
-        let mut stack: Vec<u32> = Vec::new();
+        let mut stack: Vec<(u32, i64)> = Vec::new();
         let mut thread = None;
         for &i in &order {
-            let node = &nodes[i as usize];
-            if thread != Some((node.pid, node.tid)) {
-                thread = Some((node.pid, node.tid));
+            let (pid, tid, start, end) = host.span(i as usize);
+            if thread != Some((pid, tid)) {
+                thread = Some((pid, tid));
                 stack.clear();
             }
-            while let Some(&top) = stack.last() {
-                let candidate = &nodes[top as usize];
-                if node.start >= candidate.end || node.end > candidate.end {
+            while let Some(&(top, top_end)) = stack.last() {
+                if start >= top_end || end > top_end {
                     stack.pop();
                 } else {
                     parent[i as usize] = top;
@@ -376,13 +402,14 @@ impl Forest {
                     break;
                 }
             }
-            stack.push(i);
+            stack.push((i, end));
         }
 
         // Parents come before their children in `order`, so a parent's fate is
         // settled when its children are visited, and one step resolves an absorbed
         // parent to the node that absorbed it.
         let mut absorbed = vec![false; n];
+        let name = |i: usize| rows[node_rows[i] as usize].name.as_str();
         for &i in &order {
             let i = i as usize;
             let mut p = parent[i];
@@ -394,23 +421,12 @@ impl Forest {
                 continue;
             }
             let p = p as usize;
-            if child_count[p] == 1 && rows[nodes[p].row].name == rows[nodes[i].row].name {
+            if child_count[p] == 1 && name(p) == name(i) {
                 absorbed[i] = true;
                 child_count[p] = child_count[i];
             }
         }
-
-        let mut children_time = vec![0i64; n];
-        for i in 0..n {
-            if !absorbed[i] && parent[i] != NONE {
-                children_time[parent[i] as usize] += nodes[i].end - nodes[i].start;
-            }
-        }
-        Forest {
-            parent,
-            absorbed,
-            children_time,
-        }
+        Forest { parent, absorbed }
     }
 }
 
