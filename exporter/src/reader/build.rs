@@ -586,15 +586,25 @@ impl Builder {
             shift_times(&mut self.trace, offset);
         }
 
-        let waiting_threads: HashMap<u64, (u32, u32)> = self
+        // A sync waits on the thread of the call that shares its correlation (the
+        // last such call); only the syncs' correlations are looked for, not every
+        // call's.
+        let mut waiting_threads: HashMap<u64, Option<(u32, u32)>> = self
             .trace
-            .api_calls
+            .syncs
             .iter()
-            .filter(|c| c.correlation != 0)
-            .map(|c| (c.correlation, (c.pid, c.tid)))
+            .filter(|s| s.correlation != 0)
+            .map(|s| (s.correlation, None))
             .collect();
+        if !waiting_threads.is_empty() {
+            for c in &self.trace.api_calls {
+                if let Some(thread) = waiting_threads.get_mut(&c.correlation) {
+                    *thread = Some((c.pid, c.tid));
+                }
+            }
+        }
         for sync in &mut self.trace.syncs {
-            if let Some(&(pid, tid)) = waiting_threads.get(&sync.correlation) {
+            if let Some(&Some((pid, tid))) = waiting_threads.get(&sync.correlation) {
                 sync.pid = pid;
                 sync.tid = tid;
             }

@@ -527,6 +527,23 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_without_a_call_of_its_correlation_stays_on_its_own_thread() {
+        let trace = read(
+            br#"[{"ph": "X", "cat": "cuda_sync", "name": "Stream Sync", "pid": 1, "tid": 2, "ts": 1, "dur": 1,
+                  "args": {"correlation": 5}},
+                 {"ph": "X", "cat": "cuda_sync", "name": "Stream Sync", "pid": 1, "tid": 3, "ts": 3, "dur": 1,
+                  "args": {"correlation": 5}},
+                 {"ph": "X", "cat": "cuda_sync", "name": "Stream Sync", "pid": 1, "tid": 4, "ts": 5, "dur": 1,
+                  "args": {"correlation": 6}},
+                 {"ph": "X", "cat": "cuda_runtime", "name": "cudaStreamSynchronize", "pid": 7, "tid": 8,
+                  "ts": 5, "dur": 2, "args": {"correlation": 6}}]"#,
+        )
+        .unwrap();
+        let threads: Vec<_> = trace.syncs.iter().map(|s| (s.pid, s.tid)).collect();
+        assert_eq!(threads, [(1, 2), (1, 3), (7, 8)]);
+    }
+
+    #[test]
     fn a_rank_is_known_only_when_distributed_info_names_one() {
         let known = |json: &str| read(json.as_bytes()).unwrap().info.rank_known;
         assert!(known(

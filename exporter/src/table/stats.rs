@@ -77,6 +77,7 @@ pub struct TraceStats {
 }
 
 /// One GPU event reduced to what the statistics need.
+#[derive(Clone, Copy)]
 struct GpuWork {
     start: i64,
     end: i64,
@@ -85,7 +86,9 @@ struct GpuWork {
     correlation: u64,
 }
 
-fn gpu_work(trace: &Trace) -> Vec<GpuWork> {
+/// The GPU events of `trace`, read where they lie: a copy of millions of them
+/// would be most of the figures' memory.
+fn gpu_work(trace: &Trace) -> impl Iterator<Item = GpuWork> + '_ {
     let kernels = trace
         .kernels
         .iter()
@@ -102,18 +105,15 @@ fn gpu_work(trace: &Trace) -> Vec<GpuWork> {
         .graph_launches
         .iter()
         .map(|g| (g.start, g.end, g.device, g.stream, g.correlation));
-    kernels
-        .chain(memcpys)
-        .chain(memsets)
-        .chain(graphs)
-        .map(|(start, end, device, stream, correlation)| GpuWork {
+    kernels.chain(memcpys).chain(memsets).chain(graphs).map(
+        |(start, end, device, stream, correlation)| GpuWork {
             start,
             end,
             device,
             stream,
             correlation,
-        })
-        .collect()
+        },
+    )
 }
 
 fn kernel_stats(trace: &Trace) -> Vec<KernelStats> {
@@ -153,7 +153,7 @@ fn kernel_stats(trace: &Trace) -> Vec<KernelStats> {
     stats
 }
 
-fn stream_busy(work: &[GpuWork]) -> Vec<StreamBusy> {
+fn stream_busy(work: impl Iterator<Item = GpuWork>) -> Vec<StreamBusy> {
     let mut by_stream: BTreeMap<(u32, u32), Vec<(i64, i64)>> = BTreeMap::new();
     for w in work {
         by_stream
@@ -243,7 +243,11 @@ impl<'a> IterationOf<'a> {
     }
 }
 
-fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
+fn iteration_times(trace: &Trace) -> Vec<IterationTime> {
+    if trace.iterations.is_empty() {
+        // Nothing to give work to: no map of every launch.
+        return Vec::new();
+    }
     let mut times: Vec<IterationTime> = trace
         .iterations
         .iter()
@@ -258,7 +262,7 @@ fn iteration_times(trace: &Trace, work: &[GpuWork]) -> Vec<IterationTime> {
         })
         .collect();
     let iteration_of = IterationOf::new(trace);
-    for w in work {
+    for w in gpu_work(trace) {
         match iteration_of.of_work(w.start, w.correlation) {
             Some(InIteration::Launched(k)) => {
                 times[k].gpu_ns += w.end - w.start;
@@ -287,19 +291,15 @@ const ITERATIONS_TITLE: &str = "GPU time per iteration (GPU time: work launched 
 impl TraceStats {
     /// The figures of `trace`.
     pub fn from_trace(trace: &Trace) -> Self {
-        let work = gpu_work(trace);
-        let gpu_span_ns = match (
-            work.iter().map(|w| w.start).min(),
-            work.iter().map(|w| w.end).max(),
-        ) {
-            (Some(first), Some(last)) => last - first,
-            _ => 0,
-        };
+        let span = gpu_work(trace).fold(None, |span, w| match span {
+            None => Some((w.start, w.end)),
+            Some((first, last)) => Some((w.start.min(first), w.end.max(last))),
+        });
         TraceStats {
             kernels: kernel_stats(trace),
-            streams: stream_busy(&work),
-            gpu_span_ns,
-            iterations: iteration_times(trace, &work),
+            streams: stream_busy(gpu_work(trace)),
+            gpu_span_ns: span.map_or(0, |(first, last)| last - first),
+            iterations: iteration_times(trace),
             base_time_ns: trace.base_time_ns,
         }
     }
