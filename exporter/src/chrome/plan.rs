@@ -588,52 +588,29 @@ fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout
     let (mut extra_lanes, mut dropped_slices) = (0, 0);
     let mut dropped_correlations = BTreeSet::new();
 
-    for track in &mut tracks {
+    // Each track is laned on its own, in parallel; the lanes' tids are then handed
+    // out in track order, as a process's tracks share its synthetic tids.
+    let placed: Vec<Placed> = tracks
+        .par_iter_mut()
+        .map(|track| place(events, flows, track))
+        .collect();
+    for (track, placed) in tracks.iter_mut().zip(placed) {
         let (pid, tid) = (track.pid, track.tid());
-        let mut lanes = Lanes::new();
-        let mut lane_of = Vec::new();
-        let mut laned = false;
+        dropped_slices += placed.dropped;
+        dropped_correlations.extend(placed.dropped_correlations);
         let mut lane_tids = vec![tid];
-        let before = track.events.len();
-        let mut kept_ids = PackedIds::default();
-        for id in track.events.iter() {
-            let Some(slice) = events.slice_at(id) else {
-                continue;
-            };
-            let span = Span::new(slice.start, slice.end, trace.base_time_ns);
-            let Some(lane) = lanes.place(span) else {
-                if flows.get(slice.kind, slice.idx) {
-                    dropped_correlations.insert(correlation_of(trace, slice.kind, slice.idx));
-                }
-                continue;
-            };
-            // Lanes stay under MAX_LANES, so a lane index fits 16 bits.
-            let lane = lane as u16;
-            if lane > 0 && !laned {
-                laned = true;
-                lane_of.reserve_exact(before);
-                lane_of.resize(kept_ids.len(), 0);
-            }
-            if laned {
-                lane_of.push(lane);
-            }
-            kept_ids.push(id.0, id.1);
-            while lane_tids.len() <= usize::from(lane) {
-                // Synthetic tids count down from the largest tid that is also a
-                // signed 32-bit integer (for readers that take tids as such),
-                // skipping the process's real tids so they never collide.
-                let used = used_tids.get(&pid);
-                let next = next_lane_tid.entry(pid).or_insert(i32::MAX as u32);
-                while used.is_some_and(|u| u.contains(next)) {
-                    *next = next.wrapping_sub(1);
-                }
-                lane_tids.push(*next);
+        while lane_tids.len() < placed.lanes {
+            // Synthetic tids count down from the largest tid that is also a
+            // signed 32-bit integer (for readers that take tids as such),
+            // skipping the process's real tids so they never collide.
+            let used = used_tids.get(&pid);
+            let next = next_lane_tid.entry(pid).or_insert(i32::MAX as u32);
+            while used.is_some_and(|u| u.contains(next)) {
                 *next = next.wrapping_sub(1);
             }
+            lane_tids.push(*next);
+            *next = next.wrapping_sub(1);
         }
-        kept_ids.shrink_to_fit();
-        dropped_slices += before - kept_ids.len();
-        track.events = kept_ids;
         extra_lanes += lane_tids.len() - 1;
 
         processes
@@ -655,7 +632,6 @@ fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout
             });
         }
         track.lane_tids = lane_tids;
-        track.lanes = lane_of;
     }
 
     if !dropped_correlations.is_empty() {
@@ -678,6 +654,61 @@ fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout
         threads,
         extra_lanes,
         dropped_slices,
+    }
+}
+
+/// What placing one track's slices on lanes left.
+struct Placed {
+    /// Lanes the track uses, the first included.
+    lanes: usize,
+    /// Slices that fit no lane.
+    dropped: usize,
+    /// Correlations of the dropped slices that carried a flow endpoint.
+    dropped_correlations: Vec<u64>,
+}
+
+/// Puts the slices of `track` on lanes, in order, keeping those that fit one.
+fn place(events: &Events, flows: &Flows, track: &mut Track) -> Placed {
+    let trace = events.trace;
+    let mut lanes = Lanes::new();
+    let mut lane_of = Vec::new();
+    let mut laned = false;
+    let mut used_lanes = 1;
+    let mut dropped_correlations = Vec::new();
+    let before = track.events.len();
+    let mut kept = PackedIds::default();
+    for id in track.events.iter() {
+        let Some(slice) = events.slice_at(id) else {
+            continue;
+        };
+        let span = Span::new(slice.start, slice.end, trace.base_time_ns);
+        let Some(lane) = lanes.place(span) else {
+            if flows.get(slice.kind, slice.idx) {
+                dropped_correlations.push(correlation_of(trace, slice.kind, slice.idx));
+            }
+            continue;
+        };
+        // Lanes stay under MAX_LANES, so a lane index fits 16 bits.
+        let lane = lane as u16;
+        if lane > 0 && !laned {
+            laned = true;
+            lane_of.reserve_exact(before);
+            lane_of.resize(kept.len(), 0);
+        }
+        if laned {
+            lane_of.push(lane);
+        }
+        kept.push(id.0, id.1);
+        used_lanes = used_lanes.max(usize::from(lane) + 1);
+    }
+    kept.shrink_to_fit();
+    let dropped = before - kept.len();
+    track.events = kept;
+    track.lanes = lane_of;
+    Placed {
+        lanes: used_lanes,
+        dropped,
+        dropped_correlations,
     }
 }
 
@@ -759,10 +790,15 @@ fn gpu_by_correlation(events: &Events) -> Vec<EventId> {
             + trace.memsets.len()
             + trace.graph_launches.len(),
     );
-    let mut add = |kind: Kind, correlations: &mut dyn Iterator<Item = u64>| {
+    // Whether they come in order already is seen as they are gathered.
+    let mut in_order = true;
+    let mut last = (0, i64::MIN);
+    let mut add = |kind: Kind, keys: &mut dyn Iterator<Item = (u64, i64)>| {
         let first = events.ids.id(kind, 0);
-        for (i, correlation) in correlations.enumerate() {
-            if correlation != 0 {
+        for (i, key) in keys.enumerate() {
+            if key.0 != 0 {
+                in_order &= last <= key;
+                last = key;
                 gpu.push(first.saturating_add(i as u32));
             }
         }
@@ -771,26 +807,28 @@ fn gpu_by_correlation(events: &Events) -> Vec<EventId> {
     // events of equal correlation and start.
     add(
         Kind::GraphLaunch,
-        &mut trace.graph_launches.iter().map(|g| g.correlation),
+        &mut trace
+            .graph_launches
+            .iter()
+            .map(|g| (g.correlation, g.start)),
     );
     add(
         Kind::Kernel,
-        &mut trace.kernels.iter().map(|k| k.correlation),
+        &mut trace.kernels.iter().map(|k| (k.correlation, k.start)),
     );
     add(
         Kind::Memcpy,
-        &mut trace.memcpys.iter().map(|m| m.correlation),
+        &mut trace.memcpys.iter().map(|m| (m.correlation, m.start)),
     );
     add(
         Kind::Memset,
-        &mut trace.memsets.iter().map(|m| m.correlation),
+        &mut trace.memsets.iter().map(|m| (m.correlation, m.start)),
     );
-    let key = |id: &EventId| {
-        let start = events.slice(*id).map_or(0, |s| s.start);
-        (events.correlation(*id), start)
-    };
-    if !gpu.is_sorted_by_key(key) {
-        gpu.par_sort_by_key(key);
+    if !in_order {
+        gpu.par_sort_by_key(|id: &EventId| {
+            let start = events.slice(*id).map_or(0, |s| s.start);
+            (events.correlation(*id), start)
+        });
     }
     gpu
 }
@@ -833,40 +871,34 @@ fn join_launches(events: &Events, gpu: &[EventId]) -> (Flows, ExternalIds) {
         api.par_sort_by_key(correlation);
     }
 
-    let (mut a, mut g) = (0, 0);
-    while a < api.len() && g < gpu.len() {
-        let (ca, cg) = (correlation(&api[a]), events.correlation(gpu[g]));
+    // Each side's correlations are looked up once, as the two are walked together.
+    let mut calls = api.iter().map(|&i| (correlation(&i), i)).peekable();
+    let mut work = gpu
+        .iter()
+        .map(|&id| (events.correlation(id), id))
+        .peekable();
+    while let (Some(&(ca, launch)), Some(&(cg, earliest))) = (calls.peek(), work.peek()) {
         if ca < cg {
-            a += 1;
+            calls.next();
             continue;
         }
         if cg < ca {
-            g += 1;
+            work.next();
             continue;
         }
-        let launch = api[a];
-        let group_end = g + gpu[g..]
-            .iter()
-            .take_while(|&&id| events.correlation(id) == cg)
-            .count();
         if cg < MAX_FLOW_ID {
             flows.set(Kind::Api, launch, true);
-            let (kind, idx) = events.ids.split(gpu[g]);
+            let (kind, idx) = events.ids.split(earliest);
             flows.set(kind, idx, true);
         }
-        if any_external {
-            let external = trace.api_calls[launch as usize].external_id;
-            for &id in &gpu[g..group_end] {
-                let (kind, idx) = events.ids.split(id);
-                if let Some(slot) = external_ids.slot(kind, idx) {
-                    *slot = external;
-                }
+        let external = trace.api_calls[launch as usize].external_id;
+        while let Some((_, id)) = work.next_if(|&(c, _)| c == cg) {
+            let (kind, idx) = events.ids.split(id);
+            if any_external && let Some(slot) = external_ids.slot(kind, idx) {
+                *slot = external;
             }
         }
-        while a < api.len() && correlation(&api[a]) == ca {
-            a += 1;
-        }
-        g = group_end;
+        while calls.next_if(|&(c, _)| c == ca).is_some() {}
     }
     (flows, external_ids)
 }
@@ -941,6 +973,9 @@ fn project_ranges(events: &Events, gpu: &[EventId]) -> Vec<Projection> {
     projections
 }
 
+/// Tracks looked for along the list before the hash map.
+const FEW_TRACKS: usize = 8;
+
 /// The tracks met so far, by (pid, tid, on the GPU), in order of meeting.
 #[derive(Default)]
 struct TrackIndex {
@@ -958,11 +993,18 @@ impl TrackIndex {
         {
             return t;
         }
-        let keys = &mut self.keys;
-        let t = *self.index.entry(key).or_insert_with(|| {
-            keys.push(key);
-            keys.len() - 1
-        });
+        // A trace has a few streams and threads, whose events interleave: a look
+        // along the keys is cheaper than hashing until there are many.
+        let t = match self.keys.iter().take(FEW_TRACKS).position(|&k| k == key) {
+            Some(t) => t,
+            None => {
+                let keys = &mut self.keys;
+                *self.index.entry(key).or_insert_with(|| {
+                    keys.push(key);
+                    keys.len() - 1
+                })
+            }
+        };
         self.last = Some((key, t));
         t
     }
