@@ -449,9 +449,9 @@ impl Plan {
                 projections: &[],
                 ids,
             };
-            let gpu = gpu_by_correlation(&events);
+            let gpu = GpuOrder::of(&events);
             let (flows, external_ids) = join_launches(&events, &gpu);
-            let projections = project_ranges(&events, &gpu);
+            let projections = project_ranges(&events, gpu);
             (flows, external_ids, projections)
         };
         let events = Events {
@@ -780,57 +780,77 @@ fn track_name(trace: &Trace, pid: u32, tid: u32, on_gpu: bool) -> String {
     format!("thread {tid} ({name})")
 }
 
-/// The GPU events with a correlation id, by correlation then start, then kind and
-/// index.
-fn gpu_by_correlation(events: &Events) -> Vec<EventId> {
+/// The GPU events with a correlation id, in id order, with their (correlation,
+/// start).
+fn gpu_with_correlation<'a>(
+    events: &Events<'a>,
+) -> impl Iterator<Item = (EventId, (u64, i64))> + 'a {
     let trace = events.trace;
-    let mut gpu = Vec::with_capacity(
-        trace.kernels.len()
-            + trace.memcpys.len()
-            + trace.memsets.len()
-            + trace.graph_launches.len(),
-    );
-    // Whether they come in order already is seen as they are gathered.
-    let mut in_order = true;
-    let mut last = (0, i64::MIN);
-    let mut add = |kind: Kind, keys: &mut dyn Iterator<Item = (u64, i64)>| {
-        let first = events.ids.id(kind, 0);
-        for (i, key) in keys.enumerate() {
-            if key.0 != 0 {
-                in_order &= last <= key;
-                last = key;
-                gpu.push(first.saturating_add(i as u32));
-            }
-        }
+    let ids = events.ids;
+    let of = move |kind: Kind, keys: Box<dyn Iterator<Item = (u64, i64)> + 'a>| {
+        let first = ids.id(kind, 0);
+        keys.enumerate()
+            .filter(|(_, key)| key.0 != 0)
+            .map(move |(i, key)| (first.saturating_add(i as u32), key))
     };
-    // In id order, which is kind then index: the stable sort below keeps it among
-    // events of equal correlation and start.
-    add(
-        Kind::GraphLaunch,
-        &mut trace
-            .graph_launches
-            .iter()
-            .map(|g| (g.correlation, g.start)),
-    );
-    add(
-        Kind::Kernel,
-        &mut trace.kernels.iter().map(|k| (k.correlation, k.start)),
-    );
-    add(
-        Kind::Memcpy,
-        &mut trace.memcpys.iter().map(|m| (m.correlation, m.start)),
-    );
-    add(
-        Kind::Memset,
-        &mut trace.memsets.iter().map(|m| (m.correlation, m.start)),
-    );
-    if !in_order {
+    let graphs = trace
+        .graph_launches
+        .iter()
+        .map(|g| (g.correlation, g.start));
+    let kernels = trace.kernels.iter().map(|k| (k.correlation, k.start));
+    let memcpys = trace.memcpys.iter().map(|m| (m.correlation, m.start));
+    let memsets = trace.memsets.iter().map(|m| (m.correlation, m.start));
+    of(Kind::GraphLaunch, Box::new(graphs))
+        .chain(of(Kind::Kernel, Box::new(kernels)))
+        .chain(of(Kind::Memcpy, Box::new(memcpys)))
+        .chain(of(Kind::Memset, Box::new(memsets)))
+}
+
+/// The GPU events with a correlation id by correlation, then start, then kind and
+/// index: as the trace holds them, or listed in that order when it does not (a
+/// list of millions of ids is what planning holds most of while it joins).
+enum GpuOrder {
+    /// Id order is that order.
+    InIdOrder,
+    /// The ids, sorted.
+    Listed(Vec<EventId>),
+}
+
+impl GpuOrder {
+    fn of(events: &Events) -> Self {
+        let keys = gpu_with_correlation(events).map(|(_, key)| key);
+        if keys.is_sorted() {
+            return GpuOrder::InIdOrder;
+        }
+        let mut gpu: Vec<EventId> = gpu_with_correlation(events).map(|(id, _)| id).collect();
+        // Stable: id order stays among events of equal correlation and start.
         gpu.par_sort_by_key(|id: &EventId| {
             let start = events.slice(*id).map_or(0, |s| s.start);
             (events.correlation(*id), start)
         });
+        GpuOrder::Listed(gpu)
     }
-    gpu
+
+    /// The events, in order, with their correlations.
+    fn iter<'a>(&'a self, events: &Events<'a>) -> Box<dyn Iterator<Item = (u64, EventId)> + 'a> {
+        match self {
+            GpuOrder::InIdOrder => {
+                Box::new(gpu_with_correlation(events).map(|(id, key)| (key.0, id)))
+            }
+            GpuOrder::Listed(gpu) => {
+                let events = *events;
+                Box::new(gpu.iter().map(move |&id| (events.correlation(id), id)))
+            }
+        }
+    }
+
+    /// The events as a list, for looking correlations up.
+    fn into_list(self, events: &Events) -> Vec<EventId> {
+        match self {
+            GpuOrder::InIdOrder => gpu_with_correlation(events).map(|(id, _)| id).collect(),
+            GpuOrder::Listed(gpu) => gpu,
+        }
+    }
 }
 
 /// The GPU events of `correlation` in `gpu` (sorted by correlation).
@@ -843,7 +863,7 @@ fn gpu_group<'g>(events: &Events, gpu: &'g [EventId], correlation: u64) -> &'g [
 /// Joins API calls to the GPU work they launched by correlation id: one flow per
 /// correlation, from its first call to its earliest GPU event, and each GPU event
 /// inherits the external id of its launch.
-fn join_launches(events: &Events, gpu: &[EventId]) -> (Flows, ExternalIds) {
+fn join_launches(events: &Events, gpu: &GpuOrder) -> (Flows, ExternalIds) {
     let trace = events.trace;
     let mut flows = Flows::new(trace);
     let any_external = trace.api_calls.iter().any(|a| a.external_id != 0);
@@ -857,26 +877,23 @@ fn join_launches(events: &Events, gpu: &[EventId]) -> (Flows, ExternalIds) {
         };
     }
 
-    // The calls with a correlation id, by correlation, then index (a stable sort).
-    let correlation = |i: &u32| {
-        trace
-            .api_calls
-            .get(*i as usize)
-            .map_or(0, |a| a.correlation)
+    // The calls with a correlation id, by correlation, then index: listed (and
+    // sorted stably) only when the trace does not hold them in that order.
+    let correlation = |i: u32| trace.api_calls[i as usize].correlation;
+    let with_correlation = || (0..trace.api_calls.len() as u32).filter(|&i| correlation(i) != 0);
+    let listed = (!with_correlation().map(correlation).is_sorted()).then(|| {
+        let mut api: Vec<u32> = with_correlation().collect();
+        api.par_sort_by_key(|&i| correlation(i));
+        api
+    });
+    let api: Box<dyn Iterator<Item = u32>> = match &listed {
+        Some(api) => Box::new(api.iter().copied()),
+        None => Box::new(with_correlation()),
     };
-    let mut api: Vec<u32> = (0..trace.api_calls.len() as u32)
-        .filter(|i| correlation(i) != 0)
-        .collect();
-    if !api.is_sorted_by_key(correlation) {
-        api.par_sort_by_key(correlation);
-    }
 
     // Each side's correlations are looked up once, as the two are walked together.
-    let mut calls = api.iter().map(|&i| (correlation(&i), i)).peekable();
-    let mut work = gpu
-        .iter()
-        .map(|&id| (events.correlation(id), id))
-        .peekable();
+    let mut calls = api.map(|i| (correlation(i), i)).peekable();
+    let mut work = gpu.iter(events).peekable();
     while let (Some(&(ca, launch)), Some(&(cg, earliest))) = (calls.peek(), work.peek()) {
         if ca < cg {
             calls.next();
@@ -906,7 +923,7 @@ fn join_launches(events: &Events, gpu: &[EventId]) -> (Flows, ExternalIds) {
 /// Projects annotation and NVTX ranges onto the GPU: for each range, the span of
 /// the GPU work launched by calls that start inside it on its thread, one slice per
 /// (device, stream) touched. `ProfilerStep#<n>` ranges are not projected.
-fn project_ranges(events: &Events, gpu: &[EventId]) -> Vec<Projection> {
+fn project_ranges(events: &Events, gpu: GpuOrder) -> Vec<Projection> {
     let trace = events.trace;
     // Iteration markers stay on the host, as in Kineto's CUDA traces: HTA takes
     // every event whose name contains "ProfilerStep" for a host iteration marker, so
@@ -917,7 +934,11 @@ fn project_ranges(events: &Events, gpu: &[EventId]) -> Vec<Projection> {
             RangeKind::Annotation | RangeKind::Nvtx | RangeKind::UserAnnotation
         ) && !trace.names.get(r.name).contains("ProfilerStep")
     };
-    if !trace.ranges.iter().any(projectable) || gpu.is_empty() {
+    if !trace.ranges.iter().any(projectable) {
+        return Vec::new();
+    }
+    let gpu = gpu.into_list(events);
+    if gpu.is_empty() {
         return Vec::new();
     }
     // Calls by thread and start.
@@ -944,7 +965,7 @@ fn project_ranges(events: &Events, gpu: &[EventId]) -> Vec<Projection> {
         let to = calls.partition_point(|&i| thread_start(i) < (key.0, key.1, range.end));
         spans.clear();
         for &c in &calls[from..to] {
-            for &id in gpu_group(events, gpu, call(c).3) {
+            for &id in gpu_group(events, &gpu, call(c).3) {
                 let Some(work) = events.slice(id) else {
                     continue;
                 };
@@ -1114,6 +1135,72 @@ mod tests {
             tid,
             ..Default::default()
         }
+    }
+
+    /// The calls (by correlation) and kernels (by correlation and start) that carry
+    /// a flow, and the external id each kernel inherited.
+    type Joined = (Vec<u64>, Vec<(u64, i64)>, Vec<(u64, i64, u64)>);
+
+    fn joined(trace: &Trace) -> Joined {
+        let plan = Plan::build(trace);
+        let mut calls: Vec<u64> = (0..trace.api_calls.len() as u32)
+            .filter(|&i| plan.flows.get(Kind::Api, i))
+            .map(|i| trace.api_calls[i as usize].correlation)
+            .collect();
+        calls.sort_unstable();
+        let kernel = |i: u32| &trace.kernels[i as usize];
+        let mut kernels: Vec<(u64, i64)> = (0..trace.kernels.len() as u32)
+            .filter(|&i| plan.flows.get(Kind::Kernel, i))
+            .map(|i| (kernel(i).correlation, kernel(i).start))
+            .collect();
+        kernels.sort_unstable();
+        let mut external: Vec<(u64, i64, u64)> = (0..trace.kernels.len() as u32)
+            .map(|i| {
+                let k = kernel(i);
+                (
+                    k.correlation,
+                    k.start,
+                    plan.external_ids.get(Kind::Kernel, i),
+                )
+            })
+            .collect();
+        external.sort_unstable();
+        (calls, kernels, external)
+    }
+
+    #[test]
+    fn launches_join_their_work_whether_listed_or_in_order() {
+        let mut trace = Trace::default();
+        for i in 0..500u64 {
+            let at = 1_000 * i as i64;
+            if i < 400 {
+                trace.api_calls.push(ApiCall {
+                    correlation: i + 1,
+                    external_id: 10_000 + i,
+                    ..call(at, at + 100, 1)
+                });
+            }
+            // Every fifth launch has two kernels, the earlier one taking its flow;
+            // some kernels have no launch.
+            for k in 0..(1 + u64::from(i % 5 == 0)) {
+                trace.kernels.push(Kernel {
+                    start: at + 200 + k as i64,
+                    end: at + 300,
+                    correlation: i + 1 + 1000 * u64::from(i % 7 == 3),
+                    stream: 7 + (i % 3) as u32,
+                    ..Default::default()
+                });
+            }
+        }
+        let in_order = joined(&trace);
+        assert_eq!(in_order.0.len(), in_order.1.len());
+        assert!(in_order.0.len() > 300);
+        assert!(in_order.2.iter().filter(|k| k.2 != 0).count() > 400);
+        // The same events out of order: calls and kernels are then listed and sorted.
+        let mut shuffled = trace.clone();
+        shuffled.api_calls.reverse();
+        shuffled.kernels.reverse();
+        assert_eq!(joined(&shuffled), in_order);
     }
 
     #[test]
