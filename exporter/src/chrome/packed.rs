@@ -4,8 +4,9 @@
 //! consecutive events are mostly of one kind and close in index (a stream's
 //! kernels, a thread's calls), so each index is kept as the difference from the last
 //! index of its kind, zigzag-coded, in a LEB128 varint whose low bit tells a
-//! difference from a switch to another kind. Every [`BLOCK`] events the differences
-//! start afresh, so a chunk of the track is read from the block it starts in.
+//! difference from a switch to another kind. Every [`BLOCK`] events (and where
+//! one list is appended to another) the differences start afresh, so a chunk of
+//! the track is read from the block it starts in.
 
 use integer_encoding::VarInt;
 
@@ -29,8 +30,8 @@ struct State {
 #[derive(Debug, Default)]
 pub(crate) struct PackedIds {
     bytes: Vec<u8>,
-    /// Where each block starts in `bytes`.
-    blocks: Vec<usize>,
+    /// Where each block starts: its first position, and its first byte in `bytes`.
+    blocks: Vec<(usize, usize)>,
     len: usize,
     /// The encoder's state after the last id.
     state: State,
@@ -58,8 +59,12 @@ impl PackedIds {
     /// Appends index `idx` of slot `slot` (below [`SLOTS`]).
     pub(crate) fn push(&mut self, slot: usize, idx: u32) {
         debug_assert!(slot < SLOTS);
-        if self.len % BLOCK == 0 {
-            self.blocks.push(self.bytes.len());
+        if self
+            .blocks
+            .last()
+            .is_none_or(|&(pos, _)| self.len - pos == BLOCK)
+        {
+            self.blocks.push((self.len, self.bytes.len()));
             self.state = State::default();
         }
         if slot != self.state.slot {
@@ -79,6 +84,23 @@ impl PackedIds {
         self.bytes.extend_from_slice(&buf[..n]);
     }
 
+    /// Appends the ids of `other`, whose blocks stay as they are.
+    pub(crate) fn append(&mut self, other: PackedIds) {
+        if other.is_empty() {
+            return;
+        }
+        let (len, bytes) = (self.len, self.bytes.len());
+        self.blocks.extend(
+            other
+                .blocks
+                .iter()
+                .map(|&(pos, at)| (pos + len, at + bytes)),
+        );
+        self.bytes.extend_from_slice(&other.bytes);
+        self.len += other.len;
+        self.state = other.state;
+    }
+
     /// Gives back the room grown past what the ids take.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
@@ -87,15 +109,19 @@ impl PackedIds {
 
     /// The (slot, index) of every id from position `pos` on.
     pub(crate) fn iter_from(&self, pos: usize) -> Iter<'_> {
-        let block = pos / BLOCK;
-        let start = self.blocks.get(block).copied().unwrap_or(self.bytes.len());
+        let block = self
+            .blocks
+            .partition_point(|&(first, _)| first <= pos)
+            .saturating_sub(1);
+        let (first, at) = self.blocks.get(block).copied().unwrap_or((0, 0));
         let mut iter = Iter {
-            bytes: &self.bytes[start..],
-            pos: block * BLOCK,
+            bytes: &self.bytes[at..],
+            pos: first,
             len: self.len,
             state: State::default(),
+            blocks: self.blocks.get(block..).unwrap_or_default(),
         };
-        for _ in 0..pos % BLOCK {
+        for _ in first..pos.min(self.len) {
             iter.next();
         }
         iter
@@ -125,6 +151,8 @@ pub(crate) struct Iter<'a> {
     pos: usize,
     len: usize,
     state: State,
+    /// The blocks from the one being read.
+    blocks: &'a [(usize, usize)],
 }
 
 impl Iter<'_> {
@@ -142,8 +170,11 @@ impl Iterator for Iter<'_> {
         if self.pos >= self.len {
             return None;
         }
-        if self.pos % BLOCK == 0 {
+        if let Some((&(first, _), later)) = self.blocks.split_first()
+            && first == self.pos
+        {
             self.state = State::default();
+            self.blocks = later;
         }
         let mut value = self.take_value()?;
         if value & 1 == 1 {
@@ -213,6 +244,34 @@ mod tests {
                 assert_eq!(from, ids[pos.min(n)..], "{n} ids from {pos}");
                 assert_eq!(packed.iter_from(pos).len(), n.saturating_sub(pos));
             }
+        }
+    }
+
+    #[test]
+    fn appended_lists_read_as_one_from_any_position() {
+        let parts = [
+            ids(700, 3),
+            ids(0, 4),
+            ids(BLOCK + 300, 5),
+            ids(1, 6),
+            ids(2 * BLOCK, 7),
+        ];
+        let mut joined = PackedIds::default();
+        for part in &parts {
+            joined.append(part.iter().copied().collect());
+        }
+        // Pushing after an append goes on from the appended list's state.
+        joined.push(3, 17);
+        let mut all: Vec<(usize, u32)> = parts.concat();
+        all.push((3, 17));
+        assert_eq!(joined.len(), all.len());
+        assert_eq!(joined.iter().collect::<Vec<_>>(), all);
+        for pos in (0..all.len() + 2)
+            .step_by(97)
+            .chain([699, 700, 701, all.len() - 1])
+        {
+            let from: Vec<_> = joined.iter_from(pos).collect();
+            assert_eq!(from, all[pos.min(all.len())..], "from {pos}");
         }
     }
 

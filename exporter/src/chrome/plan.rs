@@ -150,23 +150,17 @@ struct Ids {
 impl Ids {
     /// Numbers the events of `trace`; projections come after them.
     fn of(trace: &Trace) -> Self {
-        let lengths = [
-            trace.ranges.len(),
-            trace.api_calls.len(),
-            trace.syncs.len(),
-            trace.overheads.len(),
-            trace.graph_launches.len(),
-            trace.kernels.len(),
-            trace.memcpys.len(),
-            trace.memsets.len(),
-        ];
+        let events = Events {
+            trace,
+            projections: &[],
+            ids: Ids::default(),
+        };
         let mut first = [0u32; SLOTS];
         let mut next = 0u32;
-        for (slot, length) in lengths.into_iter().enumerate() {
+        for (slot, &kind) in Kind::NUMBERED.iter().enumerate() {
             first[slot] = next;
-            next = next.saturating_add(length as u32);
+            next = next.saturating_add(events.count(kind) as u32);
         }
-        first[SLOTS - 1] = next;
         Ids { first }
     }
 
@@ -201,6 +195,22 @@ impl Events<'_> {
     fn slice(&self, id: EventId) -> Option<Slice> {
         let (kind, idx) = self.ids.split(id);
         self.slice_of(kind, idx)
+    }
+
+    /// The number of events of `kind`.
+    fn count(&self, kind: Kind) -> usize {
+        let t = self.trace;
+        match kind {
+            Kind::Range => t.ranges.len(),
+            Kind::Api => t.api_calls.len(),
+            Kind::Sync => t.syncs.len(),
+            Kind::Overhead => t.overheads.len(),
+            Kind::Projection => self.projections.len(),
+            Kind::GraphLaunch => t.graph_launches.len(),
+            Kind::Kernel => t.kernels.len(),
+            Kind::Memcpy => t.memcpys.len(),
+            Kind::Memset => t.memsets.len(),
+        }
     }
 
     /// The slice of the event a packed id names ([`PackedIds`]).
@@ -997,18 +1007,21 @@ fn project_ranges(events: &Events, gpu: GpuOrder) -> Vec<Projection> {
 /// Tracks looked for along the list before the hash map.
 const FEW_TRACKS: usize = 8;
 
-/// The tracks met so far, by (pid, tid, on the GPU), in order of meeting.
+/// What a track is known by: (pid, tid, on the GPU).
+type TrackKey = (u32, u32, bool);
+
+/// The tracks met so far, by key, in order of meeting.
 #[derive(Default)]
 struct TrackIndex {
-    index: FxHashMap<(u32, u32, bool), usize>,
-    keys: Vec<(u32, u32, bool)>,
+    index: FxHashMap<TrackKey, usize>,
+    keys: Vec<TrackKey>,
     /// The last key looked up: events of one track mostly come together.
-    last: Option<((u32, u32, bool), usize)>,
+    last: Option<(TrackKey, usize)>,
 }
 
 impl TrackIndex {
     /// The track of `key`.
-    fn of(&mut self, key: (u32, u32, bool)) -> usize {
+    fn of(&mut self, key: TrackKey) -> usize {
         if let Some((last, t)) = self.last
             && last == key
         {
@@ -1031,64 +1044,84 @@ impl TrackIndex {
     }
 }
 
-/// Calls `f` with the packed id ([`PackedIds`]) and the (pid, tid, on the GPU) of
-/// every event and projection, in id order: kind by kind, which is cheaper than
-/// looking each id up ([`Events::slice`]) on a pass over millions of events. Host and GPU events never share a track, even where a
-/// host (pid, tid) equals a (device, stream): a track is labelled one or the other.
-fn for_each_track_key(events: &Events, mut f: impl FnMut((usize, u32), (u32, u32, bool))) {
-    let t = events.trace;
-    let mut each = |kind: Kind, keys: &mut dyn Iterator<Item = (u32, u32)>| {
-        let slot = Ids::slot(kind);
-        for (i, (pid, tid)) in keys.enumerate() {
-            f((slot, i as u32), (pid, tid, kind.on_gpu()));
-        }
-    };
-    each(Kind::Range, &mut t.ranges.iter().map(|r| (r.pid, r.tid)));
-    each(Kind::Api, &mut t.api_calls.iter().map(|a| (a.pid, a.tid)));
-    each(Kind::Sync, &mut t.syncs.iter().map(|s| (s.pid, s.tid)));
-    each(
-        Kind::Overhead,
-        &mut t.overheads.iter().map(|o| (o.pid, o.tid)),
-    );
-    each(
-        Kind::GraphLaunch,
-        &mut t.graph_launches.iter().map(|g| (g.device, g.stream)),
-    );
-    each(
-        Kind::Kernel,
-        &mut t.kernels.iter().map(|k| (k.device, k.stream)),
-    );
-    each(
-        Kind::Memcpy,
-        &mut t.memcpys.iter().map(|m| (m.device, m.stream)),
-    );
-    each(
-        Kind::Memset,
-        &mut t.memsets.iter().map(|m| (m.device, m.stream)),
-    );
-    each(
-        Kind::Projection,
-        &mut events.projections.iter().map(|p| (p.device, p.stream)),
-    );
-}
+/// Events of one kind filed by one task: enough to be worth a task, few enough
+/// that every core gets some.
+const PIECE: usize = 1 << 16;
 
 /// The events of the trace and the projections filed by track, each track's in id
-/// order; tracks come out in (pid, tid) order, never empty.
+/// order; tracks come out in (pid, tid) order, never empty. Pieces of each kind
+/// are filed in parallel, then joined in id order.
 fn collect_tracks(events: &Events) -> Vec<Track> {
-    let mut index = TrackIndex::default();
+    let pieces: Vec<(Kind, Range<usize>)> = Kind::NUMBERED
+        .iter()
+        .flat_map(|&kind| {
+            let len = events.count(kind);
+            (0..len)
+                .step_by(PIECE)
+                .map(move |from| (kind, from..len.min(from + PIECE)))
+        })
+        .collect();
+    // In waves of a few pieces per thread, so that only a wave's pieces are held
+    // beside the tracks they are appended to.
+    let wave = rayon::current_num_threads().max(1) * 4;
+    let mut index: FxHashMap<TrackKey, usize> = FxHashMap::default();
     let mut tracks: Vec<Track> = Vec::new();
-    for_each_track_key(events, |(slot, idx), key| {
-        let t = index.of(key);
-        if t == tracks.len() {
-            tracks.push(Track::new(key.0, key.1, key.2));
+    for wave_pieces in pieces.chunks(wave) {
+        let filed: Vec<Vec<(TrackKey, PackedIds)>> = wave_pieces
+            .par_iter()
+            .map(|(kind, range)| file_piece(events, *kind, range.clone()))
+            .collect();
+        for (key, ids) in filed.into_iter().flatten() {
+            let t = *index.entry(key).or_insert_with(|| {
+                tracks.push(Track::new(key.0, key.1, key.2));
+                tracks.len() - 1
+            });
+            tracks[t].events.append(ids);
         }
-        tracks[t].events.push(slot, idx);
-    });
+    }
     for track in &mut tracks {
         track.events.shrink_to_fit();
     }
     tracks.sort_unstable_by_key(|t| (t.pid, t.tid()));
     tracks
+}
+
+/// Files events `range` of `kind` by track. Host and GPU events never share a
+/// track, even where a host (pid, tid) equals a (device, stream): a track is
+/// labelled one or the other.
+fn file_piece(events: &Events, kind: Kind, range: Range<usize>) -> Vec<(TrackKey, PackedIds)> {
+    let t = events.trace;
+    let slot = Ids::slot(kind);
+    let from = range.start;
+    let file = |keys: &mut dyn Iterator<Item = (u32, u32)>| {
+        let mut index = TrackIndex::default();
+        let mut lists: Vec<PackedIds> = Vec::new();
+        for (i, (pid, tid)) in keys.enumerate() {
+            let track = index.of((pid, tid, kind.on_gpu()));
+            if track == lists.len() {
+                lists.push(PackedIds::default());
+            }
+            lists[track].push(slot, (from + i) as u32);
+        }
+        index.keys.into_iter().zip(lists).collect()
+    };
+    match kind {
+        Kind::Range => file(&mut t.ranges[range].iter().map(|r| (r.pid, r.tid))),
+        Kind::Api => file(&mut t.api_calls[range].iter().map(|a| (a.pid, a.tid))),
+        Kind::Sync => file(&mut t.syncs[range].iter().map(|s| (s.pid, s.tid))),
+        Kind::Overhead => file(&mut t.overheads[range].iter().map(|o| (o.pid, o.tid))),
+        Kind::GraphLaunch => {
+            file(&mut t.graph_launches[range].iter().map(|g| (g.device, g.stream)))
+        }
+        Kind::Kernel => file(&mut t.kernels[range].iter().map(|k| (k.device, k.stream))),
+        Kind::Memcpy => file(&mut t.memcpys[range].iter().map(|m| (m.device, m.stream))),
+        Kind::Memset => file(&mut t.memsets[range].iter().map(|m| (m.device, m.stream))),
+        Kind::Projection => file(
+            &mut events.projections[range]
+                .iter()
+                .map(|p| (p.device, p.stream)),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -1201,6 +1234,32 @@ mod tests {
         shuffled.api_calls.reverse();
         shuffled.kernels.reverse();
         assert_eq!(joined(&shuffled), in_order);
+    }
+
+    #[test]
+    fn events_filed_in_pieces_come_out_whole_and_in_order() {
+        // Three streams, round robin, over several pieces of kernels.
+        let n = 2 * PIECE + 1234;
+        let trace = Trace {
+            kernels: (0..n as i64)
+                .map(|i| Kernel {
+                    start: 10 * i,
+                    end: 10 * i + 5,
+                    stream: 7 + (i % 3) as u32,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let tracks = planned(&trace);
+        assert_eq!(tracks.len(), 3);
+        for (s, track) in tracks.iter().enumerate() {
+            let expected: Vec<(i64, Kind, u32)> = (s..n)
+                .step_by(3)
+                .map(|i| (10 * i as i64, Kind::Kernel, i as u32))
+                .collect();
+            assert_eq!(*track, expected, "stream {}", 7 + s);
+        }
     }
 
     #[test]
