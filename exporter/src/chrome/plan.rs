@@ -93,6 +93,14 @@ pub(crate) struct Slice {
     pub flow: bool,
 }
 
+impl Slice {
+    /// Where the slice goes on its track: by start, the longer first among equal
+    /// starts, then by kind and index.
+    fn order_key(&self) -> OrderKey {
+        (self.start, Reverse(self.end), self.kind, self.idx)
+    }
+}
+
 /// A host range projected onto one GPU stream: the span of the work launched inside
 /// it (`gpu_user_annotation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,18 +273,17 @@ impl Events<'_> {
         correlation_of(self.trace, kind, idx)
     }
 
-    /// Where the event a packed id names goes on its track: by start, the longer
-    /// first among equal starts, then by kind and index; ids without an event (none
-    /// are made) last.
+    /// Where the event a packed id names goes on its track ([`Slice::order_key`]);
+    /// ids without an event (none are made) last.
     fn order_key(&self, id: (usize, u32)) -> OrderKey {
         self.slice_at(id)
             .map_or((i64::MAX, Reverse(i64::MIN), Kind::Memset, u32::MAX), |s| {
-                (s.start, Reverse(s.end), s.kind, s.idx)
+                s.order_key()
             })
     }
 }
 
-/// The order of slices on a track ([`Events::order_key`]).
+/// The order of slices on a track ([`Slice::order_key`]).
 type OrderKey = (i64, Reverse<i64>, Kind, u32);
 
 /// One track of the file, a host thread or a GPU stream, with its lanes.
@@ -469,12 +476,7 @@ impl Plan {
             projections: &projections,
             ids,
         };
-        let mut tracks = collect_tracks(&events);
-        tracks.par_iter_mut().for_each(|track| {
-            if let Some(sorted) = sort_track(&events, &track.events) {
-                track.events = sorted;
-            }
-        });
+        let tracks = collect_tracks(&events);
         let layout = lay_out(&events, &mut flows, tracks);
         Plan {
             tracks: layout.tracks,
@@ -668,6 +670,7 @@ fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout
 }
 
 /// What placing one track's slices on lanes left.
+#[derive(Default)]
 struct Placed {
     /// Lanes the track uses, the first included.
     lanes: usize,
@@ -677,24 +680,59 @@ struct Placed {
     dropped_correlations: Vec<u64>,
 }
 
-/// Puts the slices of `track` on lanes, in order, keeping those that fit one.
+/// Puts the slices of `track` in file order ([`Events::order_key`]) and on lanes,
+/// keeping those that fit one. Most tracks are in order already, which placing
+/// them finds out on its way; the others are sorted and placed again.
 fn place(events: &Events, flows: &Flows, track: &mut Track) -> Placed {
+    let (kept, lanes, placed) = match place_in_order(events, flows, &track.events) {
+        Some(laid) => laid,
+        None => {
+            if let Some(sorted) = sort_track(events, &track.events) {
+                track.events = sorted;
+            }
+            // Sorted, the slices are in order: placing them cannot fail again.
+            place_in_order(events, flows, &track.events).unwrap_or_default()
+        }
+    };
+    track.events = kept;
+    track.lanes = lanes;
+    placed
+}
+
+/// The slices of `ids` that fit a lane, the lane of each (empty while all are on
+/// the first) and what was left; `None` when the slices are not in file order.
+fn place_in_order(
+    events: &Events,
+    flows: &Flows,
+    ids: &PackedIds,
+) -> Option<(PackedIds, Vec<u16>, Placed)> {
     let trace = events.trace;
     let mut lanes = Lanes::new();
     let mut lane_of = Vec::new();
     let mut laned = false;
-    let mut used_lanes = 1;
-    let mut dropped_correlations = Vec::new();
-    let before = track.events.len();
+    let mut placed = Placed {
+        lanes: 1,
+        dropped: 0,
+        dropped_correlations: Vec::new(),
+    };
     let mut kept = PackedIds::default();
-    for id in track.events.iter() {
+    let mut last: Option<OrderKey> = None;
+    for id in ids.iter() {
         let Some(slice) = events.slice_at(id) else {
+            placed.dropped += 1;
             continue;
         };
+        let key = slice.order_key();
+        if last.is_some_and(|last| last > key) {
+            return None;
+        }
+        last = Some(key);
         let span = Span::new(slice.start, slice.end, trace.base_time_ns);
         let Some(lane) = lanes.place(span) else {
+            placed.dropped += 1;
             if flows.get(slice.kind, slice.idx) {
-                dropped_correlations.push(correlation_of(trace, slice.kind, slice.idx));
+                let correlation = correlation_of(trace, slice.kind, slice.idx);
+                placed.dropped_correlations.push(correlation);
             }
             continue;
         };
@@ -702,24 +740,17 @@ fn place(events: &Events, flows: &Flows, track: &mut Track) -> Placed {
         let lane = lane as u16;
         if lane > 0 && !laned {
             laned = true;
-            lane_of.reserve_exact(before);
+            lane_of.reserve_exact(ids.len());
             lane_of.resize(kept.len(), 0);
         }
         if laned {
             lane_of.push(lane);
         }
         kept.push(id.0, id.1);
-        used_lanes = used_lanes.max(usize::from(lane) + 1);
+        placed.lanes = placed.lanes.max(usize::from(lane) + 1);
     }
     kept.shrink_to_fit();
-    let dropped = before - kept.len();
-    track.events = kept;
-    track.lanes = lane_of;
-    Placed {
-        lanes: used_lanes,
-        dropped,
-        dropped_correlations,
-    }
+    Some((kept, lane_of, placed))
 }
 
 /// Moves the host tracks whose pid is also a device index (a GPU's pid in the
