@@ -16,6 +16,7 @@ use std::ops::Range;
 
 use cutrace_tracer::Trace;
 use cutrace_tracer::model::{HostRange, NameId, RangeKind};
+use either::Either;
 use fixedbitset::FixedBitSet;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -826,25 +827,32 @@ fn track_name(trace: &Trace, pid: u32, tid: u32, on_gpu: bool) -> String {
 fn gpu_with_correlation<'a>(
     events: &Events<'a>,
 ) -> impl Iterator<Item = (EventId, (u64, i64))> + 'a {
-    let trace = events.trace;
-    let ids = events.ids;
-    let of = move |kind: Kind, keys: Box<dyn Iterator<Item = (u64, i64)> + 'a>| {
-        let first = ids.id(kind, 0);
-        keys.enumerate()
+    /// The events of one kind, whose first id is `first`.
+    fn of<'a, T>(
+        first: EventId,
+        events: &'a [T],
+        key: impl Fn(&T) -> (u64, i64) + 'a,
+    ) -> impl Iterator<Item = (EventId, (u64, i64))> + 'a {
+        events
+            .iter()
+            .enumerate()
+            .map(move |(i, e)| (first.saturating_add(i as u32), key(e)))
             .filter(|(_, key)| key.0 != 0)
-            .map(move |(i, key)| (first.saturating_add(i as u32), key))
-    };
-    let graphs = trace
-        .graph_launches
-        .iter()
-        .map(|g| (g.correlation, g.start));
-    let kernels = trace.kernels.iter().map(|k| (k.correlation, k.start));
-    let memcpys = trace.memcpys.iter().map(|m| (m.correlation, m.start));
-    let memsets = trace.memsets.iter().map(|m| (m.correlation, m.start));
-    of(Kind::GraphLaunch, Box::new(graphs))
-        .chain(of(Kind::Kernel, Box::new(kernels)))
-        .chain(of(Kind::Memcpy, Box::new(memcpys)))
-        .chain(of(Kind::Memset, Box::new(memsets)))
+    }
+    let trace = events.trace;
+    let first = |kind| events.ids.id(kind, 0);
+    of(first(Kind::GraphLaunch), &trace.graph_launches, |g| {
+        (g.correlation, g.start)
+    })
+    .chain(of(first(Kind::Kernel), &trace.kernels, |k| {
+        (k.correlation, k.start)
+    }))
+    .chain(of(first(Kind::Memcpy), &trace.memcpys, |m| {
+        (m.correlation, m.start)
+    }))
+    .chain(of(first(Kind::Memset), &trace.memsets, |m| {
+        (m.correlation, m.start)
+    }))
 }
 
 /// The GPU events with a correlation id by correlation, then start, then kind and
@@ -873,14 +881,14 @@ impl GpuOrder {
     }
 
     /// The events, in order, with their correlations.
-    fn iter<'a>(&'a self, events: &Events<'a>) -> Box<dyn Iterator<Item = (u64, EventId)> + 'a> {
+    fn iter<'a>(&'a self, events: &Events<'a>) -> impl Iterator<Item = (u64, EventId)> + 'a {
         match self {
             GpuOrder::InIdOrder => {
-                Box::new(gpu_with_correlation(events).map(|(id, key)| (key.0, id)))
+                Either::Left(gpu_with_correlation(events).map(|(id, key)| (key.0, id)))
             }
             GpuOrder::Listed(gpu) => {
                 let events = *events;
-                Box::new(gpu.iter().map(move |&id| (events.correlation(id), id)))
+                Either::Right(gpu.iter().map(move |&id| (events.correlation(id), id)))
             }
         }
     }
@@ -927,9 +935,9 @@ fn join_launches(events: &Events, gpu: &GpuOrder) -> (Flows, ExternalIds) {
         api.par_sort_by_key(|&i| correlation(i));
         api
     });
-    let api: Box<dyn Iterator<Item = u32>> = match &listed {
-        Some(api) => Box::new(api.iter().copied()),
-        None => Box::new(with_correlation()),
+    let api = match &listed {
+        Some(api) => Either::Left(api.iter().copied()),
+        None => Either::Right(with_correlation()),
     };
 
     // Each side's correlations are looked up once, as the two are walked together.
