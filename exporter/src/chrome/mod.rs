@@ -27,7 +27,7 @@ use std::io::Write;
 use std::path::Path;
 
 use cutrace_tracer::Trace;
-use flate2::Compression;
+use flate2::{Compress, Compression};
 use rayon::prelude::*;
 
 use crate::{ExportError, member_length, write_output};
@@ -145,7 +145,8 @@ pub fn write_trace_to(
 
     let mut header = Vec::new();
     serializer.header(&mut header);
-    let encoded = encode(options.encoding, &header)?;
+    let compressors = Pool::new();
+    let encoded = encode(options.encoding, &header, &compressors)?;
     put(out, &mut stats, encoded, serializer.metadata_events())?;
 
     // Chunks are serialized and compressed in waves of a few per thread, so memory
@@ -155,7 +156,8 @@ pub fn write_trace_to(
     let chunks = cut_chunks(&plan.tracks, options.chunk_events.max(1));
     let wave = (rayon::current_num_threads().max(1) * 4).min(MAX_WAVE);
     let first_in_file = serializer.metadata_events() == 0;
-    let buffers = Buffers::new(options.chunk_events.max(1) * 512);
+    let text_capacity = options.chunk_events.max(1) * 512;
+    let buffers = Pool::new();
     for (w, wave_chunks) in chunks.chunks(wave).enumerate() {
         let parts: Vec<std::io::Result<(Encoded, usize)>> = wave_chunks
             .par_iter()
@@ -167,10 +169,11 @@ pub fn write_trace_to(
                         plan.slices(trace, &plan.tracks[piece.track], piece.positions.clone())
                     })
                     .collect();
-                let mut text = buffers.take();
+                let mut text = buffers.take(|| Vec::with_capacity(text_capacity));
+                text.clear();
                 let first = first_in_file && w == 0 && c == 0;
                 let events = serializer.slices(&slices, first, &mut text);
-                let encoded = encode(options.encoding, &text);
+                let encoded = encode(options.encoding, &text, &compressors);
                 buffers.give_back(text);
                 Ok((encoded?, events))
             })
@@ -183,7 +186,7 @@ pub fn write_trace_to(
 
     let mut footer = Vec::new();
     serializer.footer(trace_name, &mut footer);
-    let encoded = encode(options.encoding, &footer)?;
+    let encoded = encode(options.encoding, &footer, &compressors)?;
     put(out, &mut stats, encoded, 0)?;
     Ok(stats)
 }
@@ -224,32 +227,30 @@ fn cut_chunks(tracks: &[Track], size: usize) -> Vec<Vec<Piece>> {
     chunks
 }
 
-/// Text buffers reused from chunk to chunk: fresh multi-megabyte buffers would cost
-/// page faults and regrowth copies on every chunk.
-struct Buffers {
-    free: std::sync::Mutex<Vec<Vec<u8>>>,
-    capacity: usize,
+/// Text buffers and compressors reused from chunk to chunk: fresh ones (buffers
+/// of a megabyte, compressors of half a megabyte of tables) would cost page faults
+/// and regrowth copies on every chunk.
+struct Pool<T> {
+    free: std::sync::Mutex<Vec<T>>,
 }
 
-impl Buffers {
-    fn new(capacity: usize) -> Self {
-        Buffers {
+impl<T> Pool<T> {
+    fn new() -> Self {
+        Pool {
             free: std::sync::Mutex::new(Vec::new()),
-            capacity,
         }
     }
 
-    /// An empty buffer.
-    fn take(&self) -> Vec<u8> {
+    /// One of the pool's, or a new one from `make`.
+    fn take(&self, make: impl FnOnce() -> T) -> T {
         let reused = self.free.lock().map(|mut f| f.pop()).unwrap_or(None);
-        reused.unwrap_or_else(|| Vec::with_capacity(self.capacity))
+        reused.unwrap_or_else(make)
     }
 
-    /// Returns a buffer for the next chunk.
-    fn give_back(&self, mut buffer: Vec<u8>) {
-        buffer.clear();
+    /// Returns `item` for a later chunk.
+    fn give_back(&self, item: T) {
         if let Ok(mut free) = self.free.lock() {
-            free.push(buffer);
+            free.push(item);
         }
     }
 }
@@ -276,19 +277,20 @@ fn put(
     Ok(())
 }
 
-fn encode(encoding: Encoding, text: &[u8]) -> std::io::Result<Encoded> {
+fn encode(
+    encoding: Encoding,
+    text: &[u8],
+    compressors: &Pool<Compress>,
+) -> std::io::Result<Encoded> {
     let raw_len = text.len() as u64;
     let bytes = match encoding {
         Encoding::Plain => text.to_vec(),
         Encoding::Gzip { level } => {
-            let mut gz = member_length::builder().write(
-                Vec::with_capacity(text.len() / 8 + 64),
-                Compression::new(level.min(9)),
-            );
-            gz.write_all(text)?;
-            let mut member = gz.finish()?;
-            member_length::record(&mut member);
-            member
+            let level = Compression::new(level.min(9));
+            let mut deflate = compressors.take(|| member_length::compressor(level));
+            let member = member_length::member(&mut deflate, level, text);
+            compressors.give_back(deflate);
+            member?
         }
     };
     Ok(Encoded { raw_len, bytes })

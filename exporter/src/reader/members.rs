@@ -256,11 +256,8 @@ mod tests {
     use super::*;
 
     fn ours(text: &[u8]) -> Vec<u8> {
-        let mut encoder = member_length::builder().write(Vec::new(), Compression::fast());
-        encoder.write_all(text).unwrap();
-        let mut member = encoder.finish().unwrap();
-        member_length::record(&mut member);
-        member
+        let fast = Compression::fast();
+        member_length::member(&mut member_length::compressor(fast), fast, text).unwrap()
     }
 
     fn theirs(text: &[u8]) -> Vec<u8> {
