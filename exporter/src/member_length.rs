@@ -55,9 +55,17 @@ pub(crate) fn member(
         }
         let read = usize::try_from(deflate.total_in()).unwrap_or(text.len());
         let rest = text.get(read..).unwrap_or_default();
+        let written = member.len();
         match deflate.compress_vec(rest, &mut member, FlushCompress::Finish) {
             Ok(Status::StreamEnd) => break,
-            Ok(Status::Ok | Status::BufError) => {}
+            // With room to write, deflate always makes progress; never loop on one
+            // that does not.
+            Ok(Status::Ok | Status::BufError)
+                if member.len() == written && deflate.total_in() as usize == read =>
+            {
+                return Err(io::Error::other("deflate made no progress"));
+            }
+            Ok(_) => {}
             Err(e) => return Err(io::Error::other(e)),
         }
     }
