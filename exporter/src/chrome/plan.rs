@@ -959,9 +959,11 @@ fn join_launches(events: &Events, gpu: &GpuOrder) -> (Flows, ExternalIds) {
         }
         let external = trace.api_calls[launch as usize].external_id;
         while let Some((_, id)) = work.next_if(|&(c, _)| c == cg) {
-            let (kind, idx) = events.ids.split(id);
-            if any_external && let Some(slot) = external_ids.slot(kind, idx) {
-                *slot = external;
+            if any_external {
+                let (kind, idx) = events.ids.split(id);
+                if let Some(slot) = external_ids.slot(kind, idx) {
+                    *slot = external;
+                }
             }
         }
         while calls.next_if(|&(c, _)| c == ca).is_some() {}
