@@ -520,7 +520,7 @@ impl Plan {
 }
 
 /// The events of a track in file order ([`Events::order_key`]), or `None` when they
-/// are in it already. They come kind by kind, each kind mostly in time order: runs
+/// are in it already. They come kind by kind, each kind mostly in order: runs
 /// of one kind that are in order are merged, which takes no more memory than the
 /// packed track; otherwise the ids are unpacked and sorted.
 fn sort_track(events: &Events, ids: &PackedIds) -> Option<PackedIds> {
@@ -586,8 +586,8 @@ struct Layout {
     dropped_slices: usize,
 }
 
-/// Puts each track's slices on lanes, names the tracks and lanes, and drops the
-/// flows of any slice that fit no lane.
+/// Puts each track's slices in file order and on lanes, names the tracks and
+/// lanes, and drops the flows of any slice that fit no lane.
 fn lay_out(events: &Events, flows: &mut Flows, mut tracks: Vec<Track>) -> Layout {
     let trace = events.trace;
     let host_pids = separate_host_from_devices(&mut tracks);
