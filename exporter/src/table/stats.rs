@@ -77,7 +77,6 @@ pub struct TraceStats {
 }
 
 /// One GPU event reduced to what the statistics need.
-#[derive(Clone, Copy)]
 struct GpuWork {
     start: i64,
     end: i64,
