@@ -17,7 +17,9 @@ use std::time::Instant;
 use clap::Parser;
 use cutrace_exporter::{Encoding, WriteOptions, write_trace_with};
 use cutrace_tracer::Trace;
-use cutrace_tracer::model::{ApiCall, Device, Kernel, LaunchConfig};
+use cutrace_tracer::model::{
+    ApiCall, Device, HostRange, Iteration, Kernel, LaunchConfig, RangeKind,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -36,6 +38,10 @@ struct Args {
     /// Gzip level.
     #[arg(long, default_value_t = 1)]
     level: u32,
+    /// Iterations the window is cut into, as cutrace's own traces are (none unless
+    /// told).
+    #[arg(long, default_value_t = 0)]
+    iterations: u64,
     /// Also write the window as Parquet here, timed on its own.
     #[cfg(feature = "parquet")]
     #[arg(long)]
@@ -51,7 +57,7 @@ const KERNELS: [&str; 6] = [
     "ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevComm*, unsigned long, ncclWork*)",
 ];
 
-fn synthetic_window(launches: u64) -> Trace {
+fn synthetic_window(launches: u64, iterations: u64) -> Trace {
     let mut t = Trace::default();
     let base: i64 = 1_750_000_000_000_000_000;
     t.base_time_ns = base;
@@ -120,6 +126,28 @@ fn synthetic_window(launches: u64) -> Trace {
             ..Default::default()
         });
     }
+    // Equal iterations over the launches, the last one ending after its kernels,
+    // each marked by a `ProfilerStep#<n>` range on the launching thread as the
+    // tracer marks them.
+    let span = 2_000 * launches as i64 + 20_000;
+    for k in 0..iterations {
+        let number = k + 1;
+        let start = base + span * k as i64 / iterations as i64;
+        let end = base + span * (k as i64 + 1) / iterations as i64;
+        t.iterations.push(Iteration { number, start, end });
+        let name = t.names.intern(&format!("ProfilerStep#{number}"));
+        let category = t.names.intern("user_annotation");
+        t.ranges.push(HostRange {
+            start,
+            end,
+            name,
+            category,
+            kind: RangeKind::UserAnnotation,
+            pid: 1000,
+            tid: 1000,
+            ..Default::default()
+        });
+    }
     t
 }
 
@@ -154,7 +182,7 @@ fn process_cpu_seconds() -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let trace = synthetic_window(args.launches);
+    let trace = synthetic_window(args.launches, args.iterations);
     let rss_before = proc_status_bytes("VmRSS:");
     let options = WriteOptions {
         encoding: Encoding::Gzip { level: args.level },
