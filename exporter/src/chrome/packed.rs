@@ -115,7 +115,7 @@ impl PackedIds {
             .saturating_sub(1);
         let (first, at) = self.blocks.get(block).copied().unwrap_or((0, 0));
         let mut iter = Iter {
-            bytes: &self.bytes[at..],
+            bytes: self.bytes.get(at..).unwrap_or_default(),
             pos: first,
             len: self.len,
             state: State::default(),
@@ -158,7 +158,7 @@ pub(crate) struct Iter<'a> {
 impl Iter<'_> {
     fn take_value(&mut self) -> Option<u64> {
         let (value, n) = u64::decode_var(self.bytes)?;
-        self.bytes = &self.bytes[n..];
+        self.bytes = self.bytes.get(n..)?;
         Some(value)
     }
 }
