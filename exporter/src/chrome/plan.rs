@@ -519,22 +519,20 @@ impl Plan {
     }
 }
 
-/// The events of a track in file order ([`Events::order_key`]), or `None` when they
-/// are in it already. They come kind by kind, each kind mostly in order: runs
-/// of one kind that are in order are merged, which takes no more memory than the
-/// packed track; otherwise the ids are unpacked and sorted.
-fn sort_track(events: &Events, ids: &PackedIds) -> Option<PackedIds> {
+/// The events of a track, found out of order, in file order ([`Events::order_key`]).
+/// They come kind by kind, each kind mostly in order: runs of one kind that are in
+/// order are merged, which takes no more memory than the packed track; otherwise
+/// the ids are unpacked and sorted.
+fn sort_track(events: &Events, ids: &PackedIds) -> PackedIds {
     let mut runs: Vec<Range<usize>> = Vec::new();
-    let (mut in_order, mut runs_in_order) = (true, true);
+    let mut runs_in_order = true;
     let mut last: Option<((usize, u32), OrderKey)> = None;
     for (pos, id) in ids.iter().enumerate() {
         let key = events.order_key(id);
-        if let Some((last_id, last_key)) = last {
-            let later = last_key > key;
-            in_order &= !later;
-            if last_id.0 == id.0 {
-                runs_in_order &= !later;
-            }
+        if let Some((last_id, last_key)) = last
+            && last_id.0 == id.0
+        {
+            runs_in_order &= last_key <= key;
         }
         match runs.last_mut() {
             Some(run) if last.is_some_and(|(last_id, _)| last_id.0 == id.0) => run.end = pos + 1,
@@ -542,13 +540,10 @@ fn sort_track(events: &Events, ids: &PackedIds) -> Option<PackedIds> {
         }
         last = Some((id, key));
     }
-    if in_order {
-        return None;
-    }
     if !runs_in_order {
         let mut unpacked: Vec<(usize, u32)> = ids.iter().collect();
         unpacked.sort_unstable_by_key(|&id| events.order_key(id));
-        return Some(unpacked.into_iter().collect());
+        return unpacked.into_iter().collect();
     }
     let mut heads: Vec<_> = runs
         .into_iter()
@@ -574,7 +569,7 @@ fn sort_track(events: &Events, ids: &PackedIds) -> Option<PackedIds> {
         *head = run_ids.next().map(|id| (events.order_key(id), id));
     }
     merged.shrink_to_fit();
-    Some(merged)
+    merged
 }
 
 /// The tracks on their lanes, and the metadata of the processes and threads.
@@ -688,9 +683,7 @@ fn place(events: &Events, flows: &Flows, track: &mut Track) -> Placed {
     let (kept, lanes, placed) = match place_in_order(events, flows, &track.events) {
         Some(laid) => laid,
         None => {
-            if let Some(sorted) = sort_track(events, &track.events) {
-                track.events = sorted;
-            }
+            track.events = sort_track(events, &track.events);
             // Sorted, the slices are in order: placing them cannot fail again.
             place_in_order(events, flows, &track.events).unwrap_or_default()
         }
