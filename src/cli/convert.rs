@@ -122,7 +122,8 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<u8> {
         ..WriteOptions::default()
     };
     let stats = if to_stdout {
-        let mut stdout = io::stdout().lock();
+        // Not locked: the writer's threads take turns writing.
+        let mut stdout = io::stdout();
         write_trace_to(&trace, &mut stdout, "-", &options)
             .and_then(|stats| stdout.flush().map(|()| stats))
             .context("cannot write to standard output")?

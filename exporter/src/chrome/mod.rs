@@ -23,12 +23,13 @@ mod occupancy;
 mod packed;
 mod plan;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use cutrace_tracer::Trace;
 use flate2::{Compress, Compression};
-use rayon::prelude::*;
 
 use crate::{ExportError, member_length, write_output};
 use events::Serializer;
@@ -68,9 +69,9 @@ impl Default for WriteOptions {
     }
 }
 
-/// Most chunks serialized at once, each in a text buffer of its own: with the
-/// default chunks, some 16 MB of text however many threads rayon has.
-const MAX_WAVE: usize = 16;
+/// Most chunks encoded ahead of the file: with the default chunks, some 16 MB of
+/// text however many threads rayon has.
+const MAX_AHEAD: usize = 16;
 
 /// What [`write_trace`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,7 +132,7 @@ pub fn write_trace_with(
 /// Writes `trace` to `out` as a stream, with `trace_name` as its `traceName`.
 pub fn write_trace_to(
     trace: &Trace,
-    out: &mut impl Write,
+    out: &mut (impl Write + Send),
     trace_name: &str,
     options: &WriteOptions,
 ) -> std::io::Result<WriteStats> {
@@ -149,46 +150,131 @@ pub fn write_trace_to(
     let encoded = encode(options.encoding, &header, &compressors)?;
     put(out, &mut stats, encoded, serializer.metadata_events())?;
 
-    // Chunks are serialized and compressed in waves of a few per thread, so memory
-    // stays bounded by the wave while every thread keeps busy; on a machine of many
-    // cores the wave stops growing, since writing must not take a host process's
-    // memory with it.
+    // Chunks are serialized and compressed on every thread, a few per thread ahead
+    // of the file at most, so memory stays bounded while every thread keeps busy;
+    // on a machine of many cores the lead stops growing, since writing must not
+    // take a host process's memory with it.
     let chunks = cut_chunks(&plan.tracks, options.chunk_events.max(1));
-    let wave = (rayon::current_num_threads().max(1) * 4).min(MAX_WAVE);
     let first_in_file = serializer.metadata_events() == 0;
     let text_capacity = options.chunk_events.max(1) * 512;
     let buffers = Pool::new();
-    for (w, wave_chunks) in chunks.chunks(wave).enumerate() {
-        let parts: Vec<std::io::Result<(Encoded, usize)>> = wave_chunks
-            .par_iter()
-            .enumerate()
-            .map(|(c, pieces)| {
-                let slices: Vec<_> = pieces
-                    .iter()
-                    .flat_map(|piece| {
-                        plan.slices(trace, &plan.tracks[piece.track], piece.positions.clone())
-                    })
-                    .collect();
-                let mut text = buffers.take(|| Vec::with_capacity(text_capacity));
-                text.clear();
-                let first = first_in_file && w == 0 && c == 0;
-                let events = serializer.slices(&slices, first, &mut text);
-                let encoded = encode(options.encoding, &text, &compressors);
-                buffers.give_back(text);
-                Ok((encoded?, events))
+    let encode_chunk = |c: usize| {
+        let slices: Vec<_> = chunks[c]
+            .iter()
+            .flat_map(|piece| {
+                plan.slices(trace, &plan.tracks[piece.track], piece.positions.clone())
             })
             .collect();
-        for part in parts {
-            let (encoded, events) = part?;
-            put(out, &mut stats, encoded, events)?;
-        }
-    }
+        let mut text = buffers.take(|| Vec::with_capacity(text_capacity));
+        text.clear();
+        let events = serializer.slices(&slices, first_in_file && c == 0, &mut text);
+        let encoded = encode(options.encoding, &text, &compressors);
+        buffers.give_back(text);
+        Ok((encoded?, events))
+    };
+    let ahead = (rayon::current_num_threads().max(1) * 4).min(MAX_AHEAD);
+    let mut stats = InOrder::write(out, stats, chunks.len(), ahead, encode_chunk)?;
 
     let mut footer = Vec::new();
     serializer.footer(trace_name, &mut footer);
     let encoded = encode(options.encoding, &footer, &compressors)?;
     put(out, &mut stats, encoded, 0)?;
     Ok(stats)
+}
+
+/// Chunks encoded on every thread and written in file order: whichever thread
+/// finishes the chunk the file waits for writes it and every later one already
+/// done, so no thread waits for a whole wave of chunks or for the writes.
+struct InOrder<'w, W> {
+    out: &'w mut W,
+    stats: WriteStats,
+    /// Chunks handed out so far.
+    taken: usize,
+    /// Chunks written so far.
+    written: usize,
+    /// Chunks encoded ahead of the next one to write.
+    ready: BTreeMap<usize, (Encoded, usize)>,
+    /// The first error met; once set, no more chunks are handed out.
+    failed: Option<std::io::Error>,
+}
+
+impl<'w, W: Write + Send> InOrder<'w, W> {
+    /// Encodes chunks `0..count` with `encode` on rayon's threads, at most `ahead`
+    /// (at least 1) past the last one written, and appends them to `out` in order.
+    fn write(
+        out: &'w mut W,
+        stats: WriteStats,
+        count: usize,
+        ahead: usize,
+        encode: impl Fn(usize) -> std::io::Result<(Encoded, usize)> + Sync,
+    ) -> std::io::Result<WriteStats> {
+        let state = Mutex::new(InOrder {
+            out,
+            stats,
+            taken: 0,
+            written: 0,
+            ready: BTreeMap::new(),
+            failed: None,
+        });
+        let behind = Condvar::new();
+        rayon::scope(|scope| {
+            for _ in 0..rayon::current_num_threads().clamp(1, ahead) {
+                scope.spawn(|_| InOrder::work(&state, &behind, count, ahead, &encode));
+            }
+        });
+        let state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
+        match state.failed {
+            Some(e) => Err(e),
+            None => Ok(state.stats),
+        }
+    }
+
+    /// One thread's share: takes the next chunk, encodes it, writes what is ready,
+    /// until every chunk is taken. A thread too far ahead waits for the chunk the
+    /// file needs, which another thread is encoding at that moment.
+    fn work(
+        state: &Mutex<Self>,
+        behind: &Condvar,
+        count: usize,
+        ahead: usize,
+        encode: &(impl Fn(usize) -> std::io::Result<(Encoded, usize)> + Sync),
+    ) {
+        let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let chunk = {
+                let mut s = lock();
+                while s.failed.is_none() && s.taken < count && s.taken >= s.written + ahead {
+                    s = behind.wait(s).unwrap_or_else(PoisonError::into_inner);
+                }
+                if s.failed.is_some() || s.taken == count {
+                    return;
+                }
+                s.taken += 1;
+                s.taken - 1
+            };
+            let part = encode(chunk);
+            let mut s = lock();
+            match part {
+                Ok(part) => {
+                    s.ready.insert(chunk, part);
+                    s.write_ready();
+                }
+                Err(e) => s.failed = Some(e),
+            }
+            behind.notify_all();
+        }
+    }
+
+    /// Appends the chunks that are next in the file and encoded.
+    fn write_ready(&mut self) {
+        while let Some((encoded, events)) = self.ready.remove(&self.written) {
+            if let Err(e) = put(self.out, &mut self.stats, encoded, events) {
+                self.failed = Some(e);
+                return;
+            }
+            self.written += 1;
+        }
+    }
 }
 
 /// Consecutive slices of one track.
@@ -294,4 +380,114 @@ fn encode(
         }
     };
     Ok(Encoded { raw_len, bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
+    /// Chunk `c` as its own bytes.
+    fn chunk(c: usize) -> (Encoded, usize) {
+        let bytes = format!("<{c}>").into_bytes();
+        let encoded = Encoded {
+            raw_len: bytes.len() as u64,
+            bytes,
+        };
+        (encoded, 1)
+    }
+
+    fn chunks(range: std::ops::Range<usize>) -> String {
+        range.map(|c| format!("<{c}>")).collect()
+    }
+
+    /// Collects what is written and counts the chunks, each of which ends in `>`.
+    struct Counting<'a> {
+        bytes: Vec<u8>,
+        chunks: &'a AtomicUsize,
+    }
+
+    impl Write for Counting<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.bytes.extend_from_slice(buf);
+            let ends = buf.iter().filter(|&&b| b == b'>').count();
+            self.chunks.fetch_add(ends, SeqCst);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn chunks_encoded_on_many_threads_are_written_in_order_never_far_ahead() {
+        let (written, lead) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let mut out = Counting {
+            bytes: Vec::new(),
+            chunks: &written,
+        };
+        let stats = pool(4).install(|| {
+            InOrder::write(&mut out, WriteStats::default(), 300, 3, |c| {
+                lead.fetch_max(c + 1 - written.load(SeqCst).min(c + 1), SeqCst);
+                // Now and then a chunk takes longer than the ones after it.
+                std::thread::sleep(Duration::from_micros((c % 7 * 40) as u64));
+                Ok(chunk(c))
+            })
+        });
+        let stats = stats.unwrap();
+        assert_eq!(String::from_utf8(out.bytes).unwrap(), chunks(0..300));
+        assert_eq!(stats.events, 300);
+        assert_eq!(stats.bytes_written, chunks(0..300).len() as u64);
+        // A chunk is begun only while fewer than 3 are begun and not yet written.
+        assert!(lead.load(SeqCst) <= 3, "{} chunks ahead", lead.load(SeqCst));
+    }
+
+    #[test]
+    fn the_first_error_stops_the_chunks_and_is_returned() {
+        let mut out = Vec::new();
+        let failed = pool(3).install(|| {
+            InOrder::write(&mut out, WriteStats::default(), 200, 4, |c| {
+                if c == 50 {
+                    return Err(io::Error::other("chunk 50 failed"));
+                }
+                Ok(chunk(c))
+            })
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "chunk 50 failed");
+        // What was written is the chunks before the failed one, in order.
+        let written = String::from_utf8(out).unwrap();
+        let whole = (0..=50).find(|&k| chunks(0..k) == written);
+        assert!(whole.is_some(), "{written}");
+
+        /// Takes `room` bytes, then fails.
+        struct Full {
+            room: usize,
+        }
+        impl Write for Full {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if buf.len() > self.room {
+                    return Err(io::Error::other("disk full"));
+                }
+                self.room -= buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut full = Full { room: 100 };
+        let failed = pool(2)
+            .install(|| InOrder::write(&mut full, WriteStats::default(), 200, 4, |c| Ok(chunk(c))));
+        assert_eq!(failed.unwrap_err().to_string(), "disk full");
+    }
 }
