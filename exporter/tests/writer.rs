@@ -977,10 +977,23 @@ fn slices_beyond_the_lane_cap_are_dropped_with_their_flows() {
             corr,
         );
     }
+    // Once the staircase has ended, a call fits the first lane again.
+    b.api(
+        ApiKind::Runtime,
+        "cudaDeviceSynchronize",
+        MAIN,
+        (3_000_000, 3_000_100),
+        0,
+    );
     let w = write_and_read(&b.t, &WriteOptions::default());
     assert_eq!(w.stats.dropped_slices, 6);
     assert_eq!(w.stats.extra_lanes, 1023);
-    assert_eq!(by_cat(&w.events, "cuda_runtime").len(), 1024);
+    let calls = by_cat(&w.events, "cuda_runtime");
+    assert_eq!(calls.len(), 1025);
+    let after = calls
+        .iter()
+        .filter(|e| e["name"] == "cudaDeviceSynchronize");
+    assert_eq!(after.map(|e| &e["tid"]).collect::<Vec<_>>(), [MAIN]);
     assert_eq!(by_cat(&w.events, "kernel").len(), n as usize);
     let finishes = w.events.iter().filter(|e| e["ph"] == "f").count();
     assert_eq!(finishes, 1024);

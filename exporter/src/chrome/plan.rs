@@ -459,25 +459,33 @@ impl Plan {
     /// Plans the file for `trace`.
     pub(crate) fn build(trace: &Trace) -> Plan {
         let ids = Ids::of(trace);
-        // The join's orderings go before the tracks are made, so the two never
-        // take memory at the same time.
-        let (mut flows, external_ids, projections) = {
-            let events = Events {
-                trace,
-                projections: &[],
-                ids,
-            };
-            let gpu = GpuOrder::of(&events);
-            let (flows, external_ids) = join_launches(&events, &gpu);
-            let projections = project_ranges(&events, gpu);
-            (flows, external_ids, projections)
+        let bare = Events {
+            trace,
+            projections: &[],
+            ids,
         };
+        // The join and the filing of the trace's events by track read the trace
+        // apart from each other, so they run side by side; the projections the
+        // join finds are filed after, last on their tracks as their ids are.
+        let ((mut flows, external_ids, projections), mut filing) = rayon::join(
+            || {
+                let gpu = GpuOrder::of(&bare);
+                let (flows, external_ids) = join_launches(&bare, &gpu);
+                (flows, external_ids, project_ranges(&bare, gpu))
+            },
+            || {
+                let mut filing = Filing::default();
+                filing.file(&bare);
+                filing
+            },
+        );
         let events = Events {
             trace,
             projections: &projections,
             ids,
         };
-        let tracks = collect_tracks(&events);
+        filing.file_projections(&events);
+        let tracks = filing.into_tracks();
         let layout = lay_out(&events, &mut flows, tracks);
         Plan {
             tracks: layout.tracks,
@@ -680,7 +688,7 @@ struct Placed {
 /// keeping those that fit one. Most tracks are in order already, which placing
 /// them finds out on its way; the others are sorted and placed again.
 fn place(events: &Events, flows: &Flows, track: &mut Track) -> Placed {
-    let (kept, lanes, placed) = match place_in_order(events, flows, &track.events) {
+    let laid = match place_in_order(events, flows, &track.events) {
         Some(laid) => laid,
         None => {
             track.events = sort_track(events, &track.events);
@@ -688,32 +696,63 @@ fn place(events: &Events, flows: &Flows, track: &mut Track) -> Placed {
             place_in_order(events, flows, &track.events).unwrap_or_default()
         }
     };
-    track.events = kept;
-    track.lanes = lanes;
-    placed
+    if let Some(kept) = laid.kept {
+        track.events = kept;
+    }
+    track.lanes = laid.lanes;
+    laid.placed
 }
 
-/// The slices of `ids` that fit a lane, the lane of each (empty while all are on
-/// the first) and what was left; `None` when the slices are not in file order.
-fn place_in_order(
-    events: &Events,
-    flows: &Flows,
-    ids: &PackedIds,
-) -> Option<(PackedIds, Vec<u16>, Placed)> {
+/// A track's slices on lanes.
+#[derive(Default)]
+struct Laid {
+    /// The slices that fit a lane, once one did not (`None`: all did, so far).
+    kept: Option<PackedIds>,
+    /// The lane of each slice kept (empty while all are on the first).
+    lanes: Vec<u16>,
+    placed: Placed,
+}
+
+impl Laid {
+    /// Keeps `id`, slice `pos` of a track of `len`, on `lane`.
+    fn keep(&mut self, id: (usize, u32), pos: usize, len: usize, lane: u16) {
+        if let Some(kept) = &mut self.kept {
+            kept.push(id.0, id.1);
+        }
+        if lane > 0 && self.lanes.is_empty() {
+            self.lanes.reserve_exact(len);
+            self.lanes.resize(pos - self.placed.dropped, 0);
+        }
+        if !self.lanes.is_empty() {
+            self.lanes.push(lane);
+        }
+        self.placed.lanes = self.placed.lanes.max(usize::from(lane) + 1);
+    }
+
+    /// Leaves out slice `pos` of `ids`.
+    fn leave_out(&mut self, ids: &PackedIds, pos: usize) {
+        self.placed.dropped += 1;
+        // At the first slice left out, every one before it was kept.
+        self.kept
+            .get_or_insert_with(|| ids.iter().take(pos).collect());
+    }
+}
+
+/// The slices of `ids` on lanes; `None` when the slices are not in file order.
+fn place_in_order(events: &Events, flows: &Flows, ids: &PackedIds) -> Option<Laid> {
     let trace = events.trace;
     let mut lanes = Lanes::new();
-    let mut lane_of = Vec::new();
-    let mut laned = false;
-    let mut placed = Placed {
-        lanes: 1,
-        dropped: 0,
-        dropped_correlations: Vec::new(),
+    let mut laid = Laid {
+        placed: Placed {
+            lanes: 1,
+            ..Placed::default()
+        },
+        ..Laid::default()
     };
-    let mut kept = PackedIds::default();
     let mut last: Option<OrderKey> = None;
-    for id in ids.iter() {
+    for (pos, id) in ids.iter().enumerate() {
         let Some(slice) = events.slice_at(id) else {
-            placed.dropped += 1;
+            laid.leave_out(ids, pos);
             continue;
         };
         let key = slice.order_key();
@@ -723,28 +762,20 @@ fn place_in_order(
         last = Some(key);
         let span = Span::new(slice.start, slice.end, trace.base_time_ns);
         let Some(lane) = lanes.place(span) else {
-            placed.dropped += 1;
             if flows.get(slice.kind, slice.idx) {
                 let correlation = correlation_of(trace, slice.kind, slice.idx);
-                placed.dropped_correlations.push(correlation);
+                laid.placed.dropped_correlations.push(correlation);
             }
+            laid.leave_out(ids, pos);
             continue;
         };
         // Lanes stay under MAX_LANES, so a lane index fits 16 bits.
-        let lane = lane as u16;
-        if lane > 0 && !laned {
-            laned = true;
-            lane_of.reserve_exact(ids.len());
-            lane_of.resize(kept.len(), 0);
-        }
-        if laned {
-            lane_of.push(lane);
-        }
-        kept.push(id.0, id.1);
-        placed.lanes = placed.lanes.max(usize::from(lane) + 1);
+        laid.keep(id, pos, ids.len(), lane as u16);
     }
-    kept.shrink_to_fit();
-    Some((kept, lane_of, placed))
+    if let Some(kept) = &mut laid.kept {
+        kept.shrink_to_fit();
+    }
+    Some(laid)
 }
 
 /// Moves the host tracks whose pid is also a device index (a GPU's pid in the
@@ -1082,42 +1113,63 @@ impl TrackIndex {
 /// that every core gets some.
 const PIECE: usize = 1 << 16;
 
-/// The events of the trace and the projections filed by track, each track's in id
-/// order; tracks come out in (pid, tid) order, never empty. Pieces of each kind
-/// are filed in parallel, then joined in id order.
-fn collect_tracks(events: &Events) -> Vec<Track> {
-    let pieces: Vec<(Kind, Range<usize>)> = Kind::NUMBERED
-        .iter()
-        .flat_map(|&kind| {
-            let len = events.count(kind);
-            (0..len)
-                .step_by(PIECE)
-                .map(move |from| (kind, from..len.min(from + PIECE)))
-        })
-        .collect();
-    // In waves of a few pieces per thread, so that only a wave's pieces are held
-    // beside the tracks they are appended to.
-    let wave = rayon::current_num_threads().max(1) * 4;
-    let mut index: FxHashMap<TrackKey, usize> = FxHashMap::default();
-    let mut tracks: Vec<Track> = Vec::new();
-    for wave_pieces in pieces.chunks(wave) {
-        let filed: Vec<Vec<(TrackKey, PackedIds)>> = wave_pieces
-            .par_iter()
-            .map(|(kind, range)| file_piece(events, *kind, range.clone()))
+/// Events filed by track, each track's in id order. Pieces of each kind are filed
+/// in parallel, then joined in id order.
+#[derive(Default)]
+struct Filing {
+    index: FxHashMap<TrackKey, usize>,
+    tracks: Vec<Track>,
+}
+
+impl Filing {
+    /// Files the events of every kind but the projections.
+    fn file(&mut self, events: &Events) {
+        let kinds = Kind::NUMBERED.iter().filter(|&&k| k != Kind::Projection);
+        self.file_kinds(events, kinds.copied());
+    }
+
+    /// Files the projections, which are numbered after every other event.
+    fn file_projections(&mut self, events: &Events) {
+        self.file_kinds(events, [Kind::Projection].into_iter());
+    }
+
+    fn file_kinds(&mut self, events: &Events, kinds: impl Iterator<Item = Kind>) {
+        let pieces: Vec<(Kind, Range<usize>)> = kinds
+            .flat_map(|kind| {
+                let len = events.count(kind);
+                (0..len)
+                    .step_by(PIECE)
+                    .map(move |from| (kind, from..len.min(from + PIECE)))
+            })
             .collect();
-        for (key, ids) in filed.into_iter().flatten() {
-            let t = *index.entry(key).or_insert_with(|| {
-                tracks.push(Track::new(key.0, key.1, key.2));
-                tracks.len() - 1
-            });
-            tracks[t].events.append(ids);
+        // In waves of a few pieces per thread, so that only a wave's pieces are held
+        // beside the tracks they are appended to.
+        let wave = rayon::current_num_threads().max(1) * 4;
+        for wave_pieces in pieces.chunks(wave) {
+            let filed: Vec<Vec<(TrackKey, PackedIds)>> = wave_pieces
+                .par_iter()
+                .map(|(kind, range)| file_piece(events, *kind, range.clone()))
+                .collect();
+            for (key, ids) in filed.into_iter().flatten() {
+                let tracks = &mut self.tracks;
+                let t = *self.index.entry(key).or_insert_with(|| {
+                    tracks.push(Track::new(key.0, key.1, key.2));
+                    tracks.len() - 1
+                });
+                tracks[t].events.append(ids);
+            }
         }
     }
-    for track in &mut tracks {
-        track.events.shrink_to_fit();
+
+    /// The tracks in (pid, tid) order, never empty.
+    fn into_tracks(self) -> Vec<Track> {
+        let mut tracks = self.tracks;
+        for track in &mut tracks {
+            track.events.shrink_to_fit();
+        }
+        tracks.sort_unstable_by_key(|t| (t.pid, t.tid()));
+        tracks
     }
-    tracks.sort_unstable_by_key(|t| (t.pid, t.tid()));
-    tracks
 }
 
 /// Files events `range` of `kind` by track. Host and GPU events never share a
