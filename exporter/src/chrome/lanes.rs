@@ -23,6 +23,11 @@ pub(crate) const MAX_LANES: usize = 1024;
 /// zero, then half to even.
 const READINGS: usize = 3;
 
+/// Below this many nanoseconds from the base, every reading of a time is the exact
+/// one: the double's two roundings (`ns / 1000`, then `* 1000`) are each off by at
+/// most 2^-53 of it, together by less than half a nanosecond below 2^51.
+const READ_EXACTLY: u64 = 1 << 50;
+
 /// A slice's `[start, end)` by each reading of its times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Span {
@@ -35,6 +40,11 @@ impl Span {
     pub(crate) fn new(start: i64, end: i64, base: i64) -> Self {
         let end = end.max(start);
         let (rel, dur) = (start.saturating_sub(base), end.saturating_sub(start));
+        if rel.unsigned_abs() < READ_EXACTLY && dur.unsigned_abs() < READ_EXACTLY {
+            return Span {
+                readings: [(start, end); READINGS],
+            };
+        }
         let read = |round: fn(f64) -> f64| {
             let start = as_read(rel, round).saturating_add(base);
             (start, start.saturating_add(as_read(dur, round)))
@@ -147,6 +157,31 @@ mod tests {
             assert_eq!(as_read(ns, f64::round), ns, "{ns}");
             assert_eq!(as_read(ns, f64::round_ties_even), ns, "{ns}");
         }
+    }
+
+    #[test]
+    fn below_the_exact_bound_every_reading_is_exact() {
+        // The span takes the exact times without reading them as doubles there:
+        // the readings it skips must agree, up to the bound and on both sides.
+        let bound = READ_EXACTLY as i64;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let near_bound = (0..20_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bound - 1 - (x % (1 << 24)) as i64
+        });
+        let spread = (0..20_000).map(|i: i64| (bound - 1) / 20_000 * i + i);
+        for ns in near_bound.chain(spread) {
+            for ns in [ns, -ns] {
+                assert_eq!(as_read(ns, f64::round), ns, "{ns}");
+                assert_eq!(as_read(ns, f64::round_ties_even), ns, "{ns}");
+            }
+        }
+        // Past it the readings are taken, and differ where doubles lose the ns
+        // (the range of the test above, read half to even a nanosecond early).
+        let far = Span::new(4_458_676_422_880_181, 4_458_676_520_797_138, 0);
+        assert_eq!(far.readings[2].0, far.readings[0].0 - 1, "{far:?}");
     }
 
     #[test]
