@@ -226,9 +226,15 @@ impl<'a> Serializer<'a> {
 
     /// Writes `slices` and their flow endpoints, each event preceded by a comma
     /// unless it is the very first of the file. Returns the number of events.
-    pub(crate) fn slices(&self, slices: &[Slice], first_in_file: bool, out: &mut Vec<u8>) -> usize {
+    pub(crate) fn slices(
+        &self,
+        slices: impl IntoIterator<Item = Slice>,
+        first_in_file: bool,
+        out: &mut Vec<u8>,
+    ) -> usize {
         let mut events = 0;
         for s in slices {
+            let s = &s;
             let mark = out.len();
             out.extend_from_slice(if first_in_file && events == 0 {
                 b"\n"

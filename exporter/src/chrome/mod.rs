@@ -159,15 +159,12 @@ pub fn write_trace_to(
     let text_capacity = options.chunk_events.max(1) * 512;
     let buffers = Pool::new();
     let encode_chunk = |c: usize| {
-        let slices: Vec<_> = chunks[c]
-            .iter()
-            .flat_map(|piece| {
-                plan.slices(trace, &plan.tracks[piece.track], piece.positions.clone())
-            })
-            .collect();
+        let slices = chunks[c].iter().flat_map(|piece| {
+            plan.slices(trace, &plan.tracks[piece.track], piece.positions.clone())
+        });
         let mut text = buffers.take(|| Vec::with_capacity(text_capacity));
         text.clear();
-        let events = serializer.slices(&slices, first_in_file && c == 0, &mut text);
+        let events = serializer.slices(slices, first_in_file && c == 0, &mut text);
         let encoded = encode(options.encoding, &text, &compressors);
         buffers.give_back(text);
         Ok((encoded?, events))
