@@ -676,9 +676,10 @@ impl Builder {
 /// those pages: 30 MB more at the peak of a 1,000,000-launch report.
 const FIRST_EVENTS_BYTES: usize = 256 << 10;
 
-/// An empty vector of events with its first room.
+/// An empty vector of events with its first room: a power of two of them, as a
+/// vector grown from nothing holds, so that doubling ends at the same capacity.
 fn events<T>() -> Vec<T> {
-    Vec::with_capacity(FIRST_EVENTS_BYTES / std::mem::size_of::<T>().max(1))
+    Vec::with_capacity((FIRST_EVENTS_BYTES / std::mem::size_of::<T>().max(1)).next_power_of_two())
 }
 
 fn time(value: Option<&RawValue>, field: &str) -> Result<Option<i64>, String> {
