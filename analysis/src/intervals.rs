@@ -15,18 +15,19 @@ impl Intervals {
         }
     }
 
-    /// The time covered by at least one interval, as disjoint intervals in order.
+    /// The time covered by at least one interval, as disjoint intervals in order,
+    /// merged in place: a second list would double the memory of millions.
     pub(crate) fn union(mut self) -> Union {
         self.spans.sort_unstable();
-        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(self.spans.len());
-        for (start, end) in self.spans {
-            match merged.last_mut() {
-                // Touching intervals merge, as HTA's `merge_kernel_intervals` does.
-                Some(last) if start <= last.1 => last.1 = last.1.max(end),
-                _ => merged.push((start, end)),
+        // Touching intervals merge, as HTA's `merge_kernel_intervals` does.
+        self.spans.dedup_by(|next, last| {
+            let overlaps = next.0 <= last.1;
+            if overlaps {
+                last.1 = last.1.max(next.1);
             }
-        }
-        Union { spans: merged }
+            overlaps
+        });
+        Union { spans: self.spans }
     }
 }
 

@@ -246,16 +246,16 @@ impl TraceAccumulator {
         } else {
             (0, 0)
         };
-        let mut busy = Intervals::default();
-        let mut by_class: [Intervals; 4] = Default::default();
-        let mut by_stream: BTreeMap<(u32, u32), (u64, Intervals)> = BTreeMap::new();
-        for w in &self.work {
-            busy.push(w.start, w.end);
-            by_class[class_index(w.class)].push(w.start, w.end);
-            let stream = by_stream.entry((w.device, w.stream)).or_default();
-            stream.0 += 1;
-            stream.1.push(w.start, w.end);
-        }
+        // Each set of intervals is built, merged and measured before the next one
+        // is built, so that one copy of the GPU's intervals is held at a time
+        // beside the work.
+        let union_of = |keep: &dyn Fn(&Work) -> bool| {
+            let mut intervals = Intervals::default();
+            for w in self.work.iter().filter(|w| keep(w)) {
+                intervals.push(w.start, w.end);
+            }
+            intervals.union()
+        };
         // `span` is never negative; `i64::div_ceil` is not stable.
         let bin_ns = (span + TIMELINE_BINS as i64 - 1) / TIMELINE_BINS as i64;
         let bins = if bin_ns > 0 {
@@ -263,12 +263,30 @@ impl TraceAccumulator {
         } else {
             0
         };
-        let busy = busy.union();
+        let busy = union_of(&|_| true);
         let timeline = Timeline {
             start_ns: start,
             bin_ns,
             busy_ns: busy.bins(start, bin_ns, bins),
         };
+        let busy = busy.length();
+        let [communication, memory, computation, other] =
+            [0, 1, 2, 3].map(|class| union_of(&|w| class_index(w.class) == class).length());
+        let gpu_time = GpuTime {
+            span_ns: span,
+            busy_ns: busy,
+            computation_ns: computation,
+            communication_ns: communication,
+            memory_ns: memory,
+            other_ns: other,
+            idle_ns: span - busy,
+        };
+        let mut by_stream: BTreeMap<(u32, u32), (u64, Intervals)> = BTreeMap::new();
+        for w in &self.work {
+            let stream = by_stream.entry((w.device, w.stream)).or_default();
+            stream.0 += 1;
+            stream.1.push(w.start, w.end);
+        }
         let streams = by_stream
             .into_iter()
             .map(|((device, stream), (events, intervals))| {
@@ -282,42 +300,34 @@ impl TraceAccumulator {
                 }
             })
             .collect();
-        let busy = busy.length();
-        let [communication, memory, computation, other] = by_class.map(|i| i.union());
-        let gpu_time = GpuTime {
-            span_ns: span,
-            busy_ns: busy,
-            computation_ns: computation.length(),
-            communication_ns: communication.length(),
-            memory_ns: memory.length(),
-            other_ns: other.length(),
-            idle_ns: span - busy,
-        };
 
         // HTA's set of GPU events: the work and the synchronizations on a stream.
-        let hta_events = self
-            .work
-            .iter()
-            .map(|w| (w.start, w.end, w.class))
-            .chain(self.syncs.iter().copied());
+        let hta_events = || {
+            self.work
+                .iter()
+                .map(|w| (w.start, w.end, w.class))
+                .chain(self.syncs.iter().copied())
+        };
         let (mut all, mut compute, mut comm) = (
             Intervals::default(),
             Intervals::default(),
             Intervals::default(),
         );
         let (mut first, mut last) = (i64::MAX, i64::MIN);
-        for (start, end, class) in hta_events {
+        for (start, end, _) in hta_events() {
             first = first.min(start);
             last = last.max(end);
             all.push(start, end);
+        }
+        let kernel_time = if first <= last { last - first } else { 0 };
+        let covered = all.union().length();
+        for (start, end, class) in hta_events() {
             match class {
                 WorkClass::Computation => compute.push(start, end),
                 WorkClass::Communication => comm.push(start, end),
                 WorkClass::Memory | WorkClass::Other => {}
             }
         }
-        let kernel_time = if first <= last { last - first } else { 0 };
-        let covered = all.union().length();
         let (compute, comm) = (compute.union(), comm.union());
         let temporal_breakdown = TemporalBreakdown {
             kernel_time_ns: kernel_time,
