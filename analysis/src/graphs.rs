@@ -54,8 +54,11 @@ pub(crate) fn calls(
 }
 
 /// The launches in `work`, given the correlations of the graph launch calls.
-pub(crate) fn launches(work: &[Work], graph_calls: &FxHashSet<u64>) -> Vec<Launch> {
-    let kernels = work.iter().filter(|w| w.kind == WorkKind::Kernel);
+pub(crate) fn launches(
+    work: impl Iterator<Item = Work> + Clone,
+    graph_calls: &FxHashSet<u64>,
+) -> Vec<Launch> {
+    let kernels = work.clone().filter(|w| w.kind == WorkKind::Kernel);
     let calls = calls(graph_calls, kernels.map(|w| (w.correlation, w.graph_id)));
     let mut by_call: FxHashMap<u64, Launch> = FxHashMap::default();
     let mut launches = Vec::new();

@@ -6,7 +6,8 @@
 //! The accumulator keeps, per GPU event, only what the figures need (times, class,
 //! correlation, graph id, name id), and per launch call its correlation and start;
 //! the unions and the attribution to iterations are made when it finishes. A reader
-//! can feed it while it reads.
+//! can feed it while it reads; [`measure`] feeds it a whole trace, whose GPU work
+//! it then reads where it lies instead of keeping a copy.
 
 use std::collections::BTreeMap;
 
@@ -47,15 +48,73 @@ pub(crate) struct Work {
     pub(crate) stream: u32,
 }
 
+impl Work {
+    fn of_kernel(k: &Kernel, class: WorkClass) -> Work {
+        Work {
+            start: k.start,
+            end: k.end,
+            correlation: k.correlation,
+            graph_id: k.graph_id,
+            name: k.name,
+            kind: WorkKind::Kernel,
+            class,
+            device: k.device,
+            stream: k.stream,
+        }
+    }
+
+    fn of_copy(start: i64, end: i64, correlation: u64, (device, stream): (u32, u32)) -> Work {
+        // Their names start with `Memcpy` or `Memset`: memory, by HTA's rule too.
+        Work {
+            start,
+            end,
+            correlation,
+            graph_id: 0,
+            name: NameId::default(),
+            kind: WorkKind::Copy,
+            class: WorkClass::Memory,
+            device,
+            stream,
+        }
+    }
+
+    fn of_memcpy(m: &Memcpy) -> Work {
+        Work::of_copy(m.start, m.end, m.correlation, (m.device, m.stream))
+    }
+
+    fn of_memset(m: &Memset) -> Work {
+        Work::of_copy(m.start, m.end, m.correlation, (m.device, m.stream))
+    }
+
+    fn of_graph_launch(g: &GraphLaunch) -> Work {
+        // Named `Graph <id>` in the file, which HTA's rule counts as computation.
+        Work {
+            start: g.start,
+            end: g.end,
+            correlation: g.correlation,
+            graph_id: g.graph_id,
+            name: NameId::default(),
+            kind: WorkKind::GraphLaunch,
+            class: WorkClass::Computation,
+            device: g.device,
+            stream: g.stream,
+        }
+    }
+}
+
 /// Number of bins in a trace's [`Timeline`]: enough to see phases and gaps in a
 /// strip across a page, few enough that a report over many ranks stays small.
 pub const TIMELINE_BINS: usize = 120;
 
 /// Gathers one trace's events; [`TraceAccumulator::finish`] gives its figures.
 #[derive(Debug)]
-pub struct TraceAccumulator {
+pub struct TraceAccumulator<'t> {
     classes: FxHashMap<NameId, WorkClass>,
     work: Vec<Work>,
+    /// The trace whose GPU work is read where it lies rather than copied into
+    /// `work` ([`measure`]'s: a copy of millions of events would be most of a
+    /// report's memory).
+    in_trace: Option<&'t Trace>,
     /// Synchronizations on a stream, which HTA counts among the GPU's events.
     syncs: Vec<(i64, i64, WorkClass)>,
     graph_calls: FxHashSet<u64>,
@@ -97,11 +156,12 @@ pub struct Measured {
     pub graphs: Vec<crate::GraphFigures>,
 }
 
-impl Default for TraceAccumulator {
+impl Default for TraceAccumulator<'_> {
     fn default() -> Self {
         TraceAccumulator {
             classes: FxHashMap::default(),
             work: Vec::new(),
+            in_trace: None,
             syncs: Vec::new(),
             graph_calls: FxHashSet::default(),
             launches: Vec::new(),
@@ -116,10 +176,36 @@ impl Default for TraceAccumulator {
     }
 }
 
-impl TraceAccumulator {
+impl<'t> TraceAccumulator<'t> {
     /// An accumulator that has seen nothing.
     pub fn new() -> Self {
         TraceAccumulator::default()
+    }
+
+    /// An accumulator to be fed the events of `trace`, whose GPU work it then
+    /// reads where it lies.
+    fn over(trace: &'t Trace) -> Self {
+        TraceAccumulator {
+            in_trace: Some(trace),
+            ..TraceAccumulator::default()
+        }
+    }
+
+    /// The GPU work taken, in the order it was taken.
+    fn work(&self) -> impl Iterator<Item = Work> + Clone + '_ {
+        let in_trace = self.in_trace.into_iter().flat_map(move |t| {
+            // Every kernel's class was found as it was taken.
+            let class = move |k: &Kernel| self.classes.get(&k.name).copied();
+            let kernels = t
+                .kernels
+                .iter()
+                .map(move |k| Work::of_kernel(k, class(k).unwrap_or(WorkClass::Other)));
+            kernels
+                .chain(t.memcpys.iter().map(Work::of_memcpy))
+                .chain(t.memsets.iter().map(Work::of_memset))
+                .chain(t.graph_launches.iter().map(Work::of_graph_launch))
+        });
+        self.work.iter().copied().chain(in_trace)
     }
 
     fn span(&mut self, start: i64, end: i64) {
@@ -132,7 +218,9 @@ impl TraceAccumulator {
         if !self.devices.contains(&work.device) {
             self.devices.push(work.device);
         }
-        self.work.push(work);
+        if self.in_trace.is_none() {
+            self.work.push(work);
+        }
     }
 
     /// Takes a kernel whose names are in `names`.
@@ -146,67 +234,28 @@ impl TraceAccumulator {
         total.1 += k.end - k.start;
         self.kinds.kernel_ns += k.end - k.start;
         self.kinds.kernels += 1;
-        let work = Work {
-            start: k.start,
-            end: k.end,
-            correlation: k.correlation,
-            graph_id: k.graph_id,
-            name: k.name,
-            kind: WorkKind::Kernel,
-            class,
-            device: k.device,
-            stream: k.stream,
-        };
-        self.gpu(work);
+        self.gpu(Work::of_kernel(k, class));
     }
 
     /// Takes a memory copy.
     pub fn memcpy(&mut self, m: &Memcpy) {
         self.kinds.memcpy_ns += m.end - m.start;
         self.kinds.memcpys += 1;
-        self.copy(m.start, m.end, m.correlation, (m.device, m.stream));
+        self.gpu(Work::of_memcpy(m));
     }
 
     /// Takes a memset.
     pub fn memset(&mut self, m: &Memset) {
         self.kinds.memset_ns += m.end - m.start;
         self.kinds.memsets += 1;
-        self.copy(m.start, m.end, m.correlation, (m.device, m.stream));
-    }
-
-    fn copy(&mut self, start: i64, end: i64, correlation: u64, (device, stream): (u32, u32)) {
-        // Their names start with `Memcpy` or `Memset`: memory, by HTA's rule too.
-        let work = Work {
-            start,
-            end,
-            correlation,
-            graph_id: 0,
-            name: NameId::default(),
-            kind: WorkKind::Copy,
-            class: WorkClass::Memory,
-            device,
-            stream,
-        };
-        self.gpu(work);
+        self.gpu(Work::of_memset(m));
     }
 
     /// Takes a whole graph's launch (graph mode).
     pub fn graph_launch(&mut self, g: &GraphLaunch) {
-        // Named `Graph <id>` in the file, which HTA's rule counts as computation.
-        let work = Work {
-            start: g.start,
-            end: g.end,
-            correlation: g.correlation,
-            graph_id: g.graph_id,
-            name: NameId::default(),
-            kind: WorkKind::GraphLaunch,
-            class: WorkClass::Computation,
-            device: g.device,
-            stream: g.stream,
-        };
         self.kinds.graph_ns += g.end - g.start;
         self.kinds.graphs += 1;
-        self.gpu(work);
+        self.gpu(Work::of_graph_launch(g));
     }
 
     /// Takes a host wait on the GPU.
@@ -240,7 +289,7 @@ impl TraceAccumulator {
     }
 
     /// The figures of everything taken; names are looked up in `names`.
-    pub fn finish(self, names: &Names) -> Measured {
+    pub fn finish(mut self, names: &Names) -> Measured {
         let (start, span) = if self.first <= self.last {
             (self.first, self.last - self.first)
         } else {
@@ -251,7 +300,7 @@ impl TraceAccumulator {
         // beside the work.
         let union_of = |keep: &dyn Fn(&Work) -> bool| {
             let mut intervals = Intervals::default();
-            for w in self.work.iter().filter(|w| keep(w)) {
+            for w in self.work().filter(|w| keep(w)) {
                 intervals.push(w.start, w.end);
             }
             intervals.union()
@@ -282,7 +331,7 @@ impl TraceAccumulator {
             idle_ns: span - busy,
         };
         let mut by_stream: BTreeMap<(u32, u32), (u64, Intervals)> = BTreeMap::new();
-        for w in &self.work {
+        for w in self.work() {
             let stream = by_stream.entry((w.device, w.stream)).or_default();
             stream.0 += 1;
             stream.1.push(w.start, w.end);
@@ -303,8 +352,7 @@ impl TraceAccumulator {
 
         // HTA's set of GPU events: the work and the synchronizations on a stream.
         let hta_events = || {
-            self.work
-                .iter()
+            self.work()
                 .map(|w| (w.start, w.end, w.class))
                 .chain(self.syncs.iter().copied())
         };
@@ -355,8 +403,9 @@ impl TraceAccumulator {
             })
             .collect();
         // The rule of the single-trace report's "GPU time per iteration".
-        let iteration_of = IterationOf::with_launches(self.launches, &self.iterations);
-        for w in &self.work {
+        let launches = std::mem::take(&mut self.launches);
+        let iteration_of = IterationOf::with_launches(launches, &self.iterations);
+        for w in self.work() {
             match iteration_of.of_work(w.start, w.correlation) {
                 Some(InIteration::Launched(k)) => {
                     iterations[k].gpu_ns += w.end - w.start;
@@ -368,9 +417,9 @@ impl TraceAccumulator {
                 None => {}
             }
         }
-        let kernels = KernelTotal::ranked(self.kernel_totals, names);
+        let kernels = KernelTotal::ranked(std::mem::take(&mut self.kernel_totals), names);
 
-        let launches = graphs::launches(&self.work, &self.graph_calls);
+        let launches = graphs::launches(self.work(), &self.graph_calls);
         Measured {
             start_ns: start,
             devices: self.devices,
@@ -439,12 +488,12 @@ pub fn graph_figures(trace: &Trace) -> Vec<crate::GraphFigures> {
     for g in &trace.graph_launches {
         acc.graph_launch(g);
     }
-    graphs::figures(graphs::launches(&acc.work, &acc.graph_calls), &trace.names)
+    graphs::figures(graphs::launches(acc.work(), &acc.graph_calls), &trace.names)
 }
 
 /// Everything `trace` holds, fed to an accumulator.
 pub fn measure(trace: &Trace) -> Measured {
-    let mut acc = TraceAccumulator::new();
+    let mut acc = TraceAccumulator::over(trace);
     for k in &trace.kernels {
         acc.kernel(k, &trace.names);
     }
@@ -732,6 +781,49 @@ pub(crate) mod tests {
         for s in &m.streams {
             assert_eq!(s.timeline.iter().sum::<i64>(), s.busy_ns);
         }
+    }
+
+    #[test]
+    fn a_trace_measured_in_place_measures_as_its_events_fed_one_by_one() {
+        let mut b = Build::default();
+        b.kernel_of("gemm", 7, 0, 100, 1, 0)
+            .kernel_of("ncclDevKernel_AllReduce", 8, 50, 300, 2, 0)
+            .kernel_of("relu", 7, 120, 130, 3, 4)
+            .kernel_of("gemm", 7, 140, 150, 3, 4)
+            .memcpy(310, 320)
+            .api("cudaLaunchKernel", 0, 1)
+            .api("cudaLaunchKernel", 40, 2)
+            .api("cudaGraphLaunch", 110, 3);
+        b.trace.memsets.push(Memset {
+            start: 400,
+            end: 420,
+            stream: 8,
+            ..Default::default()
+        });
+        b.trace.graph_launches.push(GraphLaunch {
+            start: 500,
+            end: 600,
+            stream: 9,
+            graph_id: 5,
+            ..Default::default()
+        });
+        b.trace.iterations.push(Iteration {
+            number: 1,
+            start: 0,
+            end: 100,
+        });
+        let t = &b.trace;
+        let mut fed = TraceAccumulator::new();
+        t.kernels.iter().for_each(|k| fed.kernel(k, &t.names));
+        t.memcpys.iter().for_each(|m| fed.memcpy(m));
+        t.memsets.iter().for_each(|m| fed.memset(m));
+        t.graph_launches.iter().for_each(|g| fed.graph_launch(g));
+        t.api_calls.iter().for_each(|c| fed.api_call(c, &t.names));
+        t.iterations.iter().for_each(|i| fed.iteration(i));
+        let (fed, in_place) = (fed.finish(&t.names), measure(t));
+        assert_eq!(fed, in_place);
+        assert!(fed.gpu_time.communication_ns > 0 && !fed.graphs.is_empty());
+        assert!(fed.iterations[0].gpu_ns > 0);
     }
 
     #[test]
