@@ -641,6 +641,33 @@ pub(crate) mod tests {
             self
         }
 
+        pub(crate) fn memset(&mut self, stream: u32, start: i64, end: i64) -> &mut Self {
+            self.trace.memsets.push(Memset {
+                start,
+                end,
+                stream,
+                ..Default::default()
+            });
+            self
+        }
+
+        pub(crate) fn graph_launch(
+            &mut self,
+            graph_id: u32,
+            stream: u32,
+            start: i64,
+            end: i64,
+        ) -> &mut Self {
+            self.trace.graph_launches.push(GraphLaunch {
+                start,
+                end,
+                stream,
+                graph_id,
+                ..Default::default()
+            });
+            self
+        }
+
         pub(crate) fn api(&mut self, name: &str, start: i64, correlation: u64) -> &mut Self {
             let name = self.trace.names.intern(name);
             self.trace.api_calls.push(ApiCall {
@@ -736,19 +763,9 @@ pub(crate) mod tests {
         b.kernel("gemm", 7, 0, 100)
             .kernel("relu", 7, 50, 130)
             .kernel("gemm", 8, 1_000, 1_200)
-            .memcpy(300, 305);
-        b.trace.memsets.push(Memset {
-            start: 400,
-            end: 420,
-            stream: 8,
-            ..Default::default()
-        });
-        b.trace.graph_launches.push(GraphLaunch {
-            start: 500,
-            end: 600,
-            stream: 8,
-            ..Default::default()
-        });
+            .memcpy(300, 305)
+            .memset(8, 400, 420)
+            .graph_launch(0, 8, 500, 600);
         let m = measure(&b.trace);
         assert_eq!(
             m.kinds,
@@ -793,20 +810,9 @@ pub(crate) mod tests {
             .memcpy(310, 320)
             .api("cudaLaunchKernel", 0, 1)
             .api("cudaLaunchKernel", 40, 2)
-            .api("cudaGraphLaunch", 110, 3);
-        b.trace.memsets.push(Memset {
-            start: 400,
-            end: 420,
-            stream: 8,
-            ..Default::default()
-        });
-        b.trace.graph_launches.push(GraphLaunch {
-            start: 500,
-            end: 600,
-            stream: 9,
-            graph_id: 5,
-            ..Default::default()
-        });
+            .api("cudaGraphLaunch", 110, 3)
+            .memset(8, 400, 420)
+            .graph_launch(5, 9, 500, 600);
         b.trace.iterations.push(Iteration {
             number: 1,
             start: 0,
