@@ -45,6 +45,11 @@ impl Names {
         id
     }
 
+    /// The id of `s` if it was interned.
+    pub fn find(&self, s: &str) -> Option<NameId> {
+        self.index.get(s).copied()
+    }
+
     /// The string behind `id` ("" for an id this table never handed out).
     pub fn get(&self, id: NameId) -> &str {
         self.strings.get(id.0 as usize).map_or("", |s| s)

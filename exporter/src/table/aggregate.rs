@@ -4,18 +4,20 @@
 //!
 //! Host events (ranges, API calls, syncs) form one forest per thread, built the way
 //! torch's `_populate_cpu_children` does: sorted by start (longest first), a child
-//! lies inside `[start, end)` of its parent, partial overlaps make no link. A range
+//! lies inside `[start, end)` of its parent, partial overlaps make no link. An event
 //! whose only child has its name absorbs that child (`_remove_dup_nodes`). GPU work
 //! is attributed through its correlation id to the API call that launched it and from
-//! there to the enclosing ranges.
+//! there to the enclosing ranges. The forest is built, and the rows summed, by
+//! [`super::fold`].
 
 use rustc_hash::FxHashMap;
 
 use cutrace_tracer::model::{
-    ApiKind, CopyKind, Memcpy, MemoryKind, Memset, NameId, RangeKind, SyncKind, Synchronization,
+    CopyKind, Memcpy, MemoryKind, Memset, NameId, Names, RangeKind, SyncKind, Synchronization,
     Trace,
 };
 
+use super::fold::{Fold, Place};
 use crate::names::{memcpy_name, memset_name};
 
 /// What a row of the table counts.
@@ -109,7 +111,7 @@ pub struct Row {
 /// What makes two events land in the same row: a name as read or interned, or,
 /// for CUPTI's records, the kinds their name is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Key {
+pub(crate) enum Key {
     Named(RowKind, NameId),
     Memcpy(CopyKind, MemoryKind, MemoryKind),
     Memset(MemoryKind),
@@ -118,40 +120,27 @@ enum Key {
 }
 
 impl Key {
-    fn memcpy(m: &Memcpy) -> Self {
+    pub(crate) fn memcpy(m: &Memcpy) -> Self {
         m.name
             .map_or(Key::Memcpy(m.kind, m.src_kind, m.dst_kind), |id| {
                 Key::Named(RowKind::Memcpy, id)
             })
     }
 
-    fn memset(m: &Memset) -> Self {
+    pub(crate) fn memset(m: &Memset) -> Self {
         m.name.map_or(Key::Memset(m.memory_kind), |id| {
             Key::Named(RowKind::Memset, id)
         })
     }
 
-    fn sync(s: &Synchronization) -> Self {
+    pub(crate) fn sync(s: &Synchronization) -> Self {
         s.name
             .map_or(Key::Sync(s.kind), |id| Key::Named(RowKind::Sync, id))
     }
-}
 
-/// Rows in the making, in order of creation.
-#[derive(Default)]
-struct Rows {
-    rows: Vec<Row>,
-    first_start: Vec<i64>,
-    index: FxHashMap<Key, usize>,
-}
-
-impl Rows {
-    fn get(&mut self, trace: &Trace, key: Key, start: i64) -> usize {
-        if let Some(&i) = self.index.get(&key) {
-            self.first_start[i] = self.first_start[i].min(start);
-            return i;
-        }
-        let (kind, name) = match key {
+    /// The row's kind and name.
+    fn name(self, trace: &Trace) -> (RowKind, String) {
+        match self {
             Key::Named(kind, id) => (kind, trace.names.get(id).to_owned()),
             Key::Memcpy(kind, src_kind, dst_kind) => {
                 let m = Memcpy {
@@ -171,263 +160,120 @@ impl Rows {
             }
             Key::Sync(kind) => (RowKind::Sync, kind.as_str().to_owned()),
             Key::Graph(id) => (RowKind::Graph, format!("Graph {id}")),
-        };
-        self.rows.push(Row {
-            name,
-            kind,
-            calls: 0,
-            self_cpu_ns: 0,
-            cpu_total_ns: 0,
-            self_cuda_ns: 0,
-            cuda_total_ns: 0,
-        });
-        self.first_start.push(start);
-        self.index.insert(key, self.rows.len() - 1);
-        self.rows.len() - 1
-    }
-
-    /// The rows in order of their first event (ties in order of creation), sorted
-    /// in place: with millions of distinct names a copy of the rows would double
-    /// the table's memory.
-    fn into_sorted(self) -> Vec<Row> {
-        let mut keyed: Vec<((i64, usize), Row)> = self
-            .first_start
-            .into_iter()
-            .zip(0..)
-            .zip(self.rows)
-            .collect();
-        keyed.sort_unstable_by_key(|(key, _)| *key);
-        keyed.into_iter().map(|(_, row)| row).collect()
-    }
-}
-
-const NONE: u32 = u32::MAX;
-
-/// The host events of a trace as the nodes of its threads' forests, numbered
-/// ranges first, then API calls, then syncs. They are read from the trace where
-/// they lie rather than copied: with millions of calls a copy would take more
-/// memory than the table.
-#[derive(Clone, Copy)]
-struct HostEvents<'a> {
-    trace: &'a Trace,
-}
-
-impl HostEvents<'_> {
-    fn len(&self) -> usize {
-        self.trace.ranges.len() + self.trace.api_calls.len() + self.trace.syncs.len()
-    }
-
-    /// Whether node `i` is a host range.
-    fn is_range(&self, i: usize) -> bool {
-        i < self.trace.ranges.len()
-    }
-
-    /// The node of API call `call`.
-    fn call_node(&self, call: usize) -> usize {
-        self.trace.ranges.len() + call
-    }
-
-    /// The (pid, tid, start, end) of node `i`.
-    fn span(&self, i: usize) -> (u32, u32, i64, i64) {
-        let t = self.trace;
-        let calls = t.ranges.len();
-        let syncs = calls + t.api_calls.len();
-        if i < calls {
-            let r = &t.ranges[i];
-            (r.pid, r.tid, r.start, r.end)
-        } else if i < syncs {
-            let c = &t.api_calls[i - calls];
-            (c.pid, c.tid, c.start, c.end)
-        } else {
-            let s = &t.syncs[i - syncs];
-            (s.pid, s.tid, s.start, s.end)
         }
+    }
+}
+
+/// The sums of one row.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    calls: u64,
+    self_cpu_ns: i64,
+    cpu_total_ns: i64,
+    self_cuda_ns: i64,
+    cuda_total_ns: i64,
+}
+
+/// Rows in the making, in order of creation; named when done.
+#[derive(Debug, Default)]
+pub(crate) struct Rows {
+    keys: Vec<Key>,
+    sums: Vec<Sums>,
+    /// The interned name of each row's name, for telling names apart: `None` for a
+    /// name made from kinds that no event was read with.
+    name_ids: Vec<Option<NameId>>,
+    /// Each row's first start and the place of its first event, by which rows
+    /// are ordered.
+    first: Vec<(i64, Place)>,
+    index: FxHashMap<Key, u32>,
+}
+
+impl Rows {
+    /// The row of `key`, for an event at `start` and `place`.
+    pub(crate) fn get(&mut self, key: Key, start: i64, place: Place, names: &Names) -> u32 {
+        if let Some(&i) = self.index.get(&key) {
+            let first = &mut self.first[i as usize];
+            *first = (*first).min((start, place));
+            return i;
+        }
+        let name_id = match key {
+            Key::Named(_, id) => Some(id),
+            Key::Sync(kind) => names.find(kind.as_str()),
+            Key::Memcpy(..) | Key::Memset(_) | Key::Graph(_) => None,
+        };
+        let i = self.keys.len() as u32;
+        self.keys.push(key);
+        self.sums.push(Sums::default());
+        self.name_ids.push(name_id);
+        self.first.push((start, place));
+        self.index.insert(key, i);
+        i
+    }
+
+    /// Whether rows `a` and `b` have one name (of one kind or of two).
+    pub(crate) fn same_name(&self, a: u32, b: u32) -> bool {
+        a == b
+            || matches!(
+                (self.name_ids[a as usize], self.name_ids[b as usize]),
+                (Some(x), Some(y)) if x == y
+            )
+    }
+
+    /// Counts GPU work of `dur` in `row`.
+    pub(crate) fn add_gpu(&mut self, row: u32, dur: i64) {
+        let s = &mut self.sums[row as usize];
+        s.calls += 1;
+        s.self_cuda_ns += dur;
+        s.cuda_total_ns += dur;
+    }
+
+    /// Counts a host event of `dur` in `row`.
+    pub(crate) fn add_host(&mut self, row: u32, dur: i64) {
+        let s = &mut self.sums[row as usize];
+        s.calls += 1;
+        s.cpu_total_ns += dur;
+        s.self_cpu_ns += dur;
+    }
+
+    /// Takes `ns` of host time spent in children off `row`'s self time.
+    pub(crate) fn take_self(&mut self, row: u32, ns: i64) {
+        self.sums[row as usize].self_cpu_ns -= ns;
+    }
+
+    /// Gives a range's row the GPU time launched inside it.
+    pub(crate) fn add_cuda_of_range(&mut self, row: u32, self_ns: i64, total_ns: i64) {
+        let s = &mut self.sums[row as usize];
+        s.self_cuda_ns += self_ns;
+        s.cuda_total_ns += total_ns;
+    }
+
+    /// The rows, named from `trace`, in order of their first event (ties in order
+    /// of their first event's list and index).
+    pub(crate) fn into_sorted(self, trace: &Trace) -> Vec<Row> {
+        let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| self.first[i as usize]);
+        order
+            .into_iter()
+            .map(|i| {
+                let (kind, name) = self.keys[i as usize].name(trace);
+                let s = self.sums[i as usize];
+                Row {
+                    name,
+                    kind,
+                    calls: s.calls,
+                    self_cpu_ns: s.self_cpu_ns,
+                    cpu_total_ns: s.cpu_total_ns,
+                    self_cuda_ns: s.self_cuda_ns,
+                    cuda_total_ns: s.cuda_total_ns,
+                }
+            })
+            .collect()
     }
 }
 
 /// The rows of `trace`, in order of their first event.
 pub(crate) fn aggregate(trace: &Trace) -> Vec<Row> {
-    let host = HostEvents { trace };
-    let mut rows = Rows::default();
-    let mut node_rows: Vec<u32> = Vec::with_capacity(host.len());
-    for r in &trace.ranges {
-        let key = Key::Named(RowKind::of_range(r.kind), r.name);
-        node_rows.push(rows.get(trace, key, r.start) as u32);
-    }
-    for c in &trace.api_calls {
-        let kind = match c.kind {
-            ApiKind::Runtime => RowKind::Runtime,
-            ApiKind::Driver => RowKind::Driver,
-        };
-        node_rows.push(rows.get(trace, Key::Named(kind, c.name), c.start) as u32);
-    }
-    for s in &trace.syncs {
-        node_rows.push(rows.get(trace, Key::sync(s), s.start) as u32);
-    }
-    let forest = Forest::new(host, &node_rows, &rows.rows);
-    let launches = Launches::new(trace);
-
-    // GPU time goes to the innermost range around its launch as self time and to
-    // every range around it as total time; ranges on the parent chain are never
-    // absorbed ones.
-    let add_gpu = |rows: &mut Rows, key: Key, start: i64, end: i64, correlation: u64| {
-        let dur = end - start;
-        let row = rows.get(trace, key, start);
-        let row = &mut rows.rows[row];
-        row.calls += 1;
-        row.self_cuda_ns += dur;
-        row.cuda_total_ns += dur;
-        let Some(call) = launches.find(trace, correlation) else {
-            return;
-        };
-        let mut innermost = true;
-        let mut node = forest.parent[host.call_node(call)];
-        while node != NONE {
-            let n = node as usize;
-            if host.is_range(n) {
-                let row = &mut rows.rows[node_rows[n] as usize];
-                if innermost {
-                    row.self_cuda_ns += dur;
-                    innermost = false;
-                }
-                row.cuda_total_ns += dur;
-            }
-            node = forest.parent[n];
-        }
-    };
-    for k in &trace.kernels {
-        add_gpu(
-            &mut rows,
-            Key::Named(RowKind::Kernel, k.name),
-            k.start,
-            k.end,
-            k.correlation,
-        );
-    }
-    for m in &trace.memcpys {
-        add_gpu(&mut rows, Key::memcpy(m), m.start, m.end, m.correlation);
-    }
-    for m in &trace.memsets {
-        add_gpu(&mut rows, Key::memset(m), m.start, m.end, m.correlation);
-    }
-    for g in &trace.graph_launches {
-        add_gpu(
-            &mut rows,
-            Key::Graph(g.graph_id),
-            g.start,
-            g.end,
-            g.correlation,
-        );
-    }
-
-    // A node's self time is its time less that of its direct children.
-    for (i, &row) in node_rows.iter().enumerate() {
-        if forest.absorbed[i] {
-            continue;
-        }
-        let (_, _, start, end) = host.span(i);
-        let dur = end - start;
-        let row = &mut rows.rows[row as usize];
-        row.calls += 1;
-        row.cpu_total_ns += dur;
-        row.self_cpu_ns += dur;
-        if let Some(&parent) = forest.parent.get(i).filter(|&&p| p != NONE) {
-            rows.rows[node_rows[parent as usize] as usize].self_cpu_ns -= dur;
-        }
-    }
-    rows.into_sorted()
-}
-
-/// The API calls with a correlation id, by correlation then index: where the GPU
-/// work of a correlation finds its launch (the last call that has it).
-struct Launches(Vec<u32>);
-
-impl Launches {
-    fn new(trace: &Trace) -> Self {
-        let correlation = |i: &u32| trace.api_calls[*i as usize].correlation;
-        let mut calls: Vec<u32> = (0..trace.api_calls.len() as u32)
-            .filter(|i| correlation(i) != 0)
-            .collect();
-        // Calls mostly come in correlation order already; a stable sort keeps
-        // their index order among equals.
-        if !calls.is_sorted_by_key(correlation) {
-            calls.sort_by_key(correlation);
-        }
-        Launches(calls)
-    }
-
-    /// The index of the call that launched the work of `correlation`.
-    fn find(&self, trace: &Trace, correlation: u64) -> Option<usize> {
-        let after = self
-            .0
-            .partition_point(|&i| trace.api_calls[i as usize].correlation <= correlation);
-        let call = *self.0.get(after.checked_sub(1)?)? as usize;
-        (trace.api_calls[call].correlation == correlation).then_some(call)
-    }
-}
-
-/// Parent links between the host events of each thread.
-struct Forest {
-    /// Parent of each node, `NONE` for a root; absorbed nodes are skipped.
-    parent: Vec<u32>,
-    /// Whether the node was folded into a parent of the same name.
-    absorbed: Vec<bool>,
-}
-
-impl Forest {
-    fn new(host: HostEvents, node_rows: &[u32], rows: &[Row]) -> Self {
-        let n = host.len();
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by_key(|&i| {
-            let (pid, tid, start, end) = host.span(i as usize);
-            (pid, tid, start, std::cmp::Reverse(end), i)
-        });
-
-        let mut parent = vec![NONE; n];
-        let mut child_count = vec![0u32; n];
-        let mut stack: Vec<(u32, i64)> = Vec::new();
-        let mut thread = None;
-        for &i in &order {
-            let (pid, tid, start, end) = host.span(i as usize);
-            if thread != Some((pid, tid)) {
-                thread = Some((pid, tid));
-                stack.clear();
-            }
-            while let Some(&(top, top_end)) = stack.last() {
-                if start >= top_end || end > top_end {
-                    stack.pop();
-                } else {
-                    parent[i as usize] = top;
-                    child_count[top as usize] += 1;
-                    break;
-                }
-            }
-            stack.push((i, end));
-        }
-
-        // Parents come before their children in `order`, so a parent's fate is
-        // settled when its children are visited, and one step resolves an absorbed
-        // parent to the node that absorbed it.
-        let mut absorbed = vec![false; n];
-        let name = |i: usize| rows[node_rows[i] as usize].name.as_str();
-        for &i in &order {
-            let i = i as usize;
-            let mut p = parent[i];
-            if p != NONE && absorbed[p as usize] {
-                p = parent[p as usize];
-                parent[i] = p;
-            }
-            if p == NONE {
-                continue;
-            }
-            let p = p as usize;
-            if child_count[p] == 1 && name(p) == name(i) {
-                absorbed[i] = true;
-                child_count[p] = child_count[i];
-            }
-        }
-        Forest { parent, absorbed }
-    }
+    Fold::table_of(trace)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! iteration) for `cutrace report`.
 
 mod aggregate;
+mod fold;
 mod format;
 mod json;
 mod stats;

@@ -1,10 +1,10 @@
 //! What `cutrace report` prints after torch's table: how kernel durations spread,
 //! how busy each stream kept the GPU, and the GPU time of each iteration.
 
-use std::collections::BTreeMap;
-
 use cutrace_tracer::Trace;
-use cutrace_tracer::model::{Iteration, NameId};
+use cutrace_tracer::model::{Iteration, NameId, Names};
+
+use super::fold::Fold;
 
 use super::format::{Columns, format_time, section, truncate_name, us};
 
@@ -74,53 +74,10 @@ pub struct TraceStats {
     pub base_time_ns: i64,
 }
 
-/// One GPU event reduced to what the statistics need.
-struct GpuWork {
-    start: i64,
-    end: i64,
-    device: u32,
-    stream: u32,
-    correlation: u64,
-}
-
-/// The GPU events of `trace`, read where they lie: a copy of millions of them
-/// would be most of the figures' memory.
-fn gpu_work(trace: &Trace) -> impl Iterator<Item = GpuWork> + '_ {
-    let kernels = trace
-        .kernels
-        .iter()
-        .map(|k| (k.start, k.end, k.device, k.stream, k.correlation));
-    let memcpys = trace
-        .memcpys
-        .iter()
-        .map(|m| (m.start, m.end, m.device, m.stream, m.correlation));
-    let memsets = trace
-        .memsets
-        .iter()
-        .map(|m| (m.start, m.end, m.device, m.stream, m.correlation));
-    let graphs = trace
-        .graph_launches
-        .iter()
-        .map(|g| (g.start, g.end, g.device, g.stream, g.correlation));
-    kernels.chain(memcpys).chain(memsets).chain(graphs).map(
-        |(start, end, device, stream, correlation)| GpuWork {
-            start,
-            end,
-            device,
-            stream,
-            correlation,
-        },
-    )
-}
-
-fn kernel_stats(trace: &Trace) -> Vec<KernelStats> {
-    // One sorted list of (name, duration) rather than a list per name: a trace may
-    // hold millions of distinct names.
-    let mut durations: Vec<(NameId, i64)> = trace
-        .kernels
-        .iter()
-        .map(|k| (k.name, k.end - k.start))
-        .collect();
+/// The spread of each kernel name's durations, given every kernel's (name,
+/// duration): one sorted list rather than a list per name, as a trace may hold
+/// millions of distinct names.
+pub(crate) fn kernel_stats(mut durations: Vec<(NameId, i64)>, names: &Names) -> Vec<KernelStats> {
     durations.sort_unstable();
     let mut stats: Vec<KernelStats> = durations
         .chunk_by(|a, b| a.0 == b.0)
@@ -133,7 +90,7 @@ fn kernel_stats(trace: &Trace) -> Vec<KernelStats> {
                 d(mid)
             };
             KernelStats {
-                name: trace.names.get(group[0].0).to_owned(),
+                name: names.get(group[0].0).to_owned(),
                 calls: group.len() as u64,
                 total_ns: group.iter().map(|g| g.1).sum(),
                 min_ns: d(0),
@@ -148,37 +105,6 @@ fn kernel_stats(trace: &Trace) -> Vec<KernelStats> {
             .then_with(|| a.name.cmp(&b.name))
     });
     stats
-}
-
-fn stream_busy(work: impl Iterator<Item = GpuWork>) -> Vec<StreamBusy> {
-    let mut by_stream: BTreeMap<(u32, u32), Vec<(i64, i64)>> = BTreeMap::new();
-    for w in work {
-        by_stream
-            .entry((w.device, w.stream))
-            .or_default()
-            .push((w.start, w.end));
-    }
-    by_stream
-        .into_iter()
-        .map(|((device, stream), mut intervals)| {
-            intervals.sort_unstable();
-            let mut busy = 0;
-            let mut covered_to = i64::MIN;
-            for (start, end) in &intervals {
-                let start = (*start).max(covered_to);
-                if *end > start {
-                    busy += end - start;
-                    covered_to = *end;
-                }
-            }
-            StreamBusy {
-                device,
-                stream,
-                events: intervals.len() as u64,
-                busy_ns: busy,
-            }
-        })
-        .collect()
 }
 
 /// Which recorded iteration a GPU event belongs to.
@@ -240,10 +166,7 @@ impl<'a> IterationOf<'a> {
 
     /// The index of the iteration that holds the time `at`.
     pub fn containing(&self, at: i64) -> Option<usize> {
-        let after = self.iterations.partition_point(|i| i.start <= at);
-        after
-            .checked_sub(1)
-            .filter(|&k| at < self.iterations[k].end)
+        containing(self.iterations, at)
     }
 
     /// The iteration of GPU work that started at `start`, launched by the call of
@@ -258,36 +181,10 @@ impl<'a> IterationOf<'a> {
     }
 }
 
-fn iteration_times(trace: &Trace) -> Vec<IterationTime> {
-    if trace.iterations.is_empty() {
-        // Nothing to give work to: no map of every launch.
-        return Vec::new();
-    }
-    let mut times: Vec<IterationTime> = trace
-        .iterations
-        .iter()
-        .map(|i| IterationTime {
-            number: i.number,
-            start_ns: i.start,
-            end_ns: i.end,
-            duration_ns: i.end - i.start,
-            gpu_ns: 0,
-            gpu_events: 0,
-            unlaunched_gpu_ns: 0,
-        })
-        .collect();
-    let iteration_of = IterationOf::new(trace);
-    for w in gpu_work(trace) {
-        match iteration_of.of_work(w.start, w.correlation) {
-            Some(InIteration::Launched(k)) => {
-                times[k].gpu_ns += w.end - w.start;
-                times[k].gpu_events += 1;
-            }
-            Some(InIteration::Unlaunched(k)) => times[k].unlaunched_gpu_ns += w.end - w.start,
-            None => {}
-        }
-    }
-    times
+/// The index of the iteration of `iterations` (in order) that holds the time `at`.
+pub(crate) fn containing(iterations: &[Iteration], at: i64) -> Option<usize> {
+    let after = iterations.partition_point(|i| i.start <= at);
+    after.checked_sub(1).filter(|&k| at < iterations[k].end)
 }
 
 /// Nanoseconds from `base` as microseconds with three decimals, exactly.
@@ -306,17 +203,7 @@ const ITERATIONS_TITLE: &str = "GPU time per iteration (GPU time: work launched 
 impl TraceStats {
     /// The figures of `trace`.
     pub fn from_trace(trace: &Trace) -> Self {
-        let span = gpu_work(trace).fold(None, |span, w| match span {
-            None => Some((w.start, w.end)),
-            Some((first, last)) => Some((w.start.min(first), w.end.max(last))),
-        });
-        TraceStats {
-            kernels: kernel_stats(trace),
-            streams: stream_busy(gpu_work(trace)),
-            gpu_span_ns: span.map_or(0, |(first, last)| last - first),
-            iterations: iteration_times(trace),
-            base_time_ns: trace.base_time_ns,
-        }
+        Fold::figures_of(trace)
     }
 
     /// The figures as text: one table each, kernels cut to `row_limit` (`None`:
