@@ -5,9 +5,10 @@
 //! ranges, calls and syncs, each in the trace's order), and each stream's GPU work
 //! in order of start; anything else is [`OutOfOrder`]. Work may come before or
 //! after the call that launched it. What the fold keeps grows with the rows, the
-//! open host events, the ranges that have calls inside and the correlations (about
-//! thirty bytes each, and one duration a kernel for the medians), not with every
-//! event: a host event is settled once its parent decides whether it absorbs it.
+//! open host events, the ranges that have calls inside and the correlations (sixteen
+//! bytes each, sixteen more for the figures, and one duration a kernel for the
+//! medians), not with every event: a host event is settled once its parent
+//! decides whether it absorbs it.
 //!
 //! [`Fold::of_trace`] feeds it a whole [`Trace`], sorted; a reader that feeds it
 //! a file's events as they are read, keeping none, is the next step (the events of
@@ -129,18 +130,21 @@ struct Slot {
     record: u32,
     works: u32,
     work_ns: i64,
-    call_start: i64,
-    /// The start of its first work, while it has only one.
-    first_start: i64,
 }
 
 const EMPTY_SLOT: Slot = Slot {
     record: NO_CALL,
     works: 0,
     work_ns: 0,
-    call_start: 0,
-    first_start: 0,
 };
+
+/// When a correlation's last call started, and its first work, while it has only
+/// one: what GPU time per iteration needs beyond the table.
+#[derive(Debug, Clone, Copy, Default)]
+struct Starts {
+    call: i64,
+    first_work: i64,
+}
 
 /// Correlations per page: ids are a dense counter, so a page is mostly used.
 const PAGE: usize = 1024;
@@ -149,6 +153,8 @@ const PAGE: usize = 1024;
 #[derive(Debug, Default)]
 struct Correlations {
     pages: Vec<Box<[Slot; PAGE]>>,
+    /// The pages' starts, kept only for the figures.
+    starts: Option<Vec<Box<[Starts; PAGE]>>>,
     /// Each page's place in `pages`, by page number.
     index: FxHashMap<u64, u32>,
     /// The last page met: work and calls come mostly in correlation order.
@@ -159,21 +165,33 @@ struct Correlations {
 }
 
 impl Correlations {
-    fn slot(&mut self, correlation: u64) -> &mut Slot {
+    /// The page and place in it of `correlation`, its page made if new.
+    fn place(&mut self, correlation: u64) -> (usize, usize) {
         let number = correlation / PAGE as u64;
         let page = match self.last {
             Some((last, page)) if last == number => page,
             _ => {
-                let pages = &mut self.pages;
+                let (pages, starts) = (&mut self.pages, &mut self.starts);
                 let page = *self.index.entry(number).or_insert_with(|| {
                     pages.push(Box::new([EMPTY_SLOT; PAGE]));
+                    if let Some(starts) = starts {
+                        starts.push(Box::new([Starts::default(); PAGE]));
+                    }
                     (pages.len() - 1) as u32
                 });
                 self.last = Some((number, page));
                 page
             }
         };
-        &mut self.pages[page as usize][(correlation % PAGE as u64) as usize]
+        (page as usize, (correlation % PAGE as u64) as usize)
+    }
+
+    fn slot(&mut self, (page, i): (usize, usize)) -> &mut Slot {
+        &mut self.pages[page][i]
+    }
+
+    fn starts(&mut self, (page, i): (usize, usize)) -> Option<&mut Starts> {
+        Some(&mut self.starts.as_mut()?[page][i])
     }
 
     fn get(&self, correlation: u64) -> Slot {
@@ -182,10 +200,6 @@ impl Correlations {
             .map_or(EMPTY_SLOT, |&page| {
                 self.pages[page as usize][(correlation % PAGE as u64) as usize]
             })
-    }
-
-    fn slots(&self) -> impl Iterator<Item = &Slot> {
-        self.pages.iter().flat_map(|page| page.iter())
     }
 }
 
@@ -233,7 +247,10 @@ impl Fold {
             rows: Rows::default(),
             threads: FxHashMap::default(),
             records: Vec::new(),
-            correlations: Correlations::default(),
+            correlations: Correlations {
+                starts: figures.then(Vec::new),
+                ..Correlations::default()
+            },
             figures: figures.then(Figures::default),
             correlate: true,
         }
@@ -283,7 +300,11 @@ impl Fold {
         if e.place.0 == List::Calls && e.correlation != 0 {
             let depth = thread.stack.len() - 1;
             let record = settle.record_around(&mut thread.stack[..depth]);
-            let slot = self.correlations.slot(e.correlation);
+            let place = self.correlations.place(e.correlation);
+            if let Some(starts) = self.correlations.starts(place) {
+                starts.call = e.start;
+            }
+            let slot = self.correlations.slot(place);
             if slot.record < NO_RECORD {
                 self.records[slot.record as usize].direct_ns -= slot.work_ns;
             }
@@ -291,7 +312,6 @@ impl Fold {
                 self.records[record as usize].direct_ns += slot.work_ns;
             }
             slot.record = record;
-            slot.call_start = e.start;
         }
         Ok(())
     }
@@ -332,17 +352,21 @@ impl Fold {
             return Ok(());
         }
         let correlations = &mut self.correlations;
-        let slot = correlations.slot(e.correlation);
-        match slot.works {
-            0 => slot.first_start = e.start,
-            1 => {
-                let first = (e.correlation, slot.first_start, slot.work_ns);
-                let this = (e.correlation, e.start, dur);
-                correlations.several.extend([first, this]);
+        let place = correlations.place(e.correlation);
+        let works = correlations.slot(place).works;
+        let work_ns = correlations.slot(place).work_ns;
+        if let Some(starts) = correlations.starts(place) {
+            match works {
+                0 => starts.first_work = e.start,
+                1 => {
+                    let first = (e.correlation, starts.first_work, work_ns);
+                    let this = (e.correlation, e.start, dur);
+                    correlations.several.extend([first, this]);
+                }
+                _ => correlations.several.push((e.correlation, e.start, dur)),
             }
-            _ => correlations.several.push((e.correlation, e.start, dur)),
         }
-        let slot = correlations.slot(e.correlation);
+        let slot = correlations.slot(place);
         slot.works += 1;
         slot.work_ns += dur;
         if slot.record < NO_RECORD {
@@ -424,14 +448,17 @@ impl Fold {
             return times;
         }
         let at = |t: i64| containing(iterations, t.saturating_add(offset));
-        for slot in self.correlations.slots().filter(|s| s.works > 0) {
+        let c = &self.correlations;
+        let starts = c.starts.iter().flatten().flat_map(|page| page.iter());
+        let slots = c.pages.iter().flat_map(|page| page.iter()).zip(starts);
+        for (slot, starts) in slots.filter(|(s, _)| s.works > 0) {
             if slot.record != NO_CALL {
-                if let Some(k) = at(slot.call_start) {
+                if let Some(k) = at(starts.call) {
                     times[k].gpu_ns += slot.work_ns;
                     times[k].gpu_events += u64::from(slot.works);
                 }
             } else if slot.works == 1 {
-                if let Some(k) = at(slot.first_start) {
+                if let Some(k) = at(starts.first_work) {
                     times[k].unlaunched_gpu_ns += slot.work_ns;
                 }
             }
@@ -463,28 +490,18 @@ impl Fold {
         let mut fold = Fold::new(figures);
         fold.correlate = !figures || !trace.iterations.is_empty();
         let names = &trace.names;
-        let lists = [
-            (List::Kernels, trace.kernels.len()),
-            (List::Memcpys, trace.memcpys.len()),
-            (List::Memsets, trace.memsets.len()),
-            (List::GraphLaunches, trace.graph_launches.len()),
-        ];
-        let work = lists.into_iter().flat_map(|(list, n)| {
-            (0..n).filter_map(move |i| Some((list, i as u32, gpu_event(trace, list, i)?)))
-        });
+        let work = (0..work_len(trace)).filter_map(|i| work_at(trace, i));
         if figures {
-            // The figures need each stream's work in order of start.
-            let mut order: Vec<(i64, List, u32)> =
-                work.map(|(list, i, e)| (e.start, list, i)).collect();
-            order.sort_unstable();
-            for (list, i) in order.into_iter().map(|(_, list, i)| (list, i)) {
-                if let Some(e) = gpu_event(trace, list, i as usize) {
-                    let sorted = fold.gpu(&e, names);
-                    debug_assert_eq!(sorted, Ok(()));
-                }
+            // The figures need each stream's work in order of start: indices
+            // sorted, four bytes a GPU event.
+            let mut order: Vec<u32> = (0..work_len(trace) as u32).collect();
+            order.sort_unstable_by_key(|&i| (work_start(trace, i as usize), i));
+            for e in order.into_iter().filter_map(|i| work_at(trace, i as usize)) {
+                let sorted = fold.gpu(&e, names);
+                debug_assert_eq!(sorted, Ok(()));
             }
         } else {
-            for (_, _, e) in work {
+            for e in work {
                 // The table alone takes work in any order.
                 let _ = fold.gpu(&e, names);
             }
@@ -501,6 +518,48 @@ impl Fold {
             debug_assert_eq!(sorted, Ok(()));
         }
         fold.finish(trace, 0)
+    }
+}
+
+/// The number of GPU events of `trace`: kernels, copies, memsets, graph launches.
+fn work_len(trace: &Trace) -> usize {
+    trace.kernels.len() + trace.memcpys.len() + trace.memsets.len() + trace.graph_launches.len()
+}
+
+/// The list and index of GPU event `i` of `trace`, numbered kernels first, then
+/// copies, memsets and graph launches.
+fn work_place(trace: &Trace, mut i: usize) -> Option<(List, usize)> {
+    let lists = [
+        (List::Kernels, trace.kernels.len()),
+        (List::Memcpys, trace.memcpys.len()),
+        (List::Memsets, trace.memsets.len()),
+        (List::GraphLaunches, trace.graph_launches.len()),
+    ];
+    for (list, len) in lists {
+        if i < len {
+            return Some((list, i));
+        }
+        i -= len;
+    }
+    None
+}
+
+/// GPU event `i` of `trace`, numbered as [`work_place`] does.
+fn work_at(trace: &Trace, i: usize) -> Option<GpuEvent> {
+    let (list, i) = work_place(trace, i)?;
+    gpu_event(trace, list, i)
+}
+
+/// The start of GPU event `i` of `trace`: the sort key, read without making the
+/// event.
+fn work_start(trace: &Trace, i: usize) -> Option<i64> {
+    let (list, i) = work_place(trace, i)?;
+    match list {
+        List::Kernels => trace.kernels.get(i).map(|k| k.start),
+        List::Memcpys => trace.memcpys.get(i).map(|m| m.start),
+        List::Memsets => trace.memsets.get(i).map(|m| m.start),
+        List::GraphLaunches => trace.graph_launches.get(i).map(|g| g.start),
+        List::Ranges | List::Calls | List::Syncs => None,
     }
 }
 
