@@ -10,9 +10,9 @@
 //! medians), not with every event: a host event is settled once its parent
 //! decides whether it absorbs it.
 //!
-//! [`Fold::of_trace`] feeds it a whole [`Trace`], sorted; a reader that feeds it
-//! a file's events as they are read, keeping none, is the next step (the events of
-//! a file cutrace wrote come in the order it needs).
+//! [`Fold::table_of`] and [`Fold::figures_of`] feed it a whole [`Trace`], sorted;
+//! a reader that feeds it a file's events as they are read, keeping none, is the
+//! next step (the events of a file cutrace wrote come in the order it needs).
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
