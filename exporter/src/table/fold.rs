@@ -587,25 +587,13 @@ fn gpu_event(trace: &Trace, list: List, i: usize) -> Option<GpuEvent> {
         }
         List::Memcpys => {
             let m = trace.memcpys.get(i)?;
-            work(
-                m.start,
-                m.end,
-                Key::memcpy(m),
-                m.correlation,
-                m.device,
-                m.stream,
-            )
+            let key = Key::memcpy(m);
+            work(m.start, m.end, key, m.correlation, m.device, m.stream)
         }
         List::Memsets => {
             let m = trace.memsets.get(i)?;
-            work(
-                m.start,
-                m.end,
-                Key::memset(m),
-                m.correlation,
-                m.device,
-                m.stream,
-            )
+            let key = Key::memset(m);
+            work(m.start, m.end, key, m.correlation, m.device, m.stream)
         }
         List::GraphLaunches => {
             let g = trace.graph_launches.get(i)?;
