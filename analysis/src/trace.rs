@@ -15,6 +15,7 @@ use cutrace_exporter::{InIteration, IterationOf};
 use cutrace_tracer::Trace;
 use cutrace_tracer::model::{
     ApiCall, GraphLaunch, Iteration, Kernel, Memcpy, Memset, NameId, Names, Synchronization,
+    launches_a_graph,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -443,11 +444,6 @@ fn class_index(class: WorkClass) -> usize {
         WorkClass::Computation => 2,
         WorkClass::Other => 3,
     }
-}
-
-/// Whether a runtime or driver call of this name launches a CUDA graph.
-fn launches_a_graph(name: &str) -> bool {
-    name.starts_with("cudaGraphLaunch") || name.starts_with("cuGraphLaunch")
 }
 
 /// The CUDA graph figures of `trace`, the same as [`measure`]'s: for the report of

@@ -31,8 +31,8 @@ pub use columnar::{ParquetError, ParquetStats, ROW_GROUP_ROWS, SCHEMA, write_par
 pub use error::ExportError;
 pub use output::write_output;
 pub use reader::{
-    ReadError, ReadErrorKind, ReadNotes, TimeOrigin, read_trace, read_trace_from,
-    read_trace_from_noted, read_trace_noted,
+    FoldFiles, FoldedTrace, ReadError, ReadErrorKind, ReadNotes, TimeOrigin, fold_trace_noted,
+    read_trace, read_trace_from, read_trace_from_noted, read_trace_noted,
 };
 pub use run_log::{RUN_LOG_VAR, RunLog, RunRecord};
 pub use sink::{ExportSink, WindowError, WindowFiles};

@@ -8,7 +8,10 @@ use std::path::Path;
 use anyhow::Context;
 use clap::Args;
 use cutrace_exporter::memory;
-use cutrace_exporter::{ReadNotes, TimeOrigin, read_trace_from_noted, read_trace_noted};
+use cutrace_exporter::{
+    FoldFiles, FoldedTrace, ReadNotes, TimeOrigin, fold_trace_noted, read_trace_from_noted,
+    read_trace_noted,
+};
 use cutrace_tracer::Trace;
 
 /// The memory ceiling of a command that reads a trace.
@@ -52,10 +55,29 @@ pub fn read(path: &Path, memory: &MemoryArgs) -> anyhow::Result<(Trace, ReadNote
         read_trace_noted(path)
     };
     let (trace, notes) = read?;
+    note_cuts(path, &notes);
+    Ok((trace, notes))
+}
+
+/// The report of the trace file at `path`, folded while it is read, under the
+/// ceiling of `memory`; `None` for standard input, which cannot be read twice,
+/// and for a file whose events cannot be folded: [`read`] it then.
+pub fn fold(path: &Path, memory: &MemoryArgs) -> anyhow::Result<Option<(FoldedTrace, ReadNotes)>> {
+    if path == Path::new("-") {
+        return Ok(None);
+    }
+    memory::set_limit(memory.memory_limit);
+    let folded = fold_trace_noted(path, FoldFiles::Cutrace)?;
+    if let Some((_, notes)) = &folded {
+        note_cuts(path, notes);
+    }
+    Ok(folded)
+}
+
+fn note_cuts(path: &Path, notes: &ReadNotes) {
     if let Some(cut) = notes.cut() {
         note(&format!("{}: {cut}", shown(path).display()));
     }
-    Ok((trace, notes))
 }
 
 /// How `path` is named in messages.

@@ -105,8 +105,16 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
 /// The report of the one trace at `path`: torch's table, cutrace's figures, the
 /// CUDA graphs when it has some, and the time origin.
 fn one_trace(args: &ReportArgs, path: &Path) -> anyhow::Result<String> {
-    let (trace, notes) = input::read(path, &args.memory)?;
-    let averages = KeyAverages::from_trace(&trace);
+    // A file cutrace wrote is folded as it is read, in memory that grows with
+    // its table; any other is read whole, then aggregated.
+    let (trace, notes, averages, stats) = match input::fold(path, &args.memory)? {
+        Some((folded, notes)) => (folded.kept, notes, folded.averages, Some(folded.stats)),
+        None => {
+            let (trace, notes) = input::read(path, &args.memory)?;
+            let averages = KeyAverages::from_trace(&trace);
+            (trace, notes, averages, None)
+        }
+    };
     input::within_ceiling(path, "aggregating")?;
     let text = match args.format {
         Format::Table => {
@@ -115,7 +123,8 @@ fn one_trace(args: &ReportArgs, path: &Path) -> anyhow::Result<String> {
                 input::note(&format!("{} holds no events", input::shown(path).display()));
             }
             let mut text = averages.table(args.sort, limit);
-            text.push_str(&TraceStats::from_trace(&trace).text(limit));
+            let stats = stats.unwrap_or_else(|| TraceStats::from_trace(&trace));
+            text.push_str(&stats.text(limit));
             let graphs = cutrace_analysis::graph_figures(&trace);
             text.push_str(&figures_text::graphs(&graphs, "CUDA graphs"));
             text.push_str(&format!(

@@ -12,6 +12,7 @@ mod convert;
 mod doctor;
 mod embed;
 mod errors;
+mod fold;
 mod html;
 mod install;
 mod options;

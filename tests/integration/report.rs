@@ -309,6 +309,49 @@ fn standard_input_reads_like_the_file() {
 }
 
 #[test]
+fn a_file_cutrace_wrote_reports_as_it_reads_whole() {
+    // Standard input is always read whole; a file cutrace wrote is folded as it
+    // is read, or read whole where it cannot be.
+    let dir = TestDir::new();
+    for trace in shared_traces() {
+        let name = trace.file_name().unwrap().to_string_lossy().into_owned();
+        let written = dir.path(&name);
+        let convert = cutrace([
+            "convert".as_ref(),
+            trace.as_os_str(),
+            "-o".as_ref(),
+            written.as_os_str(),
+        ]);
+        assert!(convert.status.success(), "{}", stderr(&convert));
+        for format in ["table", "json"] {
+            let args = [
+                "report".as_ref(),
+                written.as_os_str(),
+                "--format".as_ref(),
+                format.as_ref(),
+            ];
+            let from_file = cutrace(args);
+            let from_stdin = crate::util::cutrace_command(["report", "-", "--format", format])
+                .stdin(std::fs::File::open(&written).unwrap())
+                .output()
+                .unwrap();
+            assert!(from_file.status.success(), "{}", stderr(&from_file));
+            let shown = |out: &std::process::Output| {
+                (
+                    stdout(out).to_owned(),
+                    stderr(out).replace("standard input", &written.display().to_string()),
+                )
+            };
+            assert_eq!(
+                shown(&from_file),
+                shown(&from_stdin),
+                "{name} --format {format}"
+            );
+        }
+    }
+}
+
+#[test]
 fn rocm_copies_keep_their_names() {
     let output = cutrace([
         "report".as_ref(),

@@ -270,6 +270,11 @@ pub enum ApiKind {
     Driver,
 }
 
+/// Whether a runtime or driver call of this name launches a CUDA graph.
+pub fn launches_a_graph(name: &str) -> bool {
+    name.starts_with("cudaGraphLaunch") || name.starts_with("cuGraphLaunch")
+}
+
 /// One CUDA runtime or driver API call on a host thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ApiCall {

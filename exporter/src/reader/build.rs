@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cutrace_tracer::model::{
     ApiCall, ApiKind, ConfigId, Device, GraphLaunch, HostRange, Iteration, Kernel, LaunchConfig,
-    Memcpy, Memset, Overhead, RangeKind, Synchronization, ThreadName, Trace,
+    Memcpy, Memset, Names, Overhead, RangeKind, Synchronization, ThreadName, Trace,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 
 use super::ReadErrorKind;
 use super::event::{Args, Id, Number, OwnedText, Parsed, RawEvent, micros_to_ns};
+use super::folding::{FoldedTrace, Folding, Unfoldable};
 use super::gpu_names::{parse_memcpy, parse_memset, parse_sync};
 use super::notes::{ReadNotes, TimeOrigin};
 use super::scan::strip_trailing_commas;
@@ -162,10 +163,57 @@ fn parse_lenient<T: DeserializeOwned>(json: &[u8]) -> Result<T, serde_json::Erro
     })
 }
 
-/// Accumulates one file's events into a [`Trace`].
+/// Why the builder refused an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The event is malformed: what is wrong with it.
+    Malformed(String),
+    /// It cannot be folded where it comes.
+    Unfoldable,
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Refused::Malformed(message)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(message: &str) -> Self {
+        Refused::Malformed(message.to_owned())
+    }
+}
+
+impl From<Unfoldable> for Refused {
+    fn from(_: Unfoldable) -> Self {
+        Refused::Unfoldable
+    }
+}
+
+/// What the builder does with the events it takes.
+#[derive(Debug, Default)]
+enum Events {
+    /// Keeps them in the trace.
+    #[default]
+    Kept,
+    /// Folds them from the first one on, if the file is one cutrace wrote or
+    /// `any_file` says any will do.
+    ToFold { any_file: bool },
+    /// Folds them, keeping in the trace only what the graph figures need.
+    Folded(Box<Folding>),
+}
+
+/// The top-level key only cutrace's writer writes, before the events: the mark
+/// of a file whose tracks come in the order folding needs.
+const CUTRACE_KEY: &str = "refused_buffers";
+
+/// Accumulates one file's events into a [`Trace`], or folds them into its report.
 #[derive(Default)]
 pub(crate) struct Builder {
     trace: Trace,
+    events: Events,
+    /// Whether the key only cutrace writes came before the events.
+    written_by_cutrace: bool,
     base_time_ns: Option<i64>,
     min_ts: Option<i64>,
     /// The latest end of a kept event, on the file's scale.
@@ -194,6 +242,15 @@ impl Builder {
         builder
     }
 
+    /// A builder that folds the events into the report instead of keeping them,
+    /// when the file is one cutrace wrote or `any_file` says any will do.
+    pub(crate) fn folding(worker_name: String, any_file: bool) -> Self {
+        Builder {
+            events: Events::ToFold { any_file },
+            ..Builder::new(worker_name)
+        }
+    }
+
     /// Whether the top-level key `key` holds something the model keeps.
     pub(crate) fn wants(key: &str) -> bool {
         WANTED_KEYS.contains(&key)
@@ -212,6 +269,7 @@ impl Builder {
     /// Takes the value of a wanted top-level key.
     pub(crate) fn top_level(&mut self, key: &str, json: &[u8]) -> Result<(), String> {
         let number = |json: &[u8]| parse_lenient::<Number>(json).map_err(|e| e.to_string());
+        self.written_by_cutrace |= key == CUTRACE_KEY;
         let info = &mut self.trace.info;
         match key {
             "baseTimeNanoseconds" => {
@@ -258,20 +316,53 @@ impl Builder {
     }
 
     /// Takes one event as parsed, in file order.
-    pub(crate) fn take(&mut self, parsed: &Parsed) -> Result<(), String> {
+    pub(crate) fn take(&mut self, parsed: &Parsed) -> Result<(), Refused> {
+        if let Events::ToFold { any_file } = self.events {
+            self.events = Events::Folded(self.start_folding(any_file)?);
+        }
         match parsed {
             Parsed::Event(event) => self.add(event),
             Parsed::Fixed(json) => {
                 let event = serde_json::from_slice::<RawEvent>(json).map_err(|e| e.to_string())?;
                 self.add(&event)
             }
-            Parsed::Failed(message) => Err(message.clone()),
+            Parsed::Failed(message) => Err(Refused::Malformed(message.clone())),
         }
+    }
+
+    /// The fold of a file whose events begin now: refused unless the file is one
+    /// cutrace wrote or `any_file`.
+    fn start_folding(&self, any_file: bool) -> Result<Box<Folding>, Unfoldable> {
+        if any_file || self.written_by_cutrace {
+            Ok(Box::new(Folding::new()))
+        } else {
+            Err(Unfoldable)
+        }
+    }
+
+    /// Folds an event when folding, with `fold`, which says whether the trace
+    /// keeps it too; every event is kept otherwise.
+    fn keeps(
+        &mut self,
+        fold: impl FnOnce(&mut Folding, &Names) -> Result<bool, Unfoldable>,
+    ) -> Result<bool, Unfoldable> {
+        match &mut self.events {
+            Events::Folded(folding) => fold(folding, &self.trace.names),
+            Events::Kept | Events::ToFold { .. } => Ok(true),
+        }
+    }
+
+    /// Whether `pid` is a device's, as far as the file has shown: a pid with GPU
+    /// work or a label other than `CPU` (`GPU 0`, `MTIA 0`); nothing on it is
+    /// host time.
+    fn is_device(&self, pid: u32) -> bool {
+        let label = self.process_labels.get(&pid).map_or("", String::as_str);
+        !label.starts_with("CPU") && (self.gpu_pids.contains(&pid) || !label.is_empty())
     }
 
     // Events are taken by reference: at some 450 bytes each, moving them cost more
     // than anything the builder does with them.
-    fn add(&mut self, event: &RawEvent) -> Result<(), String> {
+    fn add(&mut self, event: &RawEvent) -> Result<(), Refused> {
         let what = match event.ph.as_str() {
             "X" => return self.complete(event),
             "M" => {
@@ -323,7 +414,7 @@ impl Builder {
         }
     }
 
-    fn complete(&mut self, event: &RawEvent) -> Result<(), String> {
+    fn complete(&mut self, event: &RawEvent) -> Result<(), Refused> {
         let start = time(event.ts, "ts")?.ok_or("a complete event (\"ph\": \"X\") without ts")?;
         let dur = time(event.dur, "dur")?.unwrap_or(0).max(0);
         let end = start.saturating_add(dur);
@@ -359,7 +450,9 @@ impl Builder {
                     graph_id: args.graph_id.as_u32().unwrap_or(0),
                     device: self.device(args, pid),
                 };
-                self.trace.kernels.push(kernel);
+                if self.keeps(|f, names| f.kernel(&kernel, names))? {
+                    self.trace.kernels.push(kernel);
+                }
             }
             Category::Memcpy => {
                 let (kind, src_kind, dst_kind) = parse_memcpy(name);
@@ -380,7 +473,9 @@ impl Builder {
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
                     name: Some(self.trace.names.intern(name)),
                 };
-                self.trace.memcpys.push(memcpy);
+                if self.keeps(|f, names| f.memcpy(&memcpy, names))? {
+                    self.trace.memcpys.push(memcpy);
+                }
             }
             Category::Memset => {
                 let memset = Memset {
@@ -395,7 +490,9 @@ impl Builder {
                     graph_node_id: args.graph_node_id.as_u64().unwrap_or(0),
                     name: Some(self.trace.names.intern(name)),
                 };
-                self.trace.memsets.push(memset);
+                if self.keeps(|f, names| f.memset(&memset, names))? {
+                    self.trace.memsets.push(memset);
+                }
             }
             Category::Runtime | Category::Driver => {
                 let pid = self.host_pid(pid);
@@ -414,7 +511,9 @@ impl Builder {
                     pid,
                     tid: self.host_tid(pid, tid),
                 };
-                self.trace.api_calls.push(call);
+                if self.keeps(|f, names| f.call(&call, names))? {
+                    self.trace.api_calls.push(call);
+                }
             }
             Category::Sync => {
                 // Kineto puts syncs on the device's track; `finish` moves each to the
@@ -436,7 +535,9 @@ impl Builder {
                     tid: tid.and_then(Id::as_u32).unwrap_or(0),
                     name: Some(self.trace.names.intern(name)),
                 };
-                self.trace.syncs.push(sync);
+                if self.keeps(|f, names| f.sync(&sync, names))? {
+                    self.trace.syncs.push(sync);
+                }
             }
             Category::CpuOp | Category::UserAnnotation | Category::Other => {
                 let kind = match category {
@@ -471,7 +572,10 @@ impl Builder {
                     pid,
                     tid: self.host_tid(pid, tid),
                 };
-                self.trace.ranges.push(range);
+                let on_device = self.is_device(pid);
+                if self.keeps(|f, names| f.range(&range, on_device, names))? {
+                    self.trace.ranges.push(range);
+                }
             }
             Category::GraphLaunch => {
                 let launch = GraphLaunch {
@@ -483,7 +587,9 @@ impl Builder {
                     context: args.context.as_u32().unwrap_or(0),
                     stream: stream(args, tid),
                 };
-                self.trace.graph_launches.push(launch);
+                if self.keeps(|f, names| f.graph_launch(&launch, names))? {
+                    self.trace.graph_launches.push(launch);
+                }
             }
             Category::Overhead => {
                 let pid = self.host_pid(pid);
@@ -572,7 +678,33 @@ impl Builder {
 
     /// The finished trace, with absolute times; an error when the base moves an
     /// event beyond the times an `i64` of nanoseconds holds.
-    pub(crate) fn finish(mut self) -> Result<(Trace, ReadNotes), ReadErrorKind> {
+    pub(crate) fn finish(self) -> Result<(Trace, ReadNotes), ReadErrorKind> {
+        let settled = self.settle()?;
+        Ok((settled.trace, settled.notes))
+    }
+
+    /// The report folded from the events, with what the trace kept of them;
+    /// [`ReadErrorKind::Unfoldable`] when they could not be folded.
+    pub(crate) fn finish_folded(mut self) -> Result<(FoldedTrace, ReadNotes), ReadErrorKind> {
+        if let Events::ToFold { any_file } = self.events {
+            // A file without events.
+            let folding = self.start_folding(any_file);
+            self.events = Events::Folded(folding.map_err(|_| ReadErrorKind::Unfoldable)?);
+        }
+        let Settled {
+            trace,
+            notes,
+            folding,
+            offset,
+            device_pids,
+        } = self.settle()?;
+        let folding = folding.ok_or(ReadErrorKind::Unfoldable)?;
+        let folded = folding.finish(trace, offset, |pid| device_pids.contains(&pid));
+        Ok((folded.map_err(|_| ReadErrorKind::Unfoldable)?, notes))
+    }
+
+    /// The trace with absolute times, and what the fold needs to finish.
+    fn settle(mut self) -> Result<Settled, ReadErrorKind> {
         let (offset, base) = match self.base_time_ns {
             Some(base) => (base, base),
             None => {
@@ -614,23 +746,25 @@ impl Builder {
             }
         }
 
-        // A device is a pid with GPU work or a label other than `CPU` (`GPU 0`,
-        // `MTIA 0`); nothing on it is host time.
-        let label = |pid: &u32| self.process_labels.get(pid).map_or("", String::as_str);
         let device_pids: HashSet<u32> = self
             .gpu_pids
             .iter()
             .chain(self.process_labels.keys())
             .copied()
-            .filter(|pid| !label(pid).starts_with("CPU"))
-            .filter(|pid| self.gpu_pids.contains(pid) || !label(pid).is_empty())
+            .filter(|&pid| self.is_device(pid))
             .collect();
         let host_slices = self.trace.ranges.len() + self.trace.overheads.len();
         self.trace.ranges.retain(|r| !device_pids.contains(&r.pid));
         self.trace
             .overheads
             .retain(|o| !device_pids.contains(&o.pid));
-        let on_devices = host_slices - self.trace.ranges.len() - self.trace.overheads.len();
+        let folding = match self.events {
+            Events::Folded(folding) => Some(folding),
+            Events::Kept | Events::ToFold { .. } => None,
+        };
+        let folded_out = folding.as_ref().map_or(0, |f| f.on_devices) as usize;
+        let on_devices =
+            host_slices + folded_out - self.trace.ranges.len() - self.trace.overheads.len();
         if on_devices > 0 {
             *self
                 .notes
@@ -654,8 +788,11 @@ impl Builder {
             .filter(|(_, label)| label.as_str() == "CPU")
             .map(|(&pid, _)| pid)
             .min()
-            .or_else(|| self.trace.api_calls.first().map(|c| c.pid))
-            .or_else(|| self.trace.ranges.first().map(|r| r.pid));
+            .or_else(|| match &folding {
+                Some(f) => f.first_call_pid.or(f.first_range_pid),
+                None => (self.trace.api_calls.first().map(|c| c.pid))
+                    .or_else(|| self.trace.ranges.first().map(|r| r.pid)),
+            });
         if let Some(pid) = host_pid {
             self.trace.info.pid = pid;
             if let Some(name) = self.process_names.remove(&pid) {
@@ -663,8 +800,24 @@ impl Builder {
             }
         }
         self.trace.iterations.sort_by_key(|i| (i.start, i.number));
-        Ok((self.trace, self.notes))
+        Ok(Settled {
+            trace: self.trace,
+            notes: self.notes,
+            folding,
+            offset,
+            device_pids,
+        })
     }
+}
+
+/// A builder's trace with absolute times, and what a fold needs to finish.
+struct Settled {
+    trace: Trace,
+    notes: ReadNotes,
+    folding: Option<Box<Folding>>,
+    /// What made the times absolute.
+    offset: i64,
+    device_pids: HashSet<u32>,
 }
 
 /// The nanoseconds of an optional `ts`/`dur` field.

@@ -19,12 +19,14 @@
 
 mod build;
 mod event;
+mod folding;
 mod gpu_names;
 mod members;
 mod notes;
 mod pipeline;
 mod scan;
 
+pub use folding::FoldedTrace;
 pub use notes::{ReadNotes, TimeOrigin};
 
 use std::fmt;
@@ -129,6 +131,9 @@ pub enum ReadErrorKind {
         /// The event time on the file's scale, ns.
         time: i64,
     },
+    /// The events do not come in the order folding them needs: only
+    /// [`fold_trace_noted`] meets this, and it answers `None` instead.
+    Unfoldable,
 }
 
 fn describe_byte(b: u8) -> String {
@@ -188,6 +193,12 @@ impl fmt::Display for ReadErrorKind {
                 "\"baseTimeNanoseconds\": {base} plus event time {time} ns lies beyond the \
                  times a trace can hold (the year 2262)"
             ),
+            ReadErrorKind::Unfoldable => {
+                write!(
+                    f,
+                    "the events do not come in the order a one-pass report needs"
+                )
+            }
         }
     }
 }
@@ -216,9 +227,64 @@ pub fn read_trace_noted(path: &Path) -> Result<(Trace, ReadNotes), ReadError> {
 
 /// [`read_trace_from`], with what reading left out of the trace.
 pub fn read_trace_from_noted(
-    mut input: impl Read + Send,
+    input: impl Read + Send,
     path: &Path,
 ) -> Result<(Trace, ReadNotes), ReadError> {
+    let mut builder = Builder::new(worker_name(path));
+    let cut_strings = read_into(input, path, &mut builder)?;
+    let (trace, mut notes) = builder.finish().map_err(|kind| ReadError {
+        path: path.to_owned(),
+        kind,
+    })?;
+    notes.cut_strings = cut_strings;
+    Ok((trace, notes))
+}
+
+/// Which files [`fold_trace_noted`] tries to fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldFiles {
+    /// Only files cutrace wrote, whose tracks come in the order folding needs;
+    /// others are read no further than their first event.
+    Cutrace,
+    /// Any file.
+    Any,
+}
+
+/// Reads the trace file at `path` for its report alone: its events are folded
+/// into the key averages and figures as they come, and only what the graph
+/// figures need is kept. `None` when they cannot be ([`FoldFiles`], and the
+/// checks in `folding`): the report is then that of [`read_trace_noted`]'s
+/// trace, which a fold always equals.
+pub fn fold_trace_noted(
+    path: &Path,
+    files: FoldFiles,
+) -> Result<Option<(FoldedTrace, ReadNotes)>, ReadError> {
+    let error = |kind| ReadError {
+        path: path.to_owned(),
+        kind,
+    };
+    let file = File::open(path).map_err(|e| error(ReadErrorKind::Open(e)))?;
+    let mut builder = Builder::folding(worker_name(path), files == FoldFiles::Any);
+    let cut_strings = match read_into(file, path, &mut builder) {
+        Err(e) if matches!(e.kind, ReadErrorKind::Unfoldable) => return Ok(None),
+        read => read?,
+    };
+    match builder.finish_folded() {
+        Ok((folded, mut notes)) => {
+            notes.cut_strings = cut_strings;
+            Ok(Some((folded, notes)))
+        }
+        Err(ReadErrorKind::Unfoldable) => Ok(None),
+        Err(kind) => Err(error(kind)),
+    }
+}
+
+/// Reads `input` into `builder`; the number of strings cut short.
+fn read_into(
+    mut input: impl Read + Send,
+    path: &Path,
+    builder: &mut Builder,
+) -> Result<u64, ReadError> {
     let error = |kind| ReadError {
         path: path.to_owned(),
         kind,
@@ -239,24 +305,20 @@ pub fn read_trace_from_noted(
         BUFFER_SIZE,
         io::Cursor::new(head[..got].to_vec()).chain(input),
     );
-    let mut builder = Builder::new(worker_name(path));
     let parsed = if indexed {
         members::inflated(input, |text| {
-            read_framed(Scanner::new(text), &mut builder, frame)
+            read_framed(Scanner::new(text), builder, frame)
         })
     } else if gzip {
         let decoder = BufReader::with_capacity(BUFFER_SIZE, MultiGzDecoder::new(input));
-        read_framed(Scanner::new(decoder), &mut builder, frame)
+        read_framed(Scanner::new(decoder), builder, frame)
     } else {
-        read_framed(Scanner::new(input), &mut builder, frame)
+        read_framed(Scanner::new(input), builder, frame)
     };
-    let cut_strings = parsed.map_err(|kind| match kind {
+    parsed.map_err(|kind| match kind {
         ReadErrorKind::Read { source, .. } => error(ReadErrorKind::Read { gzip, source }),
         kind => error(kind),
-    })?;
-    let (trace, mut notes) = builder.finish().map_err(error)?;
-    notes.cut_strings = cut_strings;
-    Ok((trace, notes))
+    })
 }
 
 /// Fills `buf` as far as the input goes; the number of bytes read.

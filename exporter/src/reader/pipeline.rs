@@ -15,7 +15,7 @@ use std::thread;
 use rayon::prelude::*;
 
 use super::ReadErrorKind;
-use super::build::Builder;
+use super::build::{Builder, Refused};
 use super::event::Parsed;
 use super::scan::Scanner;
 use crate::memory;
@@ -85,13 +85,14 @@ impl ParsedBatch {
     fn build(self, builder: &mut Builder, spare: &Sender<Batch>) -> Result<(), ReadErrorKind> {
         self.with_dependent(|batch, parsed| {
             for (span, event) in batch.events.iter().zip(parsed) {
-                builder
-                    .take(event)
-                    .map_err(|message| ReadErrorKind::Event {
+                builder.take(event).map_err(|refused| match refused {
+                    Refused::Malformed(message) => ReadErrorKind::Event {
                         index: span.index,
                         offset: span.offset,
                         message,
-                    })?;
+                    },
+                    Refused::Unfoldable => ReadErrorKind::Unfoldable,
+                })?;
             }
             Ok::<_, ReadErrorKind>(())
         })?;

@@ -11,15 +11,18 @@
 //! decides whether it absorbs it.
 //!
 //! [`Fold::table_of`] and [`Fold::figures_of`] feed it a whole [`Trace`], sorted;
-//! a reader that feeds it a file's events as they are read, keeping none, is the
-//! next step (the events of a file cutrace wrote come in the order it needs).
+//! the reader feeds it a file cutrace wrote as its events are read, keeping none
+//! of them (`reader::folding`): cutrace writes each track in the order it needs.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use cutrace_tracer::model::{ApiKind, Iteration, NameId, Names, Trace};
+use cutrace_tracer::model::{
+    ApiCall, ApiKind, GraphLaunch, HostRange, Iteration, Kernel, Memcpy, Memset, NameId, Names,
+    Synchronization, Trace,
+};
 
 use super::aggregate::{Key, Row, RowKind, Rows};
 use super::stats::{IterationTime, StreamBusy, TraceStats, containing, kernel_stats};
@@ -41,6 +44,19 @@ pub(crate) enum List {
     Memsets,
     /// Whole-graph launches.
     GraphLaunches,
+}
+
+impl List {
+    /// Every list, in order.
+    pub(crate) const ALL: [List; 7] = [
+        List::Ranges,
+        List::Calls,
+        List::Syncs,
+        List::Kernels,
+        List::Memcpys,
+        List::Memsets,
+        List::GraphLaunches,
+    ];
 }
 
 /// An event's place in its trace: its list and its index there.
@@ -73,6 +89,107 @@ pub(crate) struct GpuEvent {
     pub(crate) kernel: Option<NameId>,
 }
 
+impl HostEvent {
+    /// Host range `index` of its trace.
+    pub(crate) fn range(r: &HostRange, index: u64) -> Self {
+        HostEvent {
+            pid: r.pid,
+            tid: r.tid,
+            start: r.start,
+            end: r.end,
+            key: Key::Named(RowKind::of_range(r.kind), r.name),
+            place: (List::Ranges, index),
+            correlation: 0,
+        }
+    }
+
+    /// API call `index` of its trace, with its correlation.
+    pub(crate) fn call(c: &ApiCall, index: u64) -> Self {
+        let kind = match c.kind {
+            ApiKind::Runtime => RowKind::Runtime,
+            ApiKind::Driver => RowKind::Driver,
+        };
+        HostEvent {
+            pid: c.pid,
+            tid: c.tid,
+            start: c.start,
+            end: c.end,
+            key: Key::Named(kind, c.name),
+            place: (List::Calls, index),
+            correlation: c.correlation,
+        }
+    }
+
+    /// Synchronization `index` of its trace.
+    pub(crate) fn sync(s: &Synchronization, index: u64) -> Self {
+        HostEvent {
+            pid: s.pid,
+            tid: s.tid,
+            start: s.start,
+            end: s.end,
+            key: Key::sync(s),
+            place: (List::Syncs, index),
+            correlation: s.correlation,
+        }
+    }
+}
+
+impl GpuEvent {
+    fn work(start: i64, end: i64, key: Key, place: Place, correlation: u64) -> Self {
+        GpuEvent {
+            start,
+            end,
+            key,
+            place,
+            correlation,
+            device: 0,
+            stream: 0,
+            kernel: None,
+        }
+    }
+
+    /// Kernel `index` of its trace.
+    pub(crate) fn kernel(k: &Kernel, index: u64) -> Self {
+        let key = Key::Named(RowKind::Kernel, k.name);
+        GpuEvent {
+            device: k.device,
+            stream: k.stream,
+            kernel: Some(k.name),
+            ..GpuEvent::work(k.start, k.end, key, (List::Kernels, index), k.correlation)
+        }
+    }
+
+    /// Memory copy `index` of its trace.
+    pub(crate) fn memcpy(m: &Memcpy, index: u64) -> Self {
+        let place = (List::Memcpys, index);
+        GpuEvent {
+            device: m.device,
+            stream: m.stream,
+            ..GpuEvent::work(m.start, m.end, Key::memcpy(m), place, m.correlation)
+        }
+    }
+
+    /// Memset `index` of its trace.
+    pub(crate) fn memset(m: &Memset, index: u64) -> Self {
+        let place = (List::Memsets, index);
+        GpuEvent {
+            device: m.device,
+            stream: m.stream,
+            ..GpuEvent::work(m.start, m.end, Key::memset(m), place, m.correlation)
+        }
+    }
+
+    /// Graph launch `index` of its trace.
+    pub(crate) fn graph_launch(g: &GraphLaunch, index: u64) -> Self {
+        let (key, place) = (Key::Graph(g.graph_id), (List::GraphLaunches, index));
+        GpuEvent {
+            device: g.device,
+            stream: g.stream,
+            ..GpuEvent::work(g.start, g.end, key, place, g.correlation)
+        }
+    }
+}
+
 /// An event that came out of the order the fold needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OutOfOrder;
@@ -100,6 +217,8 @@ struct Node {
 struct Frame {
     node: Node,
     place: Place,
+    /// The correlation of a call, else 0.
+    correlation: u64,
     children: u32,
     /// The first child, closed, while it may still be absorbed.
     pending: Option<Node>,
@@ -294,6 +413,11 @@ impl Fold {
                 children_ns: 0,
             },
             place: e.place,
+            correlation: if e.place.0 == List::Calls {
+                e.correlation
+            } else {
+                0
+            },
             children: 0,
             pending: None,
         });
@@ -373,6 +497,34 @@ impl Fold {
             self.records[slot.record as usize].direct_ns += dur;
         }
         Ok(())
+    }
+
+    /// Whether a call of `correlation` is open around `start..end` on thread
+    /// `pid`, `tid`, as the events fed so far leave it.
+    pub(crate) fn call_open(
+        &self,
+        (pid, tid): (u32, u32),
+        start: i64,
+        end: i64,
+        correlation: u64,
+    ) -> bool {
+        self.threads.get(&(pid, tid)).is_some_and(|thread| {
+            // Frames that end before `start` are still on the stack until the
+            // next event pops them.
+            let open = thread.stack.iter().rev();
+            open.skip_while(|f| !(start < f.node.end && end <= f.node.end))
+                .any(|f| f.correlation == correlation)
+        })
+    }
+
+    /// Whether a call of `correlation` was fed.
+    pub(crate) fn has_call(&self, correlation: u64) -> bool {
+        self.correlations.get(correlation).record != NO_CALL
+    }
+
+    /// The number of GPU events of `correlation` fed.
+    pub(crate) fn works_of(&self, correlation: u64) -> u32 {
+        self.correlations.get(correlation).works
     }
 
     /// The rows, named from `trace`, and the figures over `trace`'s iterations;
@@ -565,41 +717,12 @@ fn work_start(trace: &Trace, i: usize) -> Option<i64> {
 
 /// GPU event `i` of `list` in `trace`; `None` for the host lists.
 fn gpu_event(trace: &Trace, list: List, i: usize) -> Option<GpuEvent> {
-    let place = (list, i as u64);
-    let work = |start, end, key, correlation, device, stream| GpuEvent {
-        start,
-        end,
-        key,
-        place,
-        correlation,
-        device,
-        stream,
-        kernel: None,
-    };
+    let index = i as u64;
     Some(match list {
-        List::Kernels => {
-            let k = trace.kernels.get(i)?;
-            let key = Key::Named(RowKind::Kernel, k.name);
-            GpuEvent {
-                kernel: Some(k.name),
-                ..work(k.start, k.end, key, k.correlation, k.device, k.stream)
-            }
-        }
-        List::Memcpys => {
-            let m = trace.memcpys.get(i)?;
-            let key = Key::memcpy(m);
-            work(m.start, m.end, key, m.correlation, m.device, m.stream)
-        }
-        List::Memsets => {
-            let m = trace.memsets.get(i)?;
-            let key = Key::memset(m);
-            work(m.start, m.end, key, m.correlation, m.device, m.stream)
-        }
-        List::GraphLaunches => {
-            let g = trace.graph_launches.get(i)?;
-            let key = Key::Graph(g.graph_id);
-            work(g.start, g.end, key, g.correlation, g.device, g.stream)
-        }
+        List::Kernels => GpuEvent::kernel(trace.kernels.get(i)?, index),
+        List::Memcpys => GpuEvent::memcpy(trace.memcpys.get(i)?, index),
+        List::Memsets => GpuEvent::memset(trace.memsets.get(i)?, index),
+        List::GraphLaunches => GpuEvent::graph_launch(trace.graph_launches.get(i)?, index),
         List::Ranges | List::Calls | List::Syncs => return None,
     })
 }
@@ -661,45 +784,20 @@ impl HostEvents<'_> {
         let calls = t.ranges.len();
         let syncs = calls + t.api_calls.len();
         if i < calls {
-            let r = &t.ranges[i];
-            HostEvent {
-                pid: r.pid,
-                tid: r.tid,
-                start: r.start,
-                end: r.end,
-                key: Key::Named(RowKind::of_range(r.kind), r.name),
-                place: (List::Ranges, i as u64),
-                correlation: 0,
-            }
+            HostEvent::range(&t.ranges[i], i as u64)
         } else if i < syncs {
             let index = i - calls;
-            let c = &t.api_calls[index];
-            let kind = match c.kind {
-                ApiKind::Runtime => RowKind::Runtime,
-                ApiKind::Driver => RowKind::Driver,
-            };
-            let superseded = self.superseded.binary_search(&(index as u32)).is_ok();
-            HostEvent {
-                pid: c.pid,
-                tid: c.tid,
-                start: c.start,
-                end: c.end,
-                key: Key::Named(kind, c.name),
-                place: (List::Calls, index as u64),
-                correlation: if superseded { 0 } else { c.correlation },
+            let call = HostEvent::call(&t.api_calls[index], index as u64);
+            if self.superseded.binary_search(&(index as u32)).is_ok() {
+                HostEvent {
+                    correlation: 0,
+                    ..call
+                }
+            } else {
+                call
             }
         } else {
-            let index = i - syncs;
-            let s = &t.syncs[index];
-            HostEvent {
-                pid: s.pid,
-                tid: s.tid,
-                start: s.start,
-                end: s.end,
-                key: Key::sync(s),
-                place: (List::Syncs, index as u64),
-                correlation: s.correlation,
-            }
+            HostEvent::sync(&t.syncs[i - syncs], (i - syncs) as u64)
         }
     }
 }

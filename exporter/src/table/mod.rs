@@ -17,6 +17,7 @@ use cutrace_tracer::Trace;
 pub use cutrace_tracer::{SortKey, UnknownSortKey};
 
 pub use aggregate::{Row, RowKind};
+pub(crate) use fold::{Fold, GpuEvent, HostEvent, List, OutOfOrder};
 pub use format::{Columns, format_share, format_time, section, truncate_name, us};
 pub use stats::{InIteration, IterationOf, IterationTime, KernelStats, StreamBusy, TraceStats};
 
@@ -42,8 +43,13 @@ pub struct KeyAverages {
 impl KeyAverages {
     /// Groups the events of `trace`.
     pub fn from_trace(trace: &Trace) -> Self {
+        KeyAverages::from_rows(aggregate::aggregate(trace), trace)
+    }
+
+    /// The key averages of `rows`, in order of their first event, from `trace`.
+    pub(crate) fn from_rows(rows: Vec<Row>, trace: &Trace) -> Self {
         KeyAverages {
-            rows: aggregate::aggregate(trace),
+            rows,
             dropped_records: trace.info.dropped_records,
             refused_buffers: trace.info.refused_buffers,
         }
