@@ -5,15 +5,16 @@
 //! calls it as it goes, so a trace too large for the ceiling ends in a
 //! [`CeilingPassed`] error that names the file. Between two checks one vector
 //! may double; should an allocation take the process half as far again past the
-//! ceiling (or the system refuse one), the allocator itself prints one line and
-//! exits with status 1 instead of aborting: a program installs it with
-//! `#[global_allocator]` and never dies of memory with a core dump.
+//! ceiling (or the system refuse one), the allocator itself removes the files
+//! being written, prints one line and exits with status 1 instead of aborting: a
+//! program installs it with `#[global_allocator]` and never dies of memory with a
+//! core dump or leaves a temporary file behind.
 //!
 //! Without the allocator installed nothing is counted and [`check`] always passes.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Bytes allocated and not yet freed.
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
@@ -21,6 +22,9 @@ static IN_USE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 /// The ceiling, bytes; `usize::MAX` until one is set.
 static LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// Set once the allocator stops the process: what it allocates on its way out
+/// (removing files) passes the hard limit instead of stopping it again.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Where the allocator stops the process: half as far again as the ceiling the
 /// checks stop at, room for a vector that doubled between two checks and for the
@@ -112,7 +116,7 @@ impl Ceiling {
         let now = IN_USE.fetch_add(size, Ordering::Relaxed) + size;
         PEAK.fetch_max(now, Ordering::Relaxed);
         let limit = LIMIT.load(Ordering::Relaxed);
-        if now > hard_limit(limit) {
+        if now > hard_limit(limit) && !STOPPING.load(Ordering::Relaxed) {
             stop(limit);
         }
     }
@@ -122,10 +126,13 @@ impl Ceiling {
     }
 }
 
-/// Prints why and exits with status 1: no allocation, no lock, no unwinding,
-/// since this runs inside the allocator.
+/// Removes the files being written, prints why and exits with status 1: no lock
+/// waited for, no unwinding, and no allocation but what removing a file with a
+/// long path may need, since this runs inside the allocator.
 #[cold]
 fn stop(limit: usize) -> ! {
+    STOPPING.store(true, Ordering::Relaxed);
+    crate::unfinished::abandon_when_stopping();
     let mut line = Line::default();
     let _ = if limit == usize::MAX {
         fmt::write(

@@ -7,11 +7,12 @@
 //! trace got) for good. So each temporary file is listed here from its creation to
 //! its rename or removal, and [`abandon_unfinished_files`] removes every listed
 //! one and refuses new ones: a writer still writing then writes into a file that
-//! no longer has a name, and its rename fails.
+//! no longer has a name, and its rename fails. The memory ceiling's allocator does
+//! the same when it stops the process.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use tempfile::NamedTempFile;
 
@@ -77,10 +78,25 @@ impl Unfinished {
 
     /// Removes every listed file and refuses new ones; the number removed.
     fn abandon(&self) -> usize {
-        let mut state = self.state();
-        state.abandoned = true;
-        state
-            .files
+        self.state().abandon()
+    }
+
+    /// Abandons the files unless the list is locked: for a process stopping from
+    /// inside its allocator, where the lock's holder may be the stopping thread.
+    fn abandon_unless_locked(&self) {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        state.abandon();
+    }
+}
+
+impl State {
+    fn abandon(&mut self) -> usize {
+        self.abandoned = true;
+        self.files
             .drain(..)
             .filter(|path| std::fs::remove_file(path).is_ok())
             .count()
@@ -101,6 +117,12 @@ pub(crate) fn create_temp(
 /// are touched; a written file is never removed.
 pub fn abandon_unfinished_files() -> usize {
     UNFINISHED.abandon()
+}
+
+/// Abandons the unfinished files from the allocator's stop, unless the list is
+/// locked (perhaps by the very thread that stops, in the middle of listing one).
+pub(crate) fn abandon_when_stopping() {
+    UNFINISHED.abandon_unless_locked();
 }
 
 #[cfg(test)]
